@@ -1,0 +1,204 @@
+package pagination
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Field is the timestamp a list route is sorted and filtered by.
+type Field string
+
+// The time fields of the contract: accounts and beneficiaries are paged by createdAt, transactions by
+// updatedAt.
+const (
+	FieldCreatedAt Field = "createdAt"
+	FieldUpdatedAt Field = "updatedAt"
+)
+
+// Direction is a sort direction. Formance always asks for ascending order.
+type Direction string
+
+// The two sort directions.
+const (
+	Ascending  Direction = "asc"
+	Descending Direction = "desc"
+)
+
+// Sort is the parsed sort query parameter, e.g. "createdAt:asc".
+type Sort struct {
+	Field     Field
+	Direction Direction
+}
+
+// String returns the wire form, e.g. "updatedAt:asc".
+func (s Sort) String() string { return string(s.Field) + ":" + string(s.Direction) }
+
+// DefaultPageSize is the page size used when a request has no pageSize parameter, as the contract says.
+const DefaultPageSize = 100
+
+// DefaultMaxPageSize is the largest pageSize accepted unless the handler is configured otherwise. A
+// larger pageSize is refused with 400, never silently capped: a page shorter than asked for tells
+// Formance that the data is exhausted.
+const DefaultMaxPageSize = 1000
+
+// Query is one list request, parsed and validated: which page, how large, in which order, from when.
+//
+// Page numbers start at 1; page N holds the items at positions (N-1)*PageSize to N*PageSize-1 of the
+// data sorted by Sort and filtered by From. A provider must answer exactly PageSize items unless the
+// data is exhausted.
+type Query struct {
+	// Page is the 1-based page number.
+	Page int
+	// PageSize is the number of items asked for, at least 1.
+	PageSize int
+	// Sort is the order asked for; its Field is the route's time field.
+	Sort Sort
+	// From is the inclusive lower bound on the time field (createdAtFrom or updatedAtFrom); the zero
+	// time when the request has none (Formance's very first poll). Formance sends it with second
+	// precision, so items at exactly From must be included.
+	From time.Time
+	// Cursor is set only for providers that page by cursor (see connector.CursorPaged): the opaque
+	// cursor, as returned by the provider, that starts this page; empty for the first page.
+	Cursor string
+}
+
+// Offset returns the number of items before this page: (Page-1)*PageSize. Use it with Limit for
+// SQL-shaped data: ORDER BY updated_at, id LIMIT Limit() OFFSET Offset().
+func (q Query) Offset() int { return (q.Page - 1) * q.PageSize }
+
+// Limit returns PageSize.
+func (q Query) Limit() int { return q.PageSize }
+
+// ErrInvalidParameter is wrapped by every error ParseQuery returns.
+var ErrInvalidParameter = errors.New("invalid query parameter")
+
+// ParamError reports one bad query parameter. It wraps ErrInvalidParameter.
+type ParamError struct {
+	// Param is the query parameter's name, e.g. "pageSize".
+	Param string
+	// Value is what the request sent.
+	Value string
+	// Problem says what is wrong and what is expected.
+	Problem string
+}
+
+// Error names the parameter, the value and the rule it breaks.
+func (e *ParamError) Error() string {
+	return fmt.Sprintf("query parameter %s=%q: %s", e.Param, e.Value, e.Problem)
+}
+
+// Unwrap makes errors.Is(err, ErrInvalidParameter) true.
+func (e *ParamError) Unwrap() error { return ErrInvalidParameter }
+
+// FromParam returns the name of the query parameter that carries the lower time bound for a field:
+// "createdAtFrom" or "updatedAtFrom".
+func FromParam(f Field) string { return string(f) + "From" }
+
+// ParseQuery reads page, pageSize, sort and the …From parameter of a list request whose time field is
+// field. Absent parameters take the contract's defaults (page 1, pageSize DefaultPageSize, ascending by
+// field, no lower bound). A pageSize above maxPageSize is an error, not silently capped; maxPageSize
+// <= 0 means DefaultMaxPageSize. Times are RFC 3339, with or without fractional seconds.
+//
+// Each bad parameter gives a *ParamError (errors.Is ErrInvalidParameter). Parameters the contract does
+// not define are ignored. A parameter given twice is an error, since the two values could disagree.
+func ParseQuery(values url.Values, field Field, maxPageSize int) (Query, error) {
+	if maxPageSize <= 0 {
+		maxPageSize = DefaultMaxPageSize
+	}
+	q := Query{Page: 1, PageSize: DefaultPageSize, Sort: Sort{Field: field, Direction: Ascending}}
+	fromParam := FromParam(field)
+	for _, name := range []string{"page", "pageSize", "sort", fromParam} {
+		if len(values[name]) > 1 {
+			return Query{}, &ParamError{Param: name, Value: strings.Join(values[name], ","), Problem: "given more than once"}
+		}
+	}
+	if v, ok := single(values, "page"); ok {
+		n, err := positiveInt(v)
+		if err != nil {
+			return Query{}, &ParamError{Param: "page", Value: v, Problem: "must be an integer >= 1" + err.Error()}
+		}
+		q.Page = n
+	}
+	if v, ok := single(values, "pageSize"); ok {
+		n, err := positiveInt(v)
+		if err != nil {
+			return Query{}, &ParamError{Param: "pageSize", Value: v, Problem: "must be an integer >= 1" + err.Error()}
+		}
+		if n > maxPageSize {
+			return Query{}, &ParamError{Param: "pageSize", Value: v, Problem: fmt.Sprintf("must be at most %d (this server refuses larger pages rather than silently answering fewer items)", maxPageSize)}
+		}
+		q.PageSize = n
+	}
+	if q.Page > (1<<62)/q.PageSize {
+		return Query{}, &ParamError{Param: "page", Value: strconv.Itoa(q.Page), Problem: "page*pageSize is too large"}
+	}
+	if v, ok := single(values, "sort"); ok {
+		s, err := parseSort(v, field)
+		if err != nil {
+			return Query{}, &ParamError{Param: "sort", Value: v, Problem: err.Error()}
+		}
+		q.Sort = s
+	}
+	if v, ok := single(values, fromParam); ok {
+		t, err := ParseTime(v)
+		if err != nil {
+			return Query{}, &ParamError{Param: fromParam, Value: v, Problem: err.Error()}
+		}
+		q.From = t
+	}
+	return q, nil
+}
+
+func single(values url.Values, name string) (string, bool) {
+	vs, ok := values[name]
+	if !ok || len(vs) == 0 {
+		return "", false
+	}
+	return vs[0], true
+}
+
+func positiveInt(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		if errors.Is(err, strconv.ErrRange) {
+			return 0, errors.New(" (out of range)")
+		}
+		return 0, errors.New("")
+	}
+	if n < 1 {
+		return 0, errors.New("")
+	}
+	return n, nil
+}
+
+func parseSort(v string, field Field) (Sort, error) {
+	name, dir, hasDir := strings.Cut(v, ":")
+	if Field(name) != field {
+		return Sort{}, fmt.Errorf("unknown sort field %q: this route sorts by %q (e.g. sort=%s:asc)", name, field, field)
+	}
+	s := Sort{Field: field, Direction: Ascending}
+	if hasDir {
+		switch Direction(dir) {
+		case Ascending, Descending:
+			s.Direction = Direction(dir)
+		default:
+			return Sort{}, fmt.Errorf("unknown sort direction %q: want \"asc\" or \"desc\"", dir)
+		}
+	}
+	return s, nil
+}
+
+// ParseTime parses an RFC 3339 date-time with or without fractional seconds, such as
+// "2024-01-01T10:00:00Z" or "2024-01-01T10:00:00.123+02:00". It refuses "2024-01-01 10:00:00", a bare
+// date and Unix numbers.
+func ParseTime(v string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("must be an RFC 3339 date-time such as 2024-01-01T10:00:00Z")
+	}
+	return t, nil
+}
