@@ -1,6 +1,9 @@
 package models
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Metadata is free-form string data attached to an object. Formance stores it with the object; it
 // may be nil.
@@ -37,7 +40,16 @@ type Balances struct {
 	ID        string    `json:"id" validate:"required"`
 	AccountID string    `json:"accountID" validate:"required"`
 	At        time.Time `json:"at" validate:"required"`
-	Balances  []Balance `json:"balances" validate:"required,dive"`
+	Balances  []Balance `json:"balances" validate:"dive"`
+}
+
+// MarshalJSON writes Balances with "balances" as an array, [] when there are none, never null.
+func (b Balances) MarshalJSON() ([]byte, error) {
+	type plain Balances
+	if b.Balances == nil {
+		b.Balances = []Balance{}
+	}
+	return json.Marshal(plain(b))
 }
 
 // Transaction is a movement of money at the PSP, as served by GET /transactions. Formance pages
