@@ -1,0 +1,129 @@
+package httpserver
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"reflect"
+	"strings"
+
+	"github.com/pspconnect/pspconnect/models"
+)
+
+// decodeBody reads the JSON request body of a write route into a T and validates it with
+// models.Validate. It answers the request itself and returns false when the body is refused: 415
+// for a Content-Type other than application/json (a missing one is accepted), 400 for a body that
+// is too large, empty, malformed, has trailing data or a value of the wrong type or format (naming
+// the field when it can), and 400 with the ValidationError's text for a body that breaks the
+// contract. Fields the contract does not define are accepted: Formance may add some.
+func decodeBody[T any](w http.ResponseWriter, r *http.Request, what string, limit int64) (T, bool) {
+	var v T
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mediaType, _, err := mime.ParseMediaType(ct)
+		if err != nil || mediaType != "application/json" {
+			WriteError(w, http.StatusUnsupportedMediaType, "",
+				fmt.Sprintf("Content-Type %q is not supported: send the %s as application/json", ct, what))
+			return v, false
+		}
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			WriteError(w, http.StatusBadRequest, "", bodyTooLarge(tooLarge.Limit))
+			return v, false
+		}
+		WriteError(w, http.StatusBadRequest, "", fmt.Sprintf("cannot read the request body: %v", err))
+		return v, false
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		WriteError(w, http.StatusBadRequest, "", fmt.Sprintf("request body is empty: want the %s as a JSON object", what))
+		return v, false
+	}
+	if err := json.Unmarshal(body, &v); err != nil {
+		WriteError(w, http.StatusBadRequest, "", fmt.Sprintf("malformed %s: %s", what, describeDecodeError(err, body, &v)))
+		return v, false
+	}
+	if err := models.Validate(v); err != nil {
+		WriteError(w, http.StatusBadRequest, "", err.Error())
+		return v, false
+	}
+	return v, true
+}
+
+// describeDecodeError explains a json.Unmarshal error, naming the field when possible.
+func describeDecodeError(err error, body []byte, dst any) string {
+	var syntaxErr *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntaxErr):
+		return fmt.Sprintf("invalid JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)
+	case errors.As(err, &typeErr):
+		if typeErr.Field == "" {
+			return fmt.Sprintf("want a JSON object, got a JSON %s", typeErr.Value)
+		}
+		return fmt.Sprintf("field %q: want %s, got a JSON %s", typeErr.Field, jsonKind(typeErr.Type), typeErr.Value)
+	}
+	// An error from a field's own UnmarshalJSON (models.Amount, models.Asset, the enums) does not say
+	// which field it came from: find it by decoding the fields one by one.
+	if field := failingField(body, dst); field != "" {
+		return fmt.Sprintf("field %q: %v", field, err)
+	}
+	return err.Error()
+}
+
+// failingField returns the JSON name of the first top-level field of the struct dst points to whose
+// value in body fails to decode, or "".
+func failingField(body []byte, dst any) string {
+	var raw map[string]json.RawMessage
+	if json.Unmarshal(body, &raw) != nil {
+		return ""
+	}
+	t := reflect.TypeOf(dst).Elem()
+	if t.Kind() != reflect.Struct {
+		return ""
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		for key, value := range raw {
+			// encoding/json matches keys case-insensitively, and so does this search.
+			if !strings.EqualFold(key, name) {
+				continue
+			}
+			if json.Unmarshal(value, reflect.New(f.Type).Interface()) != nil {
+				return name
+			}
+		}
+	}
+	return ""
+}
+
+// jsonKind names the JSON value expected for a Go type, for error details.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "another type"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a JSON string"
+	case reflect.Map, reflect.Struct:
+		return "a JSON object"
+	case reflect.Slice, reflect.Array:
+		return "a JSON array"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return "a JSON number"
+	}
+	return "a value of type " + t.String()
+}

@@ -1,0 +1,159 @@
+package httpserver
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/pspconnect/pspconnect/connector"
+	"github.com/pspconnect/pspconnect/models"
+	"github.com/pspconnect/pspconnect/pagination"
+)
+
+// Handler serves the Generic Connector HTTP API for one connector.Provider. Build it with New; it is
+// safe for concurrent use. Mount it at the root of a server, or under a prefix with
+// http.StripPrefix("/formance", h) when Formance's endpoint carries one.
+//
+// Routes and the provider method each one calls:
+//
+//	GET  /accounts                        ListAccounts        200, JSON array
+//	GET  /accounts/{accountId}/balances   GetBalances         200
+//	GET  /beneficiaries                   ListBeneficiaries   200, JSON array
+//	GET  /transactions                    ListTransactions    200, JSON array
+//	POST /payouts                         CreatePayout        201 (connector.PayoutCreator)
+//	GET  /payouts/{payoutId}              GetPayout           200 (connector.PayoutGetter)
+//	POST /transfers                       CreateTransfer      201 (connector.TransferCreator)
+//	GET  /transfers/{transferId}          GetTransfer         200 (connector.TransferGetter)
+//	POST /bank-accounts                   CreateBankAccount   201 (connector.BankAccountCreator)
+//
+// Errors, always with a {"Title","Detail"} JSON body: 400 for a bad query parameter or request body
+// (or connector.ErrInvalidRequest), 401 for a missing or wrong API key, 404 for an unknown route (or
+// connector.ErrNotFound), 405 with an Allow header for a known path with another method, 409, 415
+// for a body that is not application/json, 429 and 503 (with Retry-After when the provider gives a
+// delay), 501 for a capability the provider does not implement, and 500 for a panic, an unknown
+// provider error (Detail "internal error"; the error is logged) or invalid provider output (Detail
+// naming the route, item and field).
+type Handler struct {
+	provider connector.Provider
+	cfg      config
+	logger   *slog.Logger
+	handler  http.Handler // the middleware chain around the router
+}
+
+// New returns the handler serving p. At least one of WithAPIKey, WithAPIKeys or WithAuthenticator
+// is required (otherwise the error wraps ErrNoAuth). New fails with an error wrapping
+// ErrInvalidConfig for a nil provider or a bad option (an empty key, a non-positive limit, …).
+//
+// New discovers the provider's optional capabilities (connector.PayoutCreator, …) by type assertion;
+// the routes of the capabilities it lacks answer 501.
+func New(p connector.Provider, opts ...Option) (*Handler, error) {
+	if p == nil {
+		return nil, fmt.Errorf("%w: nil provider", ErrInvalidConfig)
+	}
+	cfg := config{
+		maxPageSize:  pagination.DefaultMaxPageSize,
+		maxBodyBytes: DefaultMaxBodyBytes,
+		logger:       slog.Default(),
+	}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&cfg)
+		}
+	}
+	if err := errors.Join(cfg.errs...); err != nil {
+		return nil, err
+	}
+	if len(cfg.keys) == 0 && cfg.authenticator == nil {
+		return nil, ErrNoAuth
+	}
+	if _, ok := p.(connector.CursorPaged); ok && cfg.cursors == nil {
+		cfg.cursors = pagination.NewCursorCache(0, 0)
+	}
+
+	h := &Handler{provider: p, cfg: cfg, logger: cfg.logger}
+	auth := &authenticator{custom: cfg.authenticator, logger: cfg.logger}
+	for key, tenant := range cfg.keys {
+		auth.keys = append(auth.keys, apiKey{digest: sha256.Sum256([]byte(key)), tenant: tenant})
+	}
+
+	// The middlewares, outermost first. Logging sees the final status, including the 500 written by
+	// panic recovery; authentication runs before any body is read.
+	h.handler = chain(h.routes(),
+		logRequests(cfg.logger),
+		recoverPanics(cfg.logger),
+		authenticate(auth),
+		limitBody(cfg.maxBodyBytes),
+	)
+	return h, nil
+}
+
+// ServeHTTP serves one request of the Generic Connector API.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.handler.ServeHTTP(w, r)
+}
+
+// route is one route of the API.
+type route struct {
+	method string
+	path   string
+	serve  http.HandlerFunc
+}
+
+// routes builds the router: every route of the contract, a JSON 405 for a known path with another
+// method, and a JSON 404 for anything else.
+func (h *Handler) routes() http.Handler {
+	routes := []route{
+		{http.MethodGet, "/accounts", serveList(h, pagination.FieldCreatedAt, h.provider.ListAccounts,
+			func(a models.Account) string { return a.ID })},
+		{http.MethodGet, "/accounts/{accountId}/balances", h.getBalances},
+		{http.MethodGet, "/beneficiaries", serveList(h, pagination.FieldCreatedAt, h.provider.ListBeneficiaries,
+			func(b models.Beneficiary) string { return b.ID })},
+		{http.MethodGet, "/transactions", serveList(h, pagination.FieldUpdatedAt, h.provider.ListTransactions,
+			func(t models.Transaction) string { return t.ID })},
+		{http.MethodPost, "/payouts", h.createPayout},
+		{http.MethodGet, "/payouts/{payoutId}", h.getPayout},
+		{http.MethodPost, "/transfers", h.createTransfer},
+		{http.MethodGet, "/transfers/{transferId}", h.getTransfer},
+		{http.MethodPost, "/bank-accounts", h.createBankAccount},
+	}
+	mux := http.NewServeMux()
+	allowed := map[string][]string{}
+	var paths []string
+	for _, rt := range routes {
+		mux.Handle(rt.method+" "+rt.path, rt.serve)
+		if _, seen := allowed[rt.path]; !seen {
+			paths = append(paths, rt.path)
+		}
+		allowed[rt.path] = append(allowed[rt.path], rt.method)
+		if rt.method == http.MethodGet {
+			allowed[rt.path] = append(allowed[rt.path], http.MethodHead) // ServeMux serves HEAD with GET
+		}
+	}
+	for _, path := range paths {
+		methods := allowed[path]
+		slices.Sort(methods)
+		mux.Handle(path, methodNotAllowed(strings.Join(methods, ", ")))
+	}
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, http.StatusNotFound, "", fmt.Sprintf("no route %s %s in the Generic Connector API", r.Method, r.URL.Path))
+	}))
+	return mux
+}
+
+func methodNotAllowed(allow string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		WriteError(w, http.StatusMethodNotAllowed, "",
+			fmt.Sprintf("method %s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow))
+	})
+}
+
+// routeName names the request in error details and logs, e.g. "GET /transactions". Under a prefix
+// mount the path is the one after the prefix, i.e. the contract's route.
+func routeName(r *http.Request) string {
+	return r.Method + " " + r.URL.Path
+}

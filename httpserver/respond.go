@@ -1,0 +1,115 @@
+package httpserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/pspconnect/pspconnect/connector"
+	"github.com/pspconnect/pspconnect/models"
+)
+
+// statusClientClosedRequest is the non-standard status logged when the client went away before the
+// answer was ready.
+const statusClientClosedRequest = 499
+
+// WriteError writes the contract's error body, {"Title": title, "Detail": detail}, with the given
+// status and Content-Type application/json. An empty title becomes the status text ("Bad Request").
+// The handler answers every error this way; it is exported for applications that add their own
+// routes next to the handler and want the same error shape.
+func WriteError(w http.ResponseWriter, status int, title, detail string) {
+	if title == "" {
+		title = http.StatusText(status)
+	}
+	if title == "" && status == statusClientClosedRequest {
+		title = "Client Closed Request"
+	}
+	body, _ := marshal(models.Error{Title: title, Detail: detail}) // two strings: cannot fail
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// marshal encodes v as compact JSON followed by a newline, without HTML escaping.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// writeJSON writes v with the given status. v is encoded completely before anything is written, so
+// an encoding failure still gets a clean 500.
+func (h *Handler) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	body, err := marshal(v)
+	if err != nil {
+		h.logger.LogAttrs(r.Context(), slog.LevelError, "cannot encode answer",
+			slog.String("route", routeName(r)), slog.String("error", err.Error()))
+		WriteError(w, http.StatusInternalServerError, "", routeName(r)+": internal error: the answer could not be encoded as JSON")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// writeProviderError answers an error returned by the provider (or a custom authenticator). The
+// sentinel kinds of package connector get their status and the error's message as Detail; 429 and
+// 503 carry Retry-After when the error has a delay. Any other error is a 500 with a generic Detail,
+// and the real error is only logged, since it may hold internals.
+func writeProviderError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
+	ctx := r.Context()
+	attrs := []slog.Attr{slog.String("route", routeName(r)), slog.String("error", err.Error())}
+	var cerr *connector.Error
+	if errors.As(err, &cerr) && cerr.Cause != nil {
+		attrs = append(attrs, slog.String("cause", cerr.Cause.Error()))
+	}
+
+	status := connector.HTTPStatus(err)
+	if status == http.StatusInternalServerError && ctx.Err() != nil &&
+		(errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		// The client went away; nobody reads this answer.
+		logger.LogAttrs(ctx, slog.LevelInfo, "client closed the request", attrs...)
+		WriteError(w, statusClientClosedRequest, "", "the client closed the request")
+		return
+	}
+	switch status {
+	case http.StatusInternalServerError:
+		logger.LogAttrs(ctx, slog.LevelError, "provider failed", attrs...)
+		WriteError(w, status, "", routeName(r)+": internal error")
+		return
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		if d := connector.RetryAfter(err); d > 0 {
+			w.Header().Set("Retry-After", retryAfterSeconds(d))
+		}
+		logger.LogAttrs(ctx, slog.LevelWarn, "provider asks to retry", attrs...)
+	default:
+		logger.LogAttrs(ctx, slog.LevelInfo, "provider refused request", attrs...)
+	}
+	WriteError(w, status, "", err.Error())
+}
+
+// retryAfterSeconds renders d as the whole number of seconds of a Retry-After header, rounded up.
+func retryAfterSeconds(d time.Duration) string {
+	secs := int64((d + time.Second - 1) / time.Second)
+	return strconv.FormatInt(max(secs, 1), 10)
+}
+
+// writeInvalidOutput answers 500 when the provider returned something that breaks the contract, and
+// logs it at Error level: sending it would stall Formance's sync.
+func (h *Handler) writeInvalidOutput(w http.ResponseWriter, r *http.Request, detail string) {
+	detail = routeName(r) + ": " + detail
+	h.logger.LogAttrs(r.Context(), slog.LevelError, "provider returned invalid output",
+		slog.String("route", routeName(r)), slog.String("problem", detail))
+	WriteError(w, http.StatusInternalServerError, "", detail)
+}

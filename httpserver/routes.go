@@ -1,0 +1,254 @@
+package httpserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/pspconnect/pspconnect/connector"
+	"github.com/pspconnect/pspconnect/models"
+	"github.com/pspconnect/pspconnect/pagination"
+)
+
+// serveList serves a list route whose items are sorted and filtered by field: it parses the query,
+// asks the provider for the page (through the cursor cache for a connector.CursorPaged provider),
+// checks the page and every item, and writes them as a bare JSON array.
+func serveList[T any](h *Handler, field pagination.Field,
+	list func(context.Context, connector.ListRequest) (connector.Page[T], error),
+	id func(T) string,
+) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		values, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			WriteError(w, http.StatusBadRequest, "", fmt.Sprintf("malformed query string: %v", err))
+			return
+		}
+		q, err := pagination.ParseQuery(values, field, h.cfg.maxPageSize)
+		if err != nil {
+			WriteError(w, http.StatusBadRequest, "", err.Error())
+			return
+		}
+
+		var items []T
+		if _, cursorPaged := h.provider.(connector.CursorPaged); cursorPaged {
+			tenant, _ := connector.TenantFrom(r.Context())
+			scope := tenant + "\x00" + r.URL.Path
+			items, err = pagination.FetchByCursor(r.Context(), h.cfg.cursors, scope, q,
+				func(ctx context.Context, q pagination.Query) ([]T, string, error) {
+					page, err := list(ctx, q)
+					return page.Items, page.NextCursor, err
+				})
+		} else {
+			var page connector.Page[T]
+			page, err = list(r.Context(), q)
+			items = page.Items
+		}
+		if errors.Is(err, pagination.ErrCursorOverflow) || errors.Is(err, pagination.ErrCursorLoop) {
+			h.writeInvalidOutput(w, r, "provider broke the cursor paging contract: "+err.Error())
+			return
+		}
+		if err != nil {
+			writeProviderError(w, r, h.logger, err)
+			return
+		}
+
+		if len(items) > q.PageSize {
+			h.writeInvalidOutput(w, r, fmt.Sprintf(
+				"provider returned %d items for pageSize=%d (a page must hold at most pageSize items)", len(items), q.PageSize))
+			return
+		}
+		seen := make(map[string]int, len(items))
+		for i, item := range items {
+			if err := models.Validate(item); err != nil {
+				h.writeInvalidOutput(w, r, invalidItem(err, i, len(items)))
+				return
+			}
+			itemID := id(item)
+			if first, dup := seen[itemID]; dup {
+				h.writeInvalidOutput(w, r, fmt.Sprintf(
+					"provider returned id %q twice on one page (items %d and %d of %d)", itemID, first+1, i+1, len(items)))
+				return
+			}
+			seen[itemID] = i
+		}
+		if items == nil {
+			items = []T{} // an empty page is [], never null
+		}
+		h.writeJSON(w, r, http.StatusOK, items)
+	}
+}
+
+// invalidItem describes an item of a list page that failed validation.
+func invalidItem(err error, index, count int) string {
+	var verr *models.ValidationError
+	if errors.As(err, &verr) && verr.ID != "" {
+		return "provider returned an invalid item: " + err.Error()
+	}
+	return fmt.Sprintf("provider returned an invalid item (item %d of %d on the page): %v", index+1, count, err)
+}
+
+// notImplemented answers 501 for an optional capability the provider lacks.
+func notImplemented(w http.ResponseWriter, does, iface string) {
+	WriteError(w, http.StatusNotImplemented, "",
+		fmt.Sprintf("this middleware does not %s: the provider does not implement connector.%s", does, iface))
+}
+
+func (h *Handler) getBalances(w http.ResponseWriter, r *http.Request) {
+	accountID := r.PathValue("accountId")
+	b, err := h.provider.GetBalances(r.Context(), accountID)
+	if err != nil {
+		writeProviderError(w, r, h.logger, err)
+		return
+	}
+	switch b.AccountID {
+	case "":
+		b.AccountID = accountID
+	case accountID:
+	default:
+		h.writeInvalidOutput(w, r, fmt.Sprintf(
+			"provider returned balances of account %q when asked for account %q (accountID must equal the account id of the path)",
+			b.AccountID, accountID))
+		return
+	}
+	if b.Balances == nil {
+		b.Balances = []models.Balance{} // an account without balances: [], never null
+	}
+	if err := models.Validate(b); err != nil {
+		h.writeInvalidOutput(w, r, "provider returned invalid balances: "+err.Error())
+		return
+	}
+	h.writeJSON(w, r, http.StatusOK, b)
+}
+
+func (h *Handler) createPayout(w http.ResponseWriter, r *http.Request) {
+	creator, ok := h.provider.(connector.PayoutCreator)
+	if !ok {
+		notImplemented(w, "create payouts", "PayoutCreator")
+		return
+	}
+	req, ok := decodeBody[models.PayoutRequest](w, r, "payout request", h.cfg.maxBodyBytes)
+	if !ok {
+		return
+	}
+	p, err := creator.CreatePayout(r.Context(), req)
+	if err != nil {
+		writeProviderError(w, r, h.logger, err)
+		return
+	}
+	if !h.checkIdempotencyKey(w, r, "payout", p.ID, &p.IdempotencyKey, req.IdempotencyKey) {
+		return
+	}
+	h.writeResult(w, r, http.StatusCreated, "payout", p)
+}
+
+func (h *Handler) getPayout(w http.ResponseWriter, r *http.Request) {
+	getter, ok := h.provider.(connector.PayoutGetter)
+	if !ok {
+		notImplemented(w, "report payouts", "PayoutGetter")
+		return
+	}
+	id := r.PathValue("payoutId")
+	p, err := getter.GetPayout(r.Context(), id)
+	if err != nil {
+		writeProviderError(w, r, h.logger, err)
+		return
+	}
+	if !h.checkID(w, r, "payout", p.ID, id) {
+		return
+	}
+	h.writeResult(w, r, http.StatusOK, "payout", p)
+}
+
+func (h *Handler) createTransfer(w http.ResponseWriter, r *http.Request) {
+	creator, ok := h.provider.(connector.TransferCreator)
+	if !ok {
+		notImplemented(w, "create transfers", "TransferCreator")
+		return
+	}
+	req, ok := decodeBody[models.TransferRequest](w, r, "transfer request", h.cfg.maxBodyBytes)
+	if !ok {
+		return
+	}
+	t, err := creator.CreateTransfer(r.Context(), req)
+	if err != nil {
+		writeProviderError(w, r, h.logger, err)
+		return
+	}
+	if !h.checkIdempotencyKey(w, r, "transfer", t.ID, &t.IdempotencyKey, req.IdempotencyKey) {
+		return
+	}
+	h.writeResult(w, r, http.StatusCreated, "transfer", t)
+}
+
+func (h *Handler) getTransfer(w http.ResponseWriter, r *http.Request) {
+	getter, ok := h.provider.(connector.TransferGetter)
+	if !ok {
+		notImplemented(w, "report transfers", "TransferGetter")
+		return
+	}
+	id := r.PathValue("transferId")
+	t, err := getter.GetTransfer(r.Context(), id)
+	if err != nil {
+		writeProviderError(w, r, h.logger, err)
+		return
+	}
+	if !h.checkID(w, r, "transfer", t.ID, id) {
+		return
+	}
+	h.writeResult(w, r, http.StatusOK, "transfer", t)
+}
+
+func (h *Handler) createBankAccount(w http.ResponseWriter, r *http.Request) {
+	creator, ok := h.provider.(connector.BankAccountCreator)
+	if !ok {
+		notImplemented(w, "create bank accounts", "BankAccountCreator")
+		return
+	}
+	req, ok := decodeBody[models.BankAccountRequest](w, r, "bank account request", h.cfg.maxBodyBytes)
+	if !ok {
+		return
+	}
+	b, err := creator.CreateBankAccount(r.Context(), req)
+	if err != nil {
+		writeProviderError(w, r, h.logger, err)
+		return
+	}
+	h.writeResult(w, r, http.StatusCreated, "bank account", b)
+}
+
+// checkIdempotencyKey fills an empty idempotency key of a created payout or transfer from the
+// request, and refuses (500) a different one: Formance matches the answer to its payment initiation
+// by this key.
+func (h *Handler) checkIdempotencyKey(w http.ResponseWriter, r *http.Request, object, id string, got *string, want string) bool {
+	switch *got {
+	case "":
+		*got = want
+		return true
+	case want:
+		return true
+	}
+	h.writeInvalidOutput(w, r, fmt.Sprintf(
+		"provider returned %s %q with idempotencyKey %q for a request with idempotencyKey %q",
+		object, id, *got, want))
+	return false
+}
+
+// checkID refuses (500) an object whose id differs from the one asked for in the path.
+func (h *Handler) checkID(w http.ResponseWriter, r *http.Request, object, got, want string) bool {
+	if got == want {
+		return true
+	}
+	h.writeInvalidOutput(w, r, fmt.Sprintf("provider returned %s %q when asked for %s %q", object, got, object, want))
+	return false
+}
+
+// writeResult validates one object returned by the provider and writes it, or answers 500.
+func (h *Handler) writeResult(w http.ResponseWriter, r *http.Request, status int, object string, v any) {
+	if err := models.Validate(v); err != nil {
+		h.writeInvalidOutput(w, r, fmt.Sprintf("provider returned an invalid %s: %v", object, err))
+		return
+	}
+	h.writeJSON(w, r, status, v)
+}
