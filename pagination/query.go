@@ -3,6 +3,7 @@ package pagination
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/url"
 	"strconv"
 	"strings"
@@ -117,23 +118,23 @@ func ParseQuery(values url.Values, field Field, maxPageSize int) (Query, error) 
 		}
 	}
 	if v, ok := single(values, "page"); ok {
-		n, err := positiveInt(v)
-		if err != nil {
-			return Query{}, &ParamError{Param: "page", Value: v, Problem: "must be an integer >= 1" + err.Error()}
+		n, perr := positiveInt("page", v)
+		if perr != nil {
+			return Query{}, perr
 		}
 		q.Page = n
 	}
 	if v, ok := single(values, "pageSize"); ok {
-		n, err := positiveInt(v)
-		if err != nil {
-			return Query{}, &ParamError{Param: "pageSize", Value: v, Problem: "must be an integer >= 1" + err.Error()}
+		n, perr := positiveInt("pageSize", v)
+		if perr != nil {
+			return Query{}, perr
 		}
 		if n > maxPageSize {
 			return Query{}, &ParamError{Param: "pageSize", Value: v, Problem: fmt.Sprintf("must be at most %d (this server refuses larger pages rather than silently answering fewer items)", maxPageSize)}
 		}
 		q.PageSize = n
 	}
-	if q.Page > (1<<62)/q.PageSize {
+	if q.Page > maxItems/q.PageSize {
 		return Query{}, &ParamError{Param: "page", Value: strconv.Itoa(q.Page), Problem: "page*pageSize is too large"}
 	}
 	if v, ok := single(values, "sort"); ok {
@@ -153,6 +154,9 @@ func ParseQuery(values url.Values, field Field, maxPageSize int) (Query, error) 
 	return q, nil
 }
 
+// maxItems bounds page*pageSize so that Offset cannot overflow: 1<<62 on 64-bit platforms.
+const maxItems = 1 << (bits.UintSize - 2)
+
 func single(values url.Values, name string) (string, bool) {
 	vs, ok := values[name]
 	if !ok || len(vs) == 0 {
@@ -161,16 +165,14 @@ func single(values url.Values, name string) (string, bool) {
 	return vs[0], true
 }
 
-func positiveInt(v string) (int, error) {
+// positiveInt parses the value of an integer parameter that must be at least 1.
+func positiveInt(param, v string) (int, *ParamError) {
 	n, err := strconv.Atoi(v)
-	if err != nil {
-		if errors.Is(err, strconv.ErrRange) {
-			return 0, errors.New(" (out of range)")
-		}
-		return 0, errors.New("")
-	}
-	if n < 1 {
-		return 0, errors.New("")
+	switch {
+	case errors.Is(err, strconv.ErrRange):
+		return 0, &ParamError{Param: param, Value: v, Problem: "must be an integer >= 1 (out of range)"}
+	case err != nil || n < 1:
+		return 0, &ParamError{Param: param, Value: v, Problem: "must be an integer >= 1"}
 	}
 	return n, nil
 }
