@@ -1,0 +1,384 @@
+package connectortest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+var zeroTime time.Time
+
+// route is one route of the contract, for the auth check.
+type route struct {
+	req      request
+	optional bool // a write route or an extension: may be absent
+}
+
+// checkAuth: every route answers 401 with an error body without the key and with a wrong key.
+func (s *suite) checkAuth(t tb) {
+	ctx := t.Context()
+	accountID := "connectortest-no-such-account"
+	if raws, err := getList(ctx, s.c, walkRequest(routeAccounts, 1, 1, zeroTime)); err == nil && len(raws) > 0 && rawID(raws[0]) != "" {
+		accountID = rawID(raws[0])
+	}
+	list := func(rs routeSpec) request { return walkRequest(rs, 1, 1, zeroTime) }
+	post := func(path string) request { return request{method: "POST", path: path, body: []byte("{}")} }
+	get := func(path string) request { return request{method: "GET", path: path} }
+	routes := []route{
+		{req: list(routeAccounts)},
+		{req: get(balancesPath(accountID))},
+		{req: list(routeBeneficiaries)},
+		{req: list(routeTransactions)},
+		{req: post("/payouts"), optional: true},
+		{req: post("/transfers"), optional: true},
+		{req: get("/payouts/connectortest-no-such-payout"), optional: true},
+		{req: get("/transfers/connectortest-no-such-transfer"), optional: true},
+		{req: post("/bank-accounts"), optional: true},
+	}
+	modes := []struct {
+		mode authMode
+		desc string
+	}{
+		{authNone, "without Authorization header"},
+		{authWrongKey, "with a wrong API key"},
+	}
+	for _, rt := range routes {
+		for _, m := range modes {
+			r := rt.req
+			r.auth = m.mode
+			r.key = "connectortest-wrong-key"
+			res, err := s.c.do(ctx, r)
+			if err != nil {
+				t.Errorf("%s %s: %v", r, m.desc, err)
+				continue
+			}
+			switch {
+			case res.status == 401:
+				if p := checkErrorBody(res.body); p != "" {
+					t.Errorf("%s %s: 401 as it should, but %s", r, m.desc, p)
+				}
+			case res.status >= 200 && res.status < 300:
+				t.Errorf("%s %s: answered %d, want 401: the middleware serves anyone", r, m.desc, res.status)
+			case rt.optional && (res.status == 404 || res.status == 405 || res.status == 501):
+				// Maybe the route is not offered at all: then it answers the same with the key.
+				valid := rt.req
+				valid.auth = authValid
+				vres, err := s.c.do(ctx, valid)
+				if err != nil || vres.status != res.status {
+					got := "no answer"
+					if err == nil {
+						got = strconv.Itoa(vres.status)
+					}
+					t.Errorf("%s %s: answered %d, want 401 (with the API key it answers %s, so the route exists)", r, m.desc, res.status, got)
+				}
+			default:
+				t.Errorf("%s %s: answered %d, want 401: %s", r, m.desc, res.status, bodySnippet(res.body))
+			}
+		}
+	}
+}
+
+// checkSchema: every item and every account's balances against the contract.
+func (s *suite) checkSchema(t tb) {
+	ctx := t.Context()
+	ref := s.reference(t)
+	for _, rs := range listRoutes {
+		f := newFindings(t)
+		r := walkRequest(rs, 1, 1, zeroTime)
+		if res, err := s.c.do(ctx, r); err == nil && res.status == 200 {
+			if ct := res.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+				f.errorf("%s: Content-Type is %q, want application/json", r, ct)
+			}
+		}
+		l := ref[rs.path]
+		for _, it := range l.items {
+			for _, p := range checkObject(it.raw, rs.fields, "") {
+				f.errorf("%s: %s %s: %s", l.pages[it.page-1].req, rs.object, describeID(it), p)
+			}
+		}
+		f.flush(rs.path)
+	}
+	accounts := ref[routeAccounts.path].items
+	if len(accounts) == 0 {
+		t.Errorf("%s: no accounts listed: the schema of balances cannot be checked; give the middleware at least one account", walkRequest(routeAccounts, 1, s.refSize, zeroTime))
+	}
+	f := newFindings(t)
+	checked := make(map[string]bool)
+	for _, a := range accounts {
+		if a.id == "" || checked[a.id] {
+			continue
+		}
+		checked[a.id] = true
+		r := request{method: "GET", path: balancesPath(a.id)}
+		res, err := s.c.do(ctx, r)
+		if err != nil {
+			f.errorf("%s: %v", r, err)
+			continue
+		}
+		if res.status != 200 {
+			f.errorf("%s: answered %d, want 200: every listed account must have balances (Formance asks for them after every accounts fetch): %s", r, res.status, bodySnippet(res.body))
+			continue
+		}
+		for _, p := range checkObject(res.body, balancesFields, "") {
+			f.errorf("%s: balances: %s", r, p)
+		}
+		var b struct {
+			AccountID *string `json:"accountID"`
+		}
+		if json.Unmarshal(res.body, &b) == nil && b.AccountID != nil && *b.AccountID != a.id {
+			f.errorf("%s: field \"accountID\" is %q, want %q, the account of the path (Formance files the balances under accountID)", r, *b.AccountID, a.id)
+		}
+	}
+	f.flush("balances")
+
+	r := request{method: "GET", path: balancesPath("connectortest-no-such-account")}
+	res, err := s.c.do(ctx, r)
+	switch {
+	case err != nil:
+		t.Errorf("%s: %v", r, err)
+	case res.status >= 500:
+		t.Errorf("%s: answered %d for an unknown account, want 404: %s", r, res.status, bodySnippet(res.body))
+	case res.status >= 400:
+		if p := checkErrorBody(res.body); p != "" {
+			t.Errorf("%s: answered %d, but %s", r, res.status, p)
+		}
+	default:
+		t.Logf("%s: answered %d for an unknown account (404 expected by the library's providers)", r, res.status)
+	}
+}
+
+func describeID(it listItem) string {
+	if it.id == "" {
+		return "(no id)"
+	}
+	return it.id
+}
+
+// checkParameters: malformed parameters answer 400 with an error body, never 200 or 5xx.
+func (s *suite) checkParameters(t tb) {
+	ctx := t.Context()
+	for _, rs := range listRoutes {
+		from := string(rs.field) + "From"
+		cases := []struct{ name, value, why string }{
+			{"page", "0", "page must be >= 1"},
+			{"page", "-1", "page must be >= 1"},
+			{"page", "abc", "page must be an integer"},
+			{"pageSize", "0", "pageSize must be >= 1"},
+			{"sort", "bogus:asc", "unknown sort field"},
+			{"sort", string(rs.field) + ":sideways", "unknown sort direction"},
+			{from, "2024-01-01 10:00:00", "not RFC 3339: the client could not decode such times either"},
+			{from, "1700000000", "a Unix number is not RFC 3339"},
+		}
+		if s.opts.MaxPageSize > 0 {
+			cases = append(cases, struct{ name, value, why string }{"pageSize", strconv.Itoa(s.opts.MaxPageSize + 1),
+				fmt.Sprintf("above the maximum %d: refuse it, never cap it silently (Options.MaxPageSize sets the maximum Run expects)", s.opts.MaxPageSize)})
+		}
+		for _, c := range cases {
+			r := walkRequest(rs, 1, 10, zeroTime)
+			replaced := false
+			for i, p := range r.params {
+				if p.name == c.name {
+					r.params[i].value = c.value
+					replaced = true
+				}
+			}
+			if !replaced {
+				r.params = append(r.params, param{c.name, c.value})
+			}
+			res, err := s.c.do(ctx, r)
+			switch {
+			case err != nil:
+				t.Errorf("%s: %v", r, err)
+			case res.status == 400:
+				if p := checkErrorBody(res.body); p != "" {
+					t.Errorf("%s: 400 as it should, but %s", r, p)
+				}
+			case res.status >= 500:
+				t.Errorf("%s: answered %d, want 400 (%s): a bad parameter is the client's fault, not a server error", r, res.status, c.why)
+			case res.status >= 200 && res.status < 300:
+				t.Errorf("%s: answered %d, want 400 (%s): a bad parameter must be refused, not ignored", r, res.status, c.why)
+			default:
+				t.Errorf("%s: answered %d, want 400 (%s)", r, res.status, c.why)
+			}
+		}
+	}
+}
+
+// walkLabel names a whole walk: "GET /accounts?page=1..12&pageSize=7&sort=createdAt:asc".
+func walkLabel(l *listing) string {
+	r := walkRequest(l.route, 1, l.pageSize, l.from)
+	r.params[0].value = "1.." + strconv.Itoa(max(len(l.pages), 1))
+	return r.String()
+}
+
+// checkOrder: ascending by the time field across all pages, and …From inclusive.
+func (s *suite) checkOrder(t tb, pageSize int) {
+	ctx := t.Context()
+	ref := s.reference(t)
+	for _, rs := range listRoutes {
+		f := newFindings(t)
+		l, err := s.walkAll(context.WithoutCancel(ctx), rs, pageSize)
+		if err != nil {
+			t.Errorf("%v", err)
+			continue
+		}
+		var prev *listItem
+		for i := range l.items {
+			it := &l.items[i]
+			if !it.atOK {
+				continue // the schema check reports it
+			}
+			if prev != nil && it.at.Before(prev.at) {
+				where := "earlier on the same page"
+				if prev.page != it.page {
+					where = fmt.Sprintf("on page %d", prev.page)
+				}
+				f.errorf("%s: %s comes after %s %s: not sorted ascending by %s", l.pages[it.page-1].req, it.label(rs), prev.label(rs), where, rs.field)
+			}
+			prev = it
+		}
+		f.flush(walkLabel(l) + ": order")
+
+		for _, from := range fromValues(ref[rs.path].items) {
+			lf, capped, err := walkFull(ctx, s.c, rs, pageSize, from)
+			if err != nil {
+				t.Errorf("%v", err)
+				continue
+			}
+			got := make(map[string]bool, len(lf.items))
+			for _, it := range lf.items {
+				got[it.id] = true
+				if it.atOK && it.at.Before(from) {
+					f.errorf("%s: %s is before %s=%s", lf.pages[it.page-1].req, it.label(rs), fromName(rs), formatFrom(from))
+				}
+			}
+			bad := tilingFault(lf)
+			if capped > 0 {
+				bad = fmt.Sprintf("pages hold at most %d items", capped)
+			}
+			if bad != "" {
+				t.Logf("%s: inclusiveness of %s not checked at this page size: %s (see the tiling check)", walkLabel(lf), fromName(rs), bad)
+				continue
+			}
+			for _, it := range ref[rs.path].items {
+				if !it.atOK || it.at.Before(from) || got[it.id] {
+					continue
+				}
+				why := "it is after " + fromName(rs)
+				if it.at.Equal(from) {
+					why = fmt.Sprintf("it is exactly at %s, which is inclusive (Formance sends S truncated to the second and expects items at S)", fromName(rs))
+				}
+				f.errorf("%s: %s missing: %s", walkLabel(lf), it.label(rs), why)
+			}
+			f.flush(walkLabel(lf))
+		}
+	}
+}
+
+func fromName(rs routeSpec) string { return string(rs.field) + "From" }
+
+// fromValues picks …From values from the data as Formance would send them: the times of the items
+// in the middle, at three quarters and at the end of the data, truncated to the second.
+func fromValues(items []listItem) []time.Time {
+	var times []time.Time
+	for _, it := range items {
+		if it.atOK {
+			times = append(times, it.at)
+		}
+	}
+	if len(times) == 0 {
+		return nil
+	}
+	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+	n := len(times)
+	var out []time.Time
+	for _, i := range []int{n / 2, 3 * n / 4, n - 1} {
+		from := times[i].Truncate(time.Second)
+		if from.IsZero() || slices.ContainsFunc(out, from.Equal) {
+			continue
+		}
+		out = append(out, from)
+	}
+	return out
+}
+
+// checkTiling: pages 1..n tile the full listing.
+func (s *suite) checkTiling(t tb, pageSize int) {
+	ctx := t.Context()
+	ref := s.reference(t)
+	for _, rs := range listRoutes {
+		f := newFindings(t)
+		l, err := s.walkAll(context.WithoutCancel(ctx), rs, pageSize)
+		if err != nil {
+			t.Errorf("%v", err)
+		}
+		first := make(map[string]int)
+		for i, p := range l.pages {
+			page := i + 1
+			if len(p.items) > pageSize {
+				f.errorf("%s: %d items, more than pageSize=%d", p.req, len(p.items), pageSize)
+			}
+			if len(p.items) > 0 && len(p.items) < pageSize && i+1 < len(l.pages) && len(l.pages[i+1].items) > 0 {
+				f.errorf("%s: %d items, fewer than pageSize=%d, yet page %d has %d more: Formance reads a short page as the end of the data (is pageSize silently capped at %d?)",
+					p.req, len(p.items), pageSize, page+1, len(l.pages[i+1].items), len(p.items))
+			}
+			for _, it := range p.items {
+				if it.id == "" {
+					continue
+				}
+				if fp, ok := first[it.id]; ok {
+					if fp == page {
+						f.errorf("%s: %s twice on this page", p.req, it.id)
+					} else {
+						f.errorf("%s: %s also on page %d", p.req, it.id, fp)
+					}
+					continue
+				}
+				first[it.id] = page
+			}
+		}
+		if err == nil {
+			full := ref[rs.path]
+			inFull := make(map[string]bool, len(full.items))
+			for _, it := range full.items {
+				inFull[it.id] = true
+				if _, ok := first[it.id]; !ok && it.id != "" {
+					f.errorf("%s: %s is in the full listing (%s) but on no page", walkLabel(l), it.label(rs), walkLabel(full))
+				}
+			}
+			for _, it := range l.items {
+				if it.id != "" && !inFull[it.id] {
+					f.errorf("%s: %s is on page %d but not in the full listing (%s)", walkLabel(l), it.label(rs), it.page, walkLabel(full))
+					inFull[it.id] = true
+				}
+			}
+		}
+		f.flush(walkLabel(l))
+	}
+}
+
+// tilingFault returns why the pages of l do not tile (a page longer than pageSize, a short page
+// followed by more items, an item on two pages), or "". Items missing from such a walk are the
+// tiling check's findings, not the order check's.
+func tilingFault(l *listing) string {
+	seen := make(map[string]int)
+	for i, p := range l.pages {
+		if len(p.items) > l.pageSize {
+			return fmt.Sprintf("page %d has more than pageSize items", i+1)
+		}
+		if len(p.items) > 0 && len(p.items) < l.pageSize && i+1 < len(l.pages) && len(l.pages[i+1].items) > 0 {
+			return fmt.Sprintf("page %d is short but page %d is not empty", i+1, i+2)
+		}
+		for _, it := range p.items {
+			if fp, ok := seen[it.id]; ok && it.id != "" {
+				return fmt.Sprintf("%s is on page %d and page %d", it.id, fp, i+1)
+			}
+			seen[it.id] = i + 1
+		}
+	}
+	return ""
+}

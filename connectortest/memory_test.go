@@ -1,0 +1,157 @@
+package connectortest
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pspconnect/pspconnect/connector"
+	"github.com/pspconnect/pspconnect/models"
+	"github.com/pspconnect/pspconnect/pagination"
+)
+
+func loadedProvider(t *testing.T, opts ...pagination.CollectionOption) (*MemoryProvider, *Dataset) {
+	t.Helper()
+	ds := Generate(GenSpec{Seed: 4, Accounts: 5, Beneficiaries: 3, Transactions: 20})
+	p := NewMemoryProvider(opts...)
+	require.NoError(t, p.Load(ds))
+	return p, ds
+}
+
+func payoutRequest(key string, amount int64) models.PayoutRequest {
+	return models.PayoutRequest{IdempotencyKey: key, Amount: models.AmountFromInt64(amount), Currency: "USD/2",
+		SourceAccountID: "acc_0001", DestinationAccountID: "ben_0001"}
+}
+
+func TestMemoryProviderPayoutIdempotency(t *testing.T) {
+	ctx := context.Background()
+	p, _ := loadedProvider(t)
+
+	first, err := p.CreatePayout(ctx, payoutRequest("k1", 100))
+	require.NoError(t, err)
+	assert.Equal(t, models.TransactionStatusPending, first.Status)
+	assert.Equal(t, "k1", first.IdempotencyKey)
+	require.NoError(t, models.Validate(first))
+
+	again, err := p.CreatePayout(ctx, payoutRequest("k1", 100))
+	require.NoError(t, err)
+	assert.Equal(t, first, again, "same key, same request: the first payout")
+
+	_, err = p.CreatePayout(ctx, payoutRequest("k1", 101))
+	assert.ErrorIs(t, err, connector.ErrConflict, "same key, another request")
+
+	other, err := p.CreatePayout(ctx, payoutRequest("k2", 100))
+	require.NoError(t, err)
+	assert.NotEqual(t, first.ID, other.ID)
+
+	got, err := p.GetPayout(ctx, first.ID)
+	require.NoError(t, err)
+	assert.Equal(t, first, got)
+	_, err = p.GetPayout(ctx, "po_nope")
+	assert.ErrorIs(t, err, connector.ErrNotFound)
+
+	// Concurrent duplicates all get one payout.
+	var wg sync.WaitGroup
+	got20 := make([]string, 20)
+	for i := range got20 {
+		wg.Go(func() {
+			po, err := p.CreatePayout(ctx, payoutRequest("k3", 100))
+			assert.NoError(t, err)
+			got20[i] = po.ID
+		})
+	}
+	wg.Wait()
+	for _, id := range got20 {
+		assert.Equal(t, got20[0], id)
+	}
+}
+
+func TestMemoryProviderRefusesUnknownAccounts(t *testing.T) {
+	ctx := context.Background()
+	p, _ := loadedProvider(t)
+	req := payoutRequest("k", 100)
+	req.SourceAccountID = "acc_nope"
+	_, err := p.CreatePayout(ctx, req)
+	assert.ErrorIs(t, err, connector.ErrInvalidRequest)
+
+	req = payoutRequest("k", 100)
+	req.DestinationAccountID = "ben_nope"
+	_, err = p.CreatePayout(ctx, req)
+	assert.ErrorIs(t, err, connector.ErrInvalidRequest)
+
+	_, err = p.CreatePayout(ctx, payoutRequest("", 100))
+	assert.ErrorIs(t, err, connector.ErrInvalidRequest, "a request without idempotency key is invalid")
+
+	tr := models.TransferRequest(payoutRequest("t1", 100))
+	_, err = p.CreateTransfer(ctx, tr)
+	assert.ErrorIs(t, err, connector.ErrInvalidRequest, "a transfer goes to an account, not a beneficiary")
+
+	tr.DestinationAccountID = "acc_0002"
+	first, err := p.CreateTransfer(ctx, tr)
+	require.NoError(t, err)
+	again, err := p.CreateTransfer(ctx, tr)
+	require.NoError(t, err)
+	assert.Equal(t, first.ID, again.ID)
+	tr.Description = "changed"
+	_, err = p.CreateTransfer(ctx, tr)
+	assert.ErrorIs(t, err, connector.ErrConflict)
+	got, err := p.GetTransfer(ctx, first.ID)
+	require.NoError(t, err)
+	assert.Equal(t, first, got)
+	_, err = p.GetTransfer(ctx, "tr_nope")
+	assert.ErrorIs(t, err, connector.ErrNotFound)
+}
+
+func TestMemoryProviderData(t *testing.T) {
+	ctx := context.Background()
+	p, ds := loadedProvider(t)
+
+	b, err := p.GetBalances(ctx, "acc_0001")
+	require.NoError(t, err)
+	assert.Equal(t, "acc_0001", b.AccountID)
+	assert.Equal(t, ds.Balances["acc_0001"], b.Balances)
+	_, err = p.GetBalances(ctx, "acc_nope")
+	assert.ErrorIs(t, err, connector.ErrNotFound)
+
+	page, err := p.ListAccounts(ctx, connector.ListRequest{Page: 2, PageSize: 2, Sort: pagination.Sort{Field: pagination.FieldCreatedAt, Direction: pagination.Ascending}})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"acc_0003", "acc_0004"}, ids(page.Items, func(a models.Account) string { return a.ID }))
+
+	// A status change is served again, with a later updatedAt even though the PSP kept its own.
+	txQuery := connector.ListRequest{Page: 1, PageSize: 100, Sort: pagination.Sort{Field: pagination.FieldUpdatedAt, Direction: pagination.Ascending}}
+	servedAt := func() (models.Transaction, bool) {
+		all, err := p.ListTransactions(ctx, txQuery)
+		require.NoError(t, err)
+		require.Len(t, all.Items, len(ds.Transactions))
+		for _, it := range all.Items {
+			if it.ID == ds.Transactions[0].ID {
+				return it, true
+			}
+		}
+		return models.Transaction{}, false
+	}
+	tx := ds.Transactions[0]
+	old, ok := servedAt()
+	require.True(t, ok)
+	changed, err := p.SetStatus(tx.ID, models.TransactionStatusRefunded, tx.UpdatedAt)
+	require.NoError(t, err)
+	assert.Equal(t, models.TransactionStatusRefunded, changed.Status)
+	now, ok := servedAt()
+	require.True(t, ok)
+	assert.Equal(t, models.TransactionStatusRefunded, now.Status)
+	assert.True(t, now.UpdatedAt.After(old.UpdatedAt), "served updatedAt moves forward: %s then %s", old.UpdatedAt, now.UpdatedAt)
+	stored, ok := p.Transaction(tx.ID)
+	require.True(t, ok)
+	assert.True(t, stored.UpdatedAt.Equal(tx.UpdatedAt), "Transaction returns the PSP's own time")
+
+	_, err = p.SetStatus("tx_nope", models.TransactionStatusFailed, time.Now())
+	assert.ErrorIs(t, err, ErrUnknownTransaction)
+
+	assert.ErrorIs(t, p.PutAccounts(models.Account{ID: "acc_bad", CreatedAt: time.Now()}), models.ErrInvalid, "accountName is required")
+	assert.ErrorIs(t, p.PutTransactions(models.Transaction{ID: "tx_bad", CreatedAt: time.Now(), UpdatedAt: time.Now(), Currency: "USD/2", Type: "PAYIN", Status: "PROCESSED", Amount: models.AmountFromInt64(1)}), models.ErrInvalid)
+	assert.ErrorIs(t, p.SetBalances("acc_0001", models.Balance{Amount: models.AmountFromInt64(1), Currency: "usd"}), models.ErrInvalid)
+}
