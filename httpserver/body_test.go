@@ -26,8 +26,9 @@ func TestWriteBodies(t *testing.T) {
 		wantDetail  string // substring of the Detail
 	}{
 		{"valid payout", "/payouts", validPayout, "", http.StatusCreated, ""},
-		{"charset parameter accepted", "/payouts", validPayout, "application/json; charset=utf-8", http.StatusCreated, ""},
-		{"missing Content-Type accepted", "/payouts", validPayout, "-", http.StatusCreated, ""},
+		// Each accepted payout has its own idempotency key: a repeat of a key is a replay, without a provider call.
+		{"charset parameter accepted", "/payouts", strings.Replace(validPayout, `"ik_9"`, `"ik_charset"`, 1), "application/json; charset=utf-8", http.StatusCreated, ""},
+		{"missing Content-Type accepted", "/payouts", strings.Replace(validPayout, `"ik_9"`, `"ik_no_ct"`, 1), "-", http.StatusCreated, ""},
 		{"unknown fields accepted", "/payouts", `{"idempotencyKey":"ik_u","amount":"1","currency":"USD/2","sourceAccountId":"a","destinationAccountId":"b","newField":{"x":1}}`, "", http.StatusCreated, ""},
 		{"text/plain refused", "/payouts", validPayout, "text/plain", http.StatusUnsupportedMediaType, `Content-Type "text/plain" is not supported`},
 		{"form refused", "/transfers", transferBody, "application/x-www-form-urlencoded", http.StatusUnsupportedMediaType, "application/json"},

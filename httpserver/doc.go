@@ -18,14 +18,24 @@
 //   - mapping provider errors to statuses (connector.HTTPStatus), with Retry-After for 429 and 503;
 //   - answering every error, including unknown routes (404) and wrong methods (405), with the
 //     contract's {"Title": "...", "Detail": "..."} JSON body;
-//   - recovering from panics, logging each request with log/slog, and paging cursor-based PSPs
-//     (connector.CursorPaged) through a pagination.CursorCache.
+//   - making the write routes idempotent, so that a retried payout never moves money twice: the
+//     first request with an idempotency key calls the provider once, a repeat with the same body gets
+//     the stored answer (same status, same bytes, header Idempotent-Replayed: true), a repeat with
+//     another body gets 409, and concurrent duplicates wait for the first. Answers that invite a
+//     retry (429, 503, other 5xx) are not stored. The store is in memory by default; share a
+//     PostgreSQL one (package idempotency/pgstore) between instances with WithIdempotencyStore;
+//   - limiting each tenant's request rate (WithRateLimit: 429 with Retry-After), limiting request
+//     bodies (WithMaxBodyBytes), recovering from panics, logging each request with log/slog without
+//     headers or API keys, and paging cursor-based PSPs (connector.CursorPaged) through a
+//     pagination.CursorCache.
 //
 // The Handler is an ordinary http.Handler: mount it at the root or under a prefix with
 // http.StripPrefix, wrap it in your own middlewares, or serve it with ListenAndServe, which adds
 // timeouts and graceful shutdown.
 //
-// This package is not a provider toolkit (see connector and pagination) and not a conformance test
-// (see connectortest). It does not yet make writes idempotent: a provider must pass
-// IdempotencyKey on to its PSP.
+// This package is not a provider toolkit (see connector and pagination, and connector.Limiter to pace
+// calls to the PSP) and not a conformance test (see connectortest). Idempotency protects against
+// Formance's retries; a provider should still pass IdempotencyKey on to its PSP when the PSP's API
+// takes one, which also covers a request that was in flight when its process died (see
+// WithIdempotencyInFlightTTL).
 package httpserver

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/pspconnect/pspconnect/connector"
+	"github.com/pspconnect/pspconnect/httpserver/idempotency"
 	"github.com/pspconnect/pspconnect/models"
 	"github.com/pspconnect/pspconnect/pagination"
 )
@@ -30,17 +31,26 @@ import (
 //	GET  /transfers/{transferId}          GetTransfer         200 (connector.TransferGetter)
 //	POST /bank-accounts                   CreateBankAccount   201 (connector.BankAccountCreator)
 //
+// The three POST routes are idempotent. Payouts and transfers are keyed by their body's
+// idempotencyKey, bank accounts by the Idempotency-Key header or, without one, by the body itself;
+// keys are per tenant and per route. The provider is called at most once per key; repeats get the
+// first answer, replayed byte for byte, unless it said "retry" (429, 503 or another 5xx), in which case
+// the next repeat calls the provider again.
+//
 // Errors, always with a {"Title","Detail"} JSON body: 400 for a bad query parameter or request body
 // (or connector.ErrInvalidRequest), 401 for a missing or wrong API key, 404 for an unknown route (or
-// connector.ErrNotFound), 405 with an Allow header for a known path with another method, 409, 415
-// for a body that is not application/json, 429 and 503 (with Retry-After when the provider gives a
-// delay), 501 for a capability the provider does not implement, and 500 for a panic, an unknown
-// provider error (Detail "internal error"; the error is logged) or invalid provider output (Detail
-// naming the route, item and field).
+// connector.ErrNotFound), 405 with an Allow header for a known path with another method, 409 (from
+// connector.ErrConflict; for an idempotency key reused with another body; or, with Retry-After, for
+// a request whose key is still in flight), 415 for a body that is not application/json, 429 (over
+// the tenant's rate limit, or from the provider) and 503 (from the provider, or when the idempotency
+// store is down), with Retry-After when a delay is known, 501 for a capability the provider does not
+// implement, and 500 for a panic, an unknown provider error (Detail "internal error"; the error is
+// logged) or invalid provider output (Detail naming the route, item and field).
 type Handler struct {
 	provider connector.Provider
 	cfg      config
 	logger   *slog.Logger
+	guard    *guard       // runs each write once per idempotency key
 	handler  http.Handler // the middleware chain around the router
 }
 
@@ -58,6 +68,9 @@ func New(p connector.Provider, opts ...Option) (*Handler, error) {
 		maxPageSize:  pagination.DefaultMaxPageSize,
 		maxBodyBytes: DefaultMaxBodyBytes,
 		logger:       slog.Default(),
+		inFlightTTL:  idempotency.DefaultInFlightTTL,
+		retention:    idempotency.DefaultRetention,
+		idemWait:     DefaultIdempotencyWait,
 	}
 	for _, opt := range opts {
 		if opt != nil {
@@ -74,20 +87,29 @@ func New(p connector.Provider, opts ...Option) (*Handler, error) {
 		cfg.cursors = pagination.NewCursorCache(0, 0)
 	}
 
-	h := &Handler{provider: p, cfg: cfg, logger: cfg.logger}
+	if cfg.idemStore == nil {
+		cfg.idemStore = idempotency.NewMemoryStore()
+	}
+
+	h := &Handler{provider: p, cfg: cfg, logger: cfg.logger, guard: newGuard(cfg)}
 	auth := &authenticator{custom: cfg.authenticator, logger: cfg.logger}
 	for key, tenant := range cfg.keys {
 		auth.keys = append(auth.keys, apiKey{digest: sha256.Sum256([]byte(key)), tenant: tenant})
 	}
 
 	// The middlewares, outermost first. Logging sees the final status, including the 500 written by
-	// panic recovery; authentication runs before any body is read.
-	h.handler = chain(h.routes(),
+	// panic recovery; authentication runs before any body is read, and the per-tenant rate limit
+	// right after it.
+	middlewares := []func(http.Handler) http.Handler{
 		logRequests(cfg.logger),
 		recoverPanics(cfg.logger),
 		authenticate(auth),
-		limitBody(cfg.maxBodyBytes),
-	)
+	}
+	if cfg.rateBurst > 0 {
+		middlewares = append(middlewares, limitRate(newTenantLimiters(cfg.rateLimit, cfg.rateBurst), cfg.logger))
+	}
+	middlewares = append(middlewares, limitBody(cfg.maxBodyBytes))
+	h.handler = chain(h.routes(), middlewares...)
 	return h, nil
 }
 

@@ -5,7 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
+	"golang.org/x/time/rate"
+
+	"github.com/pspconnect/pspconnect/httpserver/idempotency"
 	"github.com/pspconnect/pspconnect/pagination"
 )
 
@@ -33,6 +37,12 @@ type config struct {
 	maxBodyBytes  int64
 	logger        *slog.Logger
 	cursors       *pagination.CursorCache
+	idemStore     idempotency.Store
+	inFlightTTL   time.Duration
+	retention     time.Duration
+	idemWait      time.Duration
+	rateLimit     rate.Limit
+	rateBurst     int
 	errs          []error
 }
 

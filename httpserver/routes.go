@@ -122,6 +122,13 @@ func (h *Handler) getBalances(w http.ResponseWriter, r *http.Request) {
 	h.writeJSON(w, r, http.StatusOK, b)
 }
 
+// The routes of the write operations, as named in idempotency keys.
+const (
+	routePayouts      = "POST /payouts"
+	routeTransfers    = "POST /transfers"
+	routeBankAccounts = "POST /bank-accounts"
+)
+
 func (h *Handler) createPayout(w http.ResponseWriter, r *http.Request) {
 	creator, ok := h.provider.(connector.PayoutCreator)
 	if !ok {
@@ -132,15 +139,18 @@ func (h *Handler) createPayout(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p, err := creator.CreatePayout(r.Context(), req)
-	if err != nil {
-		writeProviderError(w, r, h.logger, err)
-		return
-	}
-	if !h.checkIdempotencyKey(w, r, "payout", p.ID, &p.IdempotencyKey, req.IdempotencyKey) {
-		return
-	}
-	h.writeResult(w, r, http.StatusCreated, "payout", p)
+	idempotent(h, w, r, routePayouts, "payout", req.IdempotencyKey, "idempotencyKey", req,
+		func(ctx context.Context, w http.ResponseWriter) {
+			p, err := creator.CreatePayout(ctx, req)
+			if err != nil {
+				writeProviderError(w, r, h.logger, err)
+				return
+			}
+			if !h.checkIdempotencyKey(w, r, "payout", p.ID, &p.IdempotencyKey, req.IdempotencyKey) {
+				return
+			}
+			h.writeResult(w, r, http.StatusCreated, "payout", p)
+		})
 }
 
 func (h *Handler) getPayout(w http.ResponseWriter, r *http.Request) {
@@ -171,15 +181,18 @@ func (h *Handler) createTransfer(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	t, err := creator.CreateTransfer(r.Context(), req)
-	if err != nil {
-		writeProviderError(w, r, h.logger, err)
-		return
-	}
-	if !h.checkIdempotencyKey(w, r, "transfer", t.ID, &t.IdempotencyKey, req.IdempotencyKey) {
-		return
-	}
-	h.writeResult(w, r, http.StatusCreated, "transfer", t)
+	idempotent(h, w, r, routeTransfers, "transfer", req.IdempotencyKey, "idempotencyKey", req,
+		func(ctx context.Context, w http.ResponseWriter) {
+			t, err := creator.CreateTransfer(ctx, req)
+			if err != nil {
+				writeProviderError(w, r, h.logger, err)
+				return
+			}
+			if !h.checkIdempotencyKey(w, r, "transfer", t.ID, &t.IdempotencyKey, req.IdempotencyKey) {
+				return
+			}
+			h.writeResult(w, r, http.StatusCreated, "transfer", t)
+		})
 }
 
 func (h *Handler) getTransfer(w http.ResponseWriter, r *http.Request) {
@@ -210,12 +223,17 @@ func (h *Handler) createBankAccount(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	b, err := creator.CreateBankAccount(r.Context(), req)
-	if err != nil {
-		writeProviderError(w, r, h.logger, err)
-		return
-	}
-	h.writeResult(w, r, http.StatusCreated, "bank account", b)
+	// The body has no idempotency key: use the Idempotency-Key header, or else the body itself, so
+	// that a retried registration of the same account returns the first answer.
+	idempotent(h, w, r, routeBankAccounts, "bank account", r.Header.Get(IdempotencyKeyHeader), IdempotencyKeyHeader+" header", req,
+		func(ctx context.Context, w http.ResponseWriter) {
+			b, err := creator.CreateBankAccount(ctx, req)
+			if err != nil {
+				writeProviderError(w, r, h.logger, err)
+				return
+			}
+			h.writeResult(w, r, http.StatusCreated, "bank account", b)
+		})
 }
 
 // checkIdempotencyKey fills an empty idempotency key of a created payout or transfer from the

@@ -1,0 +1,452 @@
+package httpserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/pspconnect/pspconnect/connector"
+	"github.com/pspconnect/pspconnect/httpserver/idempotency"
+)
+
+// DefaultIdempotencyWait is how long a repeated write request waits for the first one to finish
+// before it is answered 409 "in flight", unless WithIdempotencyWait says otherwise.
+const DefaultIdempotencyWait = 10 * time.Second
+
+// IdempotencyKeyHeader is the request header that names the idempotency key of POST /bank-accounts,
+// whose body has no idempotencyKey field. Payouts and transfers use their body's idempotencyKey and
+// ignore the header.
+const IdempotencyKeyHeader = "Idempotency-Key"
+
+// ReplayedHeader is set to "true" on an answer that was not produced by a provider call of this
+// request but replayed: stored by an earlier request with the same idempotency key, or shared by a
+// concurrent duplicate.
+const ReplayedHeader = "Idempotent-Replayed"
+
+const (
+	// inFlightRetryAfter is the Retry-After of a 409 "in flight" answer.
+	inFlightRetryAfter = 5 * time.Second
+	// storeCallTimeout bounds every call to the idempotency store. Store calls do not stop when the
+	// client goes away: a Begin whose result was lost would leave a record nobody owns.
+	storeCallTimeout = 10 * time.Second
+	// pollFirst and pollMax bound the backoff between two looks at a record that another instance
+	// has in flight.
+	pollFirst = 10 * time.Millisecond
+	pollMax   = 250 * time.Millisecond
+	// purgeInterval is how often the handler asks the store to delete expired records.
+	purgeInterval = time.Hour
+)
+
+// WithIdempotencyStore sets the store that makes POST /payouts, POST /transfers and
+// POST /bank-accounts idempotent (default: an idempotency.MemoryStore per handler). Share one store
+// between every instance of the middleware, e.g. pgstore on the same PostgreSQL database, when several
+// instances serve one Formance stack: otherwise a retry that reaches another instance calls the
+// provider again.
+func WithIdempotencyStore(s idempotency.Store) Option {
+	return func(c *config) {
+		if s == nil {
+			c.errs = append(c.errs, fmt.Errorf("%w: nil idempotency store", ErrInvalidConfig))
+			return
+		}
+		c.idemStore = s
+	}
+}
+
+// WithIdempotencyInFlightTTL sets how long a write request that started but never finished (its
+// process died during the provider call) blocks its idempotency key (default
+// idempotency.DefaultInFlightTTL, 24 hours). Until then every repeat is answered 409 with Retry-After
+// and a Detail saying the request is in flight, because the first call may have reached the PSP;
+// after it, the next repeat calls the provider again. It also bounds the provider call: its context
+// ends when the TTL does. Keep it well above your slowest PSP call, and pass the idempotency key on
+// to the PSP when its API takes one, so that a call after expiry cannot move money twice.
+func WithIdempotencyInFlightTTL(d time.Duration) Option {
+	return func(c *config) {
+		if d <= 0 {
+			c.errs = append(c.errs, fmt.Errorf("%w: in-flight TTL %v (want a positive duration)", ErrInvalidConfig, d))
+			return
+		}
+		c.inFlightTTL = d
+	}
+}
+
+// WithIdempotencyRetention sets how long the answer of a write request is replayed to repeats with
+// the same idempotency key (default idempotency.DefaultRetention, 7 days). Formance retries within
+// minutes to hours; after the retention a repeat is a new request.
+func WithIdempotencyRetention(d time.Duration) Option {
+	return func(c *config) {
+		if d <= 0 {
+			c.errs = append(c.errs, fmt.Errorf("%w: idempotency retention %v (want a positive duration)", ErrInvalidConfig, d))
+			return
+		}
+		c.retention = d
+	}
+}
+
+// WithIdempotencyWait sets how long a write request whose idempotency key is in flight (a concurrent
+// duplicate, here or on another instance) waits for the first request's answer before it gets 409 with
+// Retry-After (default DefaultIdempotencyWait). It also ends when the client goes away.
+func WithIdempotencyWait(d time.Duration) Option {
+	return func(c *config) {
+		if d <= 0 {
+			c.errs = append(c.errs, fmt.Errorf("%w: idempotency wait %v (want a positive duration)", ErrInvalidConfig, d))
+			return
+		}
+		c.idemWait = d
+	}
+}
+
+// guard runs each write at most once per idempotency key. Duplicates on this handler wait on the
+// first one's flight and take its answer; duplicates on other instances are seen through the store,
+// which they poll until the record is completed.
+type guard struct {
+	store       idempotency.Store
+	inFlightTTL time.Duration
+	retention   time.Duration
+	wait        time.Duration
+	logger      *slog.Logger
+
+	mu        sync.Mutex
+	flights   map[idempotency.Key]*flight
+	nextPurge time.Time
+}
+
+// flight is one write being decided on this handler. answer is set, or left nil when there is
+// nothing to share, before done is closed.
+type flight struct {
+	fingerprint []byte
+	done        chan struct{}
+	answer      *answer
+}
+
+// answer is a complete HTTP answer, kept to be written later or to several clients.
+type answer struct {
+	status   int
+	header   http.Header
+	body     []byte
+	replayed bool
+}
+
+func (a *answer) write(w http.ResponseWriter, replayed bool) {
+	for k, v := range a.header {
+		w.Header()[k] = append([]string(nil), v...)
+	}
+	if replayed || a.replayed {
+		w.Header().Set(ReplayedHeader, "true")
+	}
+	w.WriteHeader(a.status)
+	_, _ = w.Write(a.body)
+}
+
+// storedAnswer is an answer read from the store.
+func storedAnswer(a idempotency.Answer) *answer {
+	return &answer{
+		status:   a.Status,
+		header:   http.Header{"Content-Type": {"application/json"}, "X-Content-Type-Options": {"nosniff"}},
+		body:     a.Body,
+		replayed: true,
+	}
+}
+
+// errorAnswer is an error answer in the contract's shape.
+func errorAnswer(status int, detail string, retryAfter time.Duration) *answer {
+	rec := newRecorder()
+	if retryAfter > 0 {
+		rec.Header().Set("Retry-After", retryAfterSeconds(retryAfter))
+	}
+	WriteError(rec, status, "", detail)
+	return rec.answer()
+}
+
+// recorder is the http.ResponseWriter given to a provider call, so that its answer can be stored
+// before it is sent.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func newRecorder() *recorder { return &recorder{header: make(http.Header)} }
+
+func (r *recorder) Header() http.Header { return r.header }
+
+func (r *recorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.body.Write(b)
+}
+
+func (r *recorder) answer() *answer {
+	status := r.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	return &answer{status: status, header: r.header, body: r.body.Bytes()}
+}
+
+// storable reports whether an answer is final for its idempotency key. Answers that invite a retry
+// (429, 408, a client that went away, and every 5xx: the PSP was unavailable, or the middleware
+// failed) are not stored, so that the retry calls the provider again.
+func storable(status int) bool {
+	switch {
+	case status >= 500, status == http.StatusTooManyRequests, status == http.StatusRequestTimeout,
+		status == statusClientClosedRequest:
+		return false
+	}
+	return true
+}
+
+func newGuard(cfg config) *guard {
+	return &guard{
+		store:       cfg.idemStore,
+		inFlightTTL: cfg.inFlightTTL,
+		retention:   cfg.retention,
+		wait:        cfg.idemWait,
+		logger:      cfg.logger,
+		flights:     make(map[idempotency.Key]*flight),
+		nextPurge:   time.Now().Add(purgeInterval),
+	}
+}
+
+// write describes one write request to the guard.
+type write struct {
+	key         idempotency.Key
+	fingerprint []byte
+	object      string // "payout", for Details
+	keySource   string // where the key came from, for Details: "idempotencyKey", …
+}
+
+// serve answers a write request: it runs call (the provider call, which writes its answer to the
+// writer it gets) at most once per key across everyone sharing the store, and otherwise answers with
+// the stored answer, 409 for a different body under the same key, or 409 "in flight". call gets a
+// context that does not end when the client goes away: once started, a provider call runs to its end
+// so that its answer is stored for the client's retry.
+func (g *guard) serve(w http.ResponseWriter, r *http.Request, wr write, call func(ctx context.Context, w http.ResponseWriter)) {
+	ctx, cancel := context.WithTimeout(r.Context(), g.wait)
+	defer cancel()
+	for {
+		g.mu.Lock()
+		f, busy := g.flights[wr.key]
+		if !busy {
+			f = &flight{fingerprint: wr.fingerprint, done: make(chan struct{})}
+			g.flights[wr.key] = f
+		}
+		g.mu.Unlock()
+		if !busy {
+			g.lead(ctx, r, wr, f, call).write(w, false)
+			return
+		}
+		if !bytes.Equal(f.fingerprint, wr.fingerprint) {
+			// Another body under a key in flight here: the store refuses it at once, no need to wait.
+			g.lead(ctx, r, wr, nil, call).write(w, false)
+			return
+		}
+		select {
+		case <-f.done:
+			if f.answer != nil {
+				f.answer.write(w, true)
+				return
+			}
+			// The first request left nothing to share (its wait for another instance timed out):
+			// decide again, through the store.
+		case <-ctx.Done():
+			g.inFlight(r, wr, idempotency.Outcome{}).write(w, false)
+			return
+		}
+	}
+}
+
+// lead decides the write for this handler: it asks the store, polls while another instance has the
+// key in flight, and calls the provider when the key is acquired. Local duplicates wait on f, which
+// is nil when this request is not the one they wait for.
+func (g *guard) lead(ctx context.Context, r *http.Request, wr write, f *flight, call func(context.Context, http.ResponseWriter)) *answer {
+	var shared *answer
+	calling := false
+	defer func() {
+		if calling {
+			// The provider call panicked: local duplicates get a 500 rather than calling the
+			// provider again at once; the key was abandoned, so a later retry does.
+			shared = errorAnswer(http.StatusInternalServerError,
+				"internal error: the request handler panicked (see the middleware's logs)", 0)
+		}
+		if f == nil {
+			return
+		}
+		g.mu.Lock()
+		delete(g.flights, wr.key)
+		g.mu.Unlock()
+		f.answer = shared
+		close(f.done)
+	}()
+	pause := pollFirst
+	for {
+		leaseEnd := time.Now().Add(g.inFlightTTL)
+		out, err := g.begin(r, wr)
+		if err != nil {
+			g.logger.LogAttrs(r.Context(), slog.LevelError, "idempotency store failed",
+				slog.String("route", routeName(r)), slog.String("error", err.Error()))
+			shared = errorAnswer(http.StatusServiceUnavailable,
+				routeName(r)+": cannot check the idempotency key: the idempotency store is unavailable; nothing was sent to the PSP, retry later",
+				0)
+			return shared
+		}
+		switch out.Kind {
+		case idempotency.Acquired:
+			calling = true
+			shared = g.run(r, wr, out.Token, leaseEnd, call)
+			calling = false
+			return shared
+		case idempotency.Completed:
+			shared = storedAnswer(out.Answer)
+			return shared
+		case idempotency.Mismatch:
+			shared = errorAnswer(http.StatusConflict, fmt.Sprintf(
+				"%s %q was already used with a different %s request (first used at %s): a retry must send the same request; use a new %s for a new %s",
+				wr.keySource, wr.key.IdempotencyKey, wr.object, out.CreatedAt.UTC().Format(time.RFC3339), wr.keySource, wr.object), 0)
+			return shared
+		case idempotency.InFlight:
+			// Another instance (or a dead process) holds the key: look again until it is done.
+			jittered := pause/2 + rand.N(pause/2+1)
+			select {
+			case <-ctx.Done():
+				return g.inFlight(r, wr, out) // not shared: each waiter has its own wait
+			case <-time.After(jittered):
+			}
+			pause = min(2*pause, pollMax)
+		default:
+			g.logger.LogAttrs(r.Context(), slog.LevelError, "idempotency store failed",
+				slog.String("route", routeName(r)), slog.String("error", "Begin returned outcome "+out.Kind.String()))
+			shared = errorAnswer(http.StatusInternalServerError, routeName(r)+": internal error", 0)
+			return shared
+		}
+	}
+}
+
+// storeContext is the context of a store call: the request's values, without its cancellation.
+func storeContext(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(r.Context()), storeCallTimeout)
+}
+
+func (g *guard) begin(r *http.Request, wr write) (idempotency.Outcome, error) {
+	ctx, cancel := storeContext(r)
+	defer cancel()
+	g.maybePurge(r)
+	return g.store.Begin(ctx, wr.key, wr.fingerprint, g.inFlightTTL)
+}
+
+// run makes the provider call of an acquired key, then stores its answer (Complete) or frees the key
+// (Abandon) when the answer invites a retry or the call panicked.
+func (g *guard) run(r *http.Request, wr write, token string, leaseEnd time.Time, call func(context.Context, http.ResponseWriter)) *answer {
+	finished := false
+	defer func() {
+		if !finished { // the call panicked: the panic goes on up to the recovery middleware
+			g.abandon(r, wr, token)
+		}
+	}()
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(r.Context()), leaseEnd)
+	defer cancel()
+	rec := newRecorder()
+	call(ctx, rec)
+	finished = true
+
+	ans := rec.answer()
+	if !storable(ans.status) {
+		g.abandon(r, wr, token)
+		return ans
+	}
+	sctx, scancel := storeContext(r)
+	defer scancel()
+	if err := g.store.Complete(sctx, wr.key, token, idempotency.Answer{Status: ans.status, Body: ans.body}, g.retention); err != nil {
+		// The answer is right and is sent; the record stays in flight until its TTL, so retries
+		// get 409 rather than a second provider call.
+		g.logger.LogAttrs(r.Context(), slog.LevelError, "cannot store the answer of a write",
+			slog.String("route", routeName(r)), slog.String("idempotency_key", wr.key.IdempotencyKey),
+			slog.Int("status", ans.status), slog.String("error", err.Error()))
+	}
+	return ans
+}
+
+func (g *guard) abandon(r *http.Request, wr write, token string) {
+	ctx, cancel := storeContext(r)
+	defer cancel()
+	if err := g.store.Abandon(ctx, wr.key, token); err != nil {
+		g.logger.LogAttrs(r.Context(), slog.LevelError, "cannot free the idempotency key of a failed write",
+			slog.String("route", routeName(r)), slog.String("idempotency_key", wr.key.IdempotencyKey),
+			slog.String("error", err.Error()))
+	}
+}
+
+// inFlight is the 409 answer for a key another request holds. out, when known, gives the record's
+// times.
+func (g *guard) inFlight(r *http.Request, wr write, out idempotency.Outcome) *answer {
+	g.logger.LogAttrs(r.Context(), slog.LevelWarn, "write still in flight",
+		slog.String("route", routeName(r)), slog.String("idempotency_key", wr.key.IdempotencyKey))
+	detail := fmt.Sprintf("a %s request with %s %q is still in flight: retry later", wr.object, wr.keySource, wr.key.IdempotencyKey)
+	if !out.ExpiresAt.IsZero() {
+		detail = fmt.Sprintf(
+			"a %s request with %s %q is still in flight (started at %s): retry later. If the process handling it stopped before answering, the key stays blocked until %s, so that the PSP is not called twice",
+			wr.object, wr.keySource, wr.key.IdempotencyKey, out.CreatedAt.UTC().Format(time.RFC3339), out.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	return errorAnswer(http.StatusConflict, detail, inFlightRetryAfter)
+}
+
+// maybePurge asks the store, at most once per purgeInterval, to delete its expired records.
+func (g *guard) maybePurge(r *http.Request) {
+	now := time.Now()
+	g.mu.Lock()
+	due := !now.Before(g.nextPurge)
+	if due {
+		g.nextPurge = now.Add(purgeInterval)
+	}
+	g.mu.Unlock()
+	if !due {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), time.Minute)
+		defer cancel()
+		n, err := g.store.Purge(ctx)
+		if err != nil {
+			g.logger.LogAttrs(ctx, slog.LevelWarn, "cannot purge expired idempotency records", slog.String("error", err.Error()))
+			return
+		}
+		g.logger.LogAttrs(ctx, slog.LevelDebug, "purged expired idempotency records", slog.Int("count", n))
+	}()
+}
+
+// idempotent serves a decoded write request through the guard. key is the client's idempotency key
+// and keySource names where it came from ("idempotencyKey"), or key is "" to derive one from the
+// request's fingerprint (bank accounts without an Idempotency-Key header).
+func idempotent[Req any](h *Handler, w http.ResponseWriter, r *http.Request, route, object, key, keySource string, req Req,
+	call func(ctx context.Context, w http.ResponseWriter),
+) {
+	fp, err := idempotency.Fingerprint(req)
+	if err != nil { // a decoded request always encodes; keep the handler total anyway
+		h.logger.LogAttrs(r.Context(), slog.LevelError, "cannot fingerprint a write request",
+			slog.String("route", routeName(r)), slog.String("error", err.Error()))
+		WriteError(w, http.StatusInternalServerError, "", routeName(r)+": internal error")
+		return
+	}
+	if key == "" {
+		key, keySource = "sha256:"+hex.EncodeToString(fp), "body fingerprint"
+	}
+	tenant, _ := connector.TenantFrom(r.Context())
+	h.guard.serve(w, r, write{
+		key:         idempotency.Key{Tenant: tenant, Route: route, IdempotencyKey: key},
+		fingerprint: fp,
+		object:      object,
+		keySource:   keySource,
+	}, call)
+}

@@ -1,0 +1,113 @@
+package idempotency_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pspconnect/pspconnect/httpserver/idempotency"
+	"github.com/pspconnect/pspconnect/httpserver/idempotency/storetest"
+	"github.com/pspconnect/pspconnect/models"
+)
+
+func TestMemoryStore(t *testing.T) {
+	storetest.Run(t, func(*testing.T) idempotency.Store { return idempotency.NewMemoryStore() })
+}
+
+// fakeClock is a clock that moves only when told.
+type fakeClock struct{ now time.Time }
+
+func (c *fakeClock) Now() time.Time          { return c.now }
+func (c *fakeClock) Advance(d time.Duration) { c.now = c.now.Add(d) }
+
+func TestMemoryStoreSweepsExpiredRecordsOnBegin(t *testing.T) {
+	clock := &fakeClock{now: time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)}
+	s := idempotency.NewMemoryStore(idempotency.WithClock(clock.Now))
+	ctx := context.Background()
+	fp := []byte("fp")
+
+	for _, k := range []string{"a", "b", "c"} {
+		out, err := s.Begin(ctx, idempotency.Key{Tenant: "t", Route: "POST /payouts", IdempotencyKey: k}, fp, time.Hour)
+		require.NoError(t, err)
+		require.NoError(t, s.Complete(ctx, idempotency.Key{Tenant: "t", Route: "POST /payouts", IdempotencyKey: k}, out.Token,
+			idempotency.Answer{Status: 201}, 2*time.Hour))
+	}
+	require.Equal(t, 3, s.Len())
+
+	clock.Advance(3 * time.Hour)
+	_, err := s.Begin(ctx, idempotency.Key{Tenant: "t", Route: "POST /payouts", IdempotencyKey: "d"}, fp, time.Hour)
+	require.NoError(t, err)
+	assert.Equal(t, 1, s.Len(), "the expired records are swept by a later Begin, without a call to Purge")
+}
+
+func TestMemoryStoreExpiryFollowsItsClock(t *testing.T) {
+	clock := &fakeClock{now: time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)}
+	s := idempotency.NewMemoryStore(idempotency.WithClock(clock.Now))
+	ctx := context.Background()
+	key := idempotency.Key{Tenant: "t", Route: "POST /payouts", IdempotencyKey: "k"}
+
+	out, err := s.Begin(ctx, key, []byte("fp"), idempotency.DefaultInFlightTTL)
+	require.NoError(t, err)
+	assert.Equal(t, clock.now.Add(24*time.Hour), out.ExpiresAt)
+
+	clock.Advance(idempotency.DefaultInFlightTTL - time.Second)
+	out, err = s.Begin(ctx, key, []byte("fp"), idempotency.DefaultInFlightTTL)
+	require.NoError(t, err)
+	assert.Equal(t, idempotency.InFlight, out.Kind, "an unfinished request blocks its key until the in-flight TTL ends")
+
+	clock.Advance(time.Second)
+	out, err = s.Begin(ctx, key, []byte("fp"), idempotency.DefaultInFlightTTL)
+	require.NoError(t, err)
+	assert.Equal(t, idempotency.Acquired, out.Kind)
+}
+
+func TestMemoryStoreBeginWithCancelledContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := idempotency.NewMemoryStore().Begin(ctx, idempotency.Key{}, nil, time.Hour)
+	assert.ErrorIs(t, err, context.Canceled)
+}
+
+func TestFingerprint(t *testing.T) {
+	decode := func(body string) models.PayoutRequest {
+		var req models.PayoutRequest
+		require.NoError(t, json.Unmarshal([]byte(body), &req))
+		return req
+	}
+	base := `{"idempotencyKey":"ik_1","amount":"100","currency":"USD/2","sourceAccountId":"a","destinationAccountId":"b","metadata":{"x":"1","y":"2"}}`
+	same := []string{
+		base,
+		`{ "metadata": {"y":"2", "x":"1"}, "destinationAccountId":"b", "sourceAccountId":"a", "currency":"USD/2", "amount":"100", "idempotencyKey":"ik_1" }`,
+		`{"idempotencyKey":"ik_\u0031","amount":"100","currency":"USD/2","sourceAccountId":"a","destinationAccountId":"b","metadata":{"x":"1","y":"2"},"unknown":true}`,
+	}
+	different := []string{
+		`{"idempotencyKey":"ik_1","amount":"101","currency":"USD/2","sourceAccountId":"a","destinationAccountId":"b","metadata":{"x":"1","y":"2"}}`,
+		`{"idempotencyKey":"ik_1","amount":"100","currency":"USD/2","sourceAccountId":"a","destinationAccountId":"c","metadata":{"x":"1","y":"2"}}`,
+		`{"idempotencyKey":"ik_1","amount":"100","currency":"USD/2","sourceAccountId":"a","destinationAccountId":"b","metadata":{"x":"1"}}`,
+		`{"idempotencyKey":"ik_1","amount":"100","currency":"USD/2","sourceAccountId":"a","destinationAccountId":"b","metadata":{"x":"1","y":"2"},"description":"d"}`,
+	}
+	want, err := idempotency.Fingerprint(decode(base))
+	require.NoError(t, err)
+	require.Len(t, want, 32)
+	for _, body := range same {
+		got, err := idempotency.Fingerprint(decode(body))
+		require.NoError(t, err)
+		assert.Equal(t, want, got, "same request, written differently: %s", body)
+	}
+	for _, body := range different {
+		got, err := idempotency.Fingerprint(decode(body))
+		require.NoError(t, err)
+		assert.NotEqual(t, want, got, "different request: %s", body)
+	}
+	_, err = idempotency.Fingerprint(func() {})
+	assert.Error(t, err)
+}
+
+func TestOutcomeKindString(t *testing.T) {
+	assert.Equal(t, "InFlight", idempotency.InFlight.String())
+	assert.Equal(t, "OutcomeKind(9)", idempotency.OutcomeKind(9).String())
+}
