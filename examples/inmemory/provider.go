@@ -26,13 +26,7 @@ type Provider struct {
 	mu       sync.Mutex
 	balances map[string][]models.Balance // by account id
 	payouts  map[string]models.Payout    // by payout id
-	byKey    map[string]payoutRecord     // by idempotency key
 	nextID   int
-}
-
-type payoutRecord struct {
-	request models.PayoutRequest
-	payout  models.Payout
 }
 
 // Compile-time checks: the provider serves the four read routes and creates and reads payouts.
@@ -51,7 +45,6 @@ func NewProvider(now func() time.Time) *Provider {
 		now:           now,
 		balances:      map[string][]models.Balance{},
 		payouts:       map[string]models.Payout{},
-		byKey:         map[string]payoutRecord{},
 	}
 }
 
@@ -85,20 +78,15 @@ func (p *Provider) GetBalances(_ context.Context, accountID string) (models.Bala
 	}, nil
 }
 
-// CreatePayout serves POST /payouts. A retry with the same idempotency key returns the first payout;
-// the same key with another request is refused, so money never moves twice.
+// CreatePayout serves POST /payouts. The library calls it once per idempotency key: Formance's
+// retries get the stored answer, and the same key with another request is refused with 409, so this
+// method does not deduplicate. A real provider passes req.IdempotencyKey on to its PSP.
 func (p *Provider) CreatePayout(_ context.Context, req models.PayoutRequest) (models.Payout, error) {
 	if _, ok := p.accounts.Get(req.SourceAccountID); !ok {
 		return models.Payout{}, connector.InvalidRequest("source account %q does not exist", req.SourceAccountID)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if rec, ok := p.byKey[req.IdempotencyKey]; ok {
-		if !samePayoutRequest(rec.request, req) {
-			return models.Payout{}, connector.Conflict("idempotency key %q was already used for a different payout", req.IdempotencyKey)
-		}
-		return rec.payout, nil
-	}
 	p.nextID++
 	now := p.now().UTC()
 	payout := models.Payout{
@@ -129,7 +117,6 @@ func (p *Provider) CreatePayout(_ context.Context, req models.PayoutRequest) (mo
 	}); err != nil {
 		return models.Payout{}, err
 	}
-	p.byKey[req.IdempotencyKey] = payoutRecord{request: req, payout: payout}
 	p.payouts[payout.ID] = payout
 	return payout, nil
 }
@@ -143,19 +130,6 @@ func (p *Provider) GetPayout(_ context.Context, payoutID string) (models.Payout,
 		return models.Payout{}, connector.NotFound("payout %q does not exist", payoutID)
 	}
 	return payout, nil
-}
-
-func samePayoutRequest(a, b models.PayoutRequest) bool {
-	if a.Amount.Cmp(b.Amount) != 0 || a.Currency != b.Currency || a.SourceAccountID != b.SourceAccountID ||
-		a.DestinationAccountID != b.DestinationAccountID || a.Description != b.Description || len(a.Metadata) != len(b.Metadata) {
-		return false
-	}
-	for k, v := range a.Metadata {
-		if w, ok := b.Metadata[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // AddAccount stores an account with its balances.
@@ -205,9 +179,6 @@ func (p *Provider) SetTransactionStatus(id string, status models.TransactionStat
 	if payout, ok := p.payouts[id]; ok {
 		payout.Status, payout.UpdatedAt = status, tx.UpdatedAt
 		p.payouts[id] = payout
-		rec := p.byKey[payout.IdempotencyKey]
-		rec.payout = payout
-		p.byKey[payout.IdempotencyKey] = rec
 	}
 	return nil
 }

@@ -1,0 +1,199 @@
+// Command mockpsp is a multi-tenant PSP simulator behind a pspconnect middleware: the local twin of
+// the hosted mock PSP that Formance's Generic Connector tutorial uses.
+//
+//	go run ./examples/mockpsp
+//
+// serves the whole Generic Connector contract (extension routes included) on :8080, and an admin
+// panel at http://localhost:8080/admin where a person creates accounts, generates payments, moves
+// them through their lifecycle, prepares the connector install and watches Formance's polls arrive.
+// Every API key is its own dataset, created on first use; the data lives in memory.
+//
+// Flags:
+//
+//	-addr :8080                   address to listen on
+//	-seed-key K                   create the seed data below for the API key K at start
+//	-seed-accounts N              internal accounts to create for K (each gets a balance)
+//	-seed-beneficiaries N         beneficiaries to create for K
+//	-seed-transactions N          transactions to create for K (first one funding pay-in per account)
+//	-timestamp-precision D        truncate every time the PSP gives to D (e.g. 1s), like PSP APIs
+//	                              that give whole seconds; 0 keeps full precision
+//
+// The files to read as a template for your own middleware are provider.go (the connector.Provider)
+// and this one (the wiring). psp.go is the simulated PSP; admin.go and web/ are the panel.
+//
+// This is an example and a test bed, not a production service: there is no persistence, and anyone
+// who can reach it can read and change the dataset of any key they guess.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/pspconnect/pspconnect/httpserver"
+)
+
+// config is the command line.
+type config struct {
+	Addr               string
+	SeedKey            string
+	SeedAccounts       int
+	SeedBeneficiaries  int
+	SeedTransactions   int
+	TimestampPrecision time.Duration
+}
+
+// parseFlags reads the command line; it returns flag.ErrHelp for -h.
+func parseFlags(args []string, output io.Writer) (config, error) {
+	var cfg config
+	fs := flag.NewFlagSet("mockpsp", flag.ContinueOnError)
+	fs.SetOutput(output)
+	fs.StringVar(&cfg.Addr, "addr", ":8080", "address to listen on")
+	fs.StringVar(&cfg.SeedKey, "seed-key", "", "API key whose dataset gets the seed data at start")
+	fs.IntVar(&cfg.SeedAccounts, "seed-accounts", 0, "internal accounts to create for -seed-key")
+	fs.IntVar(&cfg.SeedBeneficiaries, "seed-beneficiaries", 0, "beneficiaries to create for -seed-key")
+	fs.IntVar(&cfg.SeedTransactions, "seed-transactions", 0, "transactions to create for -seed-key")
+	fs.DurationVar(&cfg.TimestampPrecision, "timestamp-precision", 0, "truncate every PSP time to this precision, e.g. 1s (0: full precision)")
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return config{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	case cfg.SeedAccounts < 0 || cfg.SeedBeneficiaries < 0 || cfg.SeedTransactions < 0:
+		return config{}, errors.New("-seed-accounts, -seed-beneficiaries and -seed-transactions must not be negative")
+	case cfg.SeedKey == "" && cfg.SeedAccounts+cfg.SeedBeneficiaries+cfg.SeedTransactions > 0:
+		return config{}, errors.New("seed counts need -seed-key, the API key that gets the data")
+	case cfg.SeedTransactions > 0 && cfg.SeedAccounts == 0:
+		return config{}, errors.New("-seed-transactions needs -seed-accounts of at least 1")
+	case cfg.TimestampPrecision < 0:
+		return config{}, errors.New("-timestamp-precision must not be negative")
+	}
+	return cfg, nil
+}
+
+// maxKeyLength bounds API keys: any other non-empty key is accepted.
+const maxKeyLength = 200
+
+// authenticate accepts any non-empty API key and names its tenant after it (TenantOf): each key is
+// its own dataset, and the key itself never appears in the request log.
+// A real middleware checks the key instead (or uses httpserver.WithAPIKey).
+func authenticate(_ *http.Request, bearerToken string) (string, error) {
+	if len(bearerToken) > maxKeyLength {
+		return "", fmt.Errorf("%w: API key longer than %d characters", httpserver.ErrUnauthorized, maxKeyLength)
+	}
+	return TenantOf(bearerToken), nil
+}
+
+// newHandler wires the mock: the admin panel and its API under /admin, and every other path to the
+// pspconnect handler serving the contract, with each request recorded in its tenant's request log.
+func newHandler(cfg config, logger *slog.Logger) (http.Handler, *PSP, error) {
+	psp := NewPSP(NewClock(cfg.TimestampPrecision))
+	if cfg.SeedKey != "" {
+		if err := psp.Dataset(cfg.SeedKey).Seed(cfg.SeedAccounts, cfg.SeedBeneficiaries, cfg.SeedTransactions); err != nil {
+			return nil, nil, fmt.Errorf("seeding %q: %w", cfg.SeedKey, err)
+		}
+	}
+	api, err := httpserver.New(NewProvider(psp),
+		httpserver.WithAuthenticator(authenticate),
+		httpserver.WithLogger(logger),
+	)
+	if err != nil {
+		return nil, nil, err
+	}
+	mux := http.NewServeMux()
+	registerAdmin(mux, psp)
+	mux.Handle("/", recordRequests(psp, api))
+	return mux, psp, nil
+}
+
+// recordRequests remembers each authenticated request in the request log of its key's dataset, so
+// the panel shows Formance's polls as they arrive.
+func recordRequests(psp *PSP, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		key, ok := bearerToken(r)
+		if !ok || sw.status == http.StatusUnauthorized || len(key) > maxKeyLength {
+			return
+		}
+		query, err := url.QueryUnescape(r.URL.RawQuery)
+		if err != nil {
+			query = r.URL.RawQuery
+		}
+		psp.Dataset(key).LogRequest(RequestLogEntry{
+			At: start.UTC(), Method: r.Method, Path: r.URL.Path, Query: query, Status: sw.status,
+			DurationMs: float64(time.Since(start).Microseconds()) / 1000,
+		})
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status      int
+	wroteHeader bool
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	if !w.wroteHeader {
+		w.status, w.wroteHeader = status, true
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wroteHeader = true
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func main() {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg, err := parseFlags(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mockpsp:", err)
+		os.Exit(2)
+	}
+	h, _, err := newHandler(cfg, logger)
+	if err != nil {
+		logger.Error("cannot start", "error", err)
+		os.Exit(1)
+	}
+	base := baseURL(cfg.Addr)
+	key := cfg.SeedKey
+	if key == "" {
+		key = "any non-empty key, e.g. my-company-test"
+	}
+	logger.Info("mock PSP ready",
+		slog.String("endpoint", base), slog.String("admin", base+"/admin"), slog.String("apiKey", key),
+		slog.String("timestampPrecision", precisionName(cfg.TimestampPrecision)))
+	if err := httpserver.ListenAndServe(context.Background(), cfg.Addr, h, logger); err != nil {
+		logger.Error("server stopped", "error", err)
+		os.Exit(1)
+	}
+}
+
+// baseURL turns a listen address into the URL to open locally.
+func baseURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
