@@ -14,29 +14,37 @@ import (
 	"github.com/pspconnect/pspconnect/models"
 )
 
-// secondClock is a PSP clock that gives whole seconds and advances slowly, so that many items share a
-// timestamp: the case that loses data in a plain middleware.
-type secondClock struct {
-	mu sync.Mutex
-	t  time.Time
-	n  int
+// coarseClock is a PSP clock that gives times at one precision and moves one step every fifth
+// reading, so that many items share a timestamp: the case that loses data in a plain middleware.
+type coarseClock struct {
+	mu   sync.Mutex
+	t    time.Time
+	step time.Duration
+	n    int
 }
 
-func (c *secondClock) now() time.Time {
+func (c *coarseClock) now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.n++
 	if c.n%5 == 0 {
-		c.t = c.t.Add(time.Second)
+		c.t = c.t.Add(c.step)
 	}
 	return c.t
 }
 
 func TestInMemoryExamplePassesConformance(t *testing.T) {
-	clock := &secondClock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	for _, precision := range []time.Duration{time.Nanosecond, time.Millisecond, time.Second} {
+		t.Run("precision="+precision.String(), func(t *testing.T) {
+			testConformance(t, &coarseClock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC), step: precision})
+		})
+	}
+}
+
+func testConformance(t *testing.T, clock *coarseClock) {
 	p := NewProvider(clock.now)
 	require.NoError(t, seed(p, clock.now()))
-	// More data than the sample, at second precision, so pages are cut inside a second.
+	// More data than the sample, with shared timestamps, so pages are cut inside a timestamp.
 	for i := range 60 {
 		at := clock.now()
 		require.NoError(t, p.AddAccount(models.Account{ID: fmt.Sprintf("acc_%03d", i), AccountName: fmt.Sprintf("Account %d", i), CreatedAt: at},
