@@ -18,7 +18,8 @@
 //
 //   - Poller reproduces Formance's generic connector poller request by request (see the contract,
 //     "How the client polls"), so a test can replay a sync and inspect what arrived and what the
-//     poller's state S was.
+//     poller's state S was. Poller.Stream hands over each fetch as it arrives, for syncs of millions
+//     of items in constant memory.
 //   - Generate builds deterministic, valid datasets (accounts, beneficiaries, transactions, balances)
 //     with a chosen timestamp precision and density, and Dataset.Advance moves transactions through
 //     their lifecycle.

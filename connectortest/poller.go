@@ -197,61 +197,108 @@ func (p *Poller) connect() (*conn, error) {
 // Cycle runs one polling cycle and returns what it delivered. On error it returns what was delivered
 // before the failing fetch, with a *FetchError; the state of the failing route is left as it was
 // before that fetch, as Formance leaves it (it retries the same fetch on its next cycle).
+//
+// Cycle keeps everything it delivered in memory; to sync a large dataset in constant memory, use
+// Stream.
 func (p *Poller) Cycle(ctx context.Context) (Cycle, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	var cy Cycle
-	c, err := p.connect()
-	if err != nil {
-		return cy, err
-	}
-	for {
-		items, f, err := fetchList(ctx, c, routeAccounts, p.pageSize, &p.state.Accounts, decodeAccount, p.maxPages)
-		cy.record(f)
-		if err != nil {
-			return cy, err
-		}
-		cy.Accounts = append(cy.Accounts, items...)
-		for _, a := range items {
-			b, req, err := fetchBalances(ctx, c, a.ID)
-			cy.Requests = append(cy.Requests, req)
-			if err != nil {
-				return cy, err
-			}
-			cy.Balances = append(cy.Balances, b)
-		}
-		if !f.HasMore {
-			break
-		}
-	}
-	for {
-		items, f, err := fetchList(ctx, c, routeBeneficiaries, p.pageSize, &p.state.Beneficiaries, decodeBeneficiary, p.maxPages)
-		cy.record(f)
-		if err != nil {
-			return cy, err
-		}
-		cy.Beneficiaries = append(cy.Beneficiaries, items...)
-		if !f.HasMore {
-			break
-		}
-	}
-	for {
-		items, f, err := fetchList(ctx, c, routeTransactions, p.pageSize, &p.state.Transactions, decodeTransaction, p.maxPages)
-		cy.record(f)
-		if err != nil {
-			return cy, err
-		}
-		cy.Transactions = append(cy.Transactions, items...)
-		if !f.HasMore {
-			break
-		}
-	}
-	return cy, nil
+	err := p.Stream(ctx, func(d Delivery) error {
+		cy.Fetches = append(cy.Fetches, d.Fetch)
+		cy.Requests = append(cy.Requests, d.Fetch.Requests...)
+		cy.Requests = append(cy.Requests, d.BalanceRequests...)
+		cy.Accounts = append(cy.Accounts, d.Accounts...)
+		cy.Balances = append(cy.Balances, d.Balances...)
+		cy.Beneficiaries = append(cy.Beneficiaries, d.Beneficiaries...)
+		cy.Transactions = append(cy.Transactions, d.Transactions...)
+		return nil
+	})
+	return cy, err
 }
 
-func (cy *Cycle) record(f Fetch) {
-	cy.Fetches = append(cy.Fetches, f)
-	cy.Requests = append(cy.Requests, f.Requests...)
+// Delivery is what one fetch of a polling cycle delivered, in the order Formance received it: the
+// items of the fetch's route (only the slice of Fetch.Path is set) and, for an accounts fetch, the
+// balances of every account delivered, asked for right after the fetch.
+type Delivery struct {
+	// Fetch describes the fetch: route, state before and after, pages read.
+	Fetch Fetch
+	// Accounts, Beneficiaries or Transactions are the items delivered, depending on Fetch.Path.
+	Accounts      []models.Account
+	Beneficiaries []models.Beneficiary
+	Transactions  []models.Transaction
+	// Balances are the balances of each account of Accounts, in order, and BalanceRequests the
+	// requests that read them.
+	Balances        []models.Balances
+	BalanceRequests []Request
+}
+
+// Stream runs one polling cycle exactly like Cycle, but hands each fetch's delivery to fn as soon as
+// the fetch is done instead of keeping it, so that a sync of any size runs in constant memory (the
+// delivery's slices are not reused: fn may keep them).
+//
+// fn is called once per fetch, in order, including for the fetch that fails, with what it delivered
+// before failing (nothing, or for an accounts fetch the accounts and the balances read before a
+// balances request failed); Stream then returns the *FetchError, and the state of that route is left
+// as it was before the fetch. When fn returns an error, Stream stops and returns it, and the state of
+// the fetch's route is also left as it was before that fetch, as if Formance had failed to store it.
+func (p *Poller) Stream(ctx context.Context, fn func(Delivery) error) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c, err := p.connect()
+	if err != nil {
+		return err
+	}
+	for {
+		before := p.state.Accounts
+		items, f, err := fetchList(ctx, c, routeAccounts, p.pageSize, &p.state.Accounts, decodeAccount, p.maxPages)
+		if err != nil {
+			_ = fn(Delivery{Fetch: f})
+			return err
+		}
+		d := Delivery{Fetch: f, Accounts: items}
+		for _, a := range items {
+			b, req, err := fetchBalances(ctx, c, a.ID)
+			d.BalanceRequests = append(d.BalanceRequests, req)
+			if err != nil {
+				p.state.Accounts = before
+				_ = fn(d)
+				return err
+			}
+			d.Balances = append(d.Balances, b)
+		}
+		if err := fn(d); err != nil {
+			p.state.Accounts = before
+			return err
+		}
+		if !f.HasMore {
+			break
+		}
+	}
+	if err := streamRoute(ctx, p, c, routeBeneficiaries, &p.state.Beneficiaries, decodeBeneficiary,
+		func(f Fetch, items []models.Beneficiary) error { return fn(Delivery{Fetch: f, Beneficiaries: items}) }); err != nil {
+		return err
+	}
+	return streamRoute(ctx, p, c, routeTransactions, &p.state.Transactions, decodeTransaction,
+		func(f Fetch, items []models.Transaction) error { return fn(Delivery{Fetch: f, Transactions: items}) })
+}
+
+// streamRoute runs the fetches of one route without balances while they have more, handing each to
+// deliver.
+func streamRoute[T any](ctx context.Context, p *Poller, c *conn, rs routeSpec, s *time.Time, decode decoder[T], deliver func(Fetch, []T) error) error {
+	for {
+		before := *s
+		items, f, err := fetchList(ctx, c, rs, p.pageSize, s, decode, p.maxPages)
+		if err != nil {
+			_ = deliver(f, nil)
+			return err
+		}
+		if err := deliver(f, items); err != nil {
+			*s = before
+			return err
+		}
+		if !f.HasMore {
+			return nil
+		}
+	}
 }
 
 // listRequest is the request of one page as Formance writes it.
@@ -275,16 +322,16 @@ func logEntry(r request, status, items int) Request {
 }
 
 // fetchList runs one fetch of a list route and moves *s forward.
-func fetchList[T any](ctx context.Context, c *conn, rs routeSpec, pageSize int, s *time.Time, decode func(json.RawMessage) (T, time.Time, error), maxPages int) ([]T, Fetch, error) {
+func fetchList[T any](ctx context.Context, c *conn, rs routeSpec, pageSize int, s *time.Time, decode decoder[T], maxPages int) ([]T, Fetch, error) {
 	if maxPages <= 0 {
 		maxPages = MaxPagesPerFetch
 	}
 	f := Fetch{Path: rs.path, Before: *s, After: *s}
-	type keptItem struct {
-		item T
-		at   time.Time
-	}
-	var kept []keptItem
+	// kept holds the first pageSize items kept, keptCount counts them all, last is the time of the
+	// last one held.
+	kept := make([]T, 0, pageSize)
+	keptCount := 0
+	var last time.Time
 	lastLen := 0
 	for page := 1; ; page++ {
 		if page > maxPages {
@@ -303,42 +350,50 @@ func fetchList[T any](ctx context.Context, c *conn, rs routeSpec, pageSize int, 
 			f.Requests = append(f.Requests, entry)
 			return nil, f, &FetchError{Request: entry, Err: fmt.Errorf("%w %d: %s", ErrUnexpectedStatus, res.status, bodySnippet(res.body))}
 		}
-		var raws []json.RawMessage
-		if err := json.Unmarshal(res.body, &raws); err != nil {
-			entry := logEntry(r, res.status, 0)
-			f.Requests = append(f.Requests, entry)
-			return nil, f, &FetchError{Request: entry, Err: fmt.Errorf("%w: not a JSON array of %ss: %v", ErrUndecodable, rs.object, err)}
-		}
-		entry := logEntry(r, res.status, len(raws))
-		f.Requests = append(f.Requests, entry)
-		for i, raw := range raws {
-			item, at, err := decode(raw)
-			if err != nil {
-				return nil, f, &FetchError{Request: entry, Err: fmt.Errorf("%w: item %d: %w", ErrUndecodable, i, err)}
+		items, ok := decode.page(res.body, pageSize)
+		if !ok {
+			// Decode item by item to name the failing one, exactly as the client reports it.
+			var raws []json.RawMessage
+			if err := json.Unmarshal(res.body, &raws); err != nil {
+				entry := logEntry(r, res.status, 0)
+				f.Requests = append(f.Requests, entry)
+				return nil, f, &FetchError{Request: entry, Err: fmt.Errorf("%w: not a JSON array of %ss: %v", ErrUndecodable, rs.object, err)}
 			}
-			if at.After(*s) {
-				kept = append(kept, keptItem{item, at})
+			items = make([]T, len(raws))
+			for i, raw := range raws {
+				item, err := decode.item(raw)
+				if err != nil {
+					entry := logEntry(r, res.status, len(raws))
+					f.Requests = append(f.Requests, entry)
+					return nil, f, &FetchError{Request: entry, Err: fmt.Errorf("%w: item %d: %w", ErrUndecodable, i, err)}
+				}
+				items[i] = item
 			}
 		}
-		lastLen = len(raws)
-		if len(kept) >= pageSize || len(raws) < pageSize {
+		f.Requests = append(f.Requests, logEntry(r, res.status, len(items)))
+		for i := range items {
+			at := decode.at(&items[i])
+			if !at.After(*s) {
+				continue
+			}
+			keptCount++
+			if len(kept) < pageSize {
+				kept = append(kept, items[i])
+				last = at
+			}
+		}
+		lastLen = len(items)
+		if keptCount >= pageSize || len(items) < pageSize {
 			break
 		}
 	}
-	f.HasMore = len(kept) > pageSize || lastLen == pageSize
-	if len(kept) > pageSize {
-		kept = kept[:pageSize]
-	}
-	out := make([]T, len(kept))
-	for i, k := range kept {
-		out[i] = k.item
-	}
+	f.HasMore = keptCount > pageSize || lastLen == pageSize
 	if len(kept) > 0 {
-		*s = kept[len(kept)-1].at
+		*s = last
 	}
 	f.After = *s
 	f.Kept = len(kept)
-	return out, f, nil
+	return kept, f, nil
 }
 
 func fetchBalances(ctx context.Context, c *conn, accountID string) (models.Balances, Request, error) {
@@ -366,35 +421,48 @@ func fetchBalances(ctx context.Context, c *conn, accountID string) (models.Balan
 
 func balancesPath(accountID string) string { return "/accounts/" + accountID + "/balances" }
 
-// decodeStrict decodes one item like Formance's Go client and checks the contract's required fields.
-func decodeStrict[T any](raw json.RawMessage, what string) (T, error) {
+// decoder decodes the items of one list route like Formance's Go client and checks the contract's
+// required fields: what, the object's name in messages, and at, the item's time field.
+type decoder[T any] struct {
+	what string
+	at   func(*T) time.Time
+}
+
+var (
+	decodeAccount     = decoder[models.Account]{"account", func(a *models.Account) time.Time { return a.CreatedAt }}
+	decodeBeneficiary = decoder[models.Beneficiary]{"beneficiary", func(b *models.Beneficiary) time.Time { return b.CreatedAt }}
+	decodeTransaction = decoder[models.Transaction]{"transaction", func(t *models.Transaction) time.Time { return t.UpdatedAt }}
+)
+
+// page decodes a whole answer in one pass and reports whether it is a JSON array of valid items. When
+// it is not, the caller decodes item by item (item) to report the first failure as the client does.
+func (d decoder[T]) page(body []byte, pageSize int) ([]T, bool) {
+	items := make([]T, 0, pageSize) // Unmarshal appends to it: no growing for a full page
+	if json.Unmarshal(body, &items) != nil {
+		return nil, false
+	}
+	for i := range items {
+		if models.Validate(&items[i]) != nil {
+			return nil, false
+		}
+	}
+	return items, true
+}
+
+// item decodes one item and checks it.
+func (d decoder[T]) item(raw json.RawMessage) (T, error) {
 	var v T
 	if err := json.Unmarshal(raw, &v); err != nil {
 		id := rawID(raw)
 		if id != "" {
-			return v, fmt.Errorf("%s %q: %w", what, id, err)
+			return v, fmt.Errorf("%s %q: %w", d.what, id, err)
 		}
-		return v, fmt.Errorf("%s: %w", what, err)
+		return v, fmt.Errorf("%s: %w", d.what, err)
 	}
 	if err := models.Validate(v); err != nil {
 		return v, err
 	}
 	return v, nil
-}
-
-func decodeAccount(raw json.RawMessage) (models.Account, time.Time, error) {
-	a, err := decodeStrict[models.Account](raw, "account")
-	return a, a.CreatedAt, err
-}
-
-func decodeBeneficiary(raw json.RawMessage) (models.Beneficiary, time.Time, error) {
-	b, err := decodeStrict[models.Beneficiary](raw, "beneficiary")
-	return b, b.CreatedAt, err
-}
-
-func decodeTransaction(raw json.RawMessage) (models.Transaction, time.Time, error) {
-	t, err := decodeStrict[models.Transaction](raw, "transaction")
-	return t, t.UpdatedAt, err
 }
 
 // rawID returns the "id" string of a raw JSON object, or "".

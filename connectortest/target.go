@@ -188,7 +188,7 @@ func (c *conn) do(ctx context.Context, r request) (response, error) {
 		return response{}, err
 	}
 	defer res.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(res.Body, maxBody+1))
+	data, err := readBody(res)
 	if err != nil {
 		return response{}, fmt.Errorf("reading the answer: %w", err)
 	}
@@ -196,6 +196,20 @@ func (c *conn) do(ctx context.Context, r request) (response, error) {
 		return response{}, fmt.Errorf("answer larger than %d bytes", maxBody)
 	}
 	return response{status: res.StatusCode, header: res.Header, body: data}, nil
+}
+
+// readBody reads at most maxBody+1 bytes of the answer, in one allocation when the length is known.
+func readBody(res *http.Response) ([]byte, error) {
+	if n := res.ContentLength; n >= 0 && n <= maxBody {
+		data := make([]byte, n)
+		if _, err := io.ReadFull(res.Body, data); err != nil {
+			return nil, err
+		}
+		// Anything past the announced length is an error of the server; read it like ReadAll would.
+		rest, err := io.ReadAll(io.LimitReader(res.Body, maxBody+1-n))
+		return append(data, rest...), err
+	}
+	return io.ReadAll(io.LimitReader(res.Body, maxBody+1))
 }
 
 // escapePath escapes each segment of an unescaped route path.

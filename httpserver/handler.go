@@ -130,12 +130,12 @@ type route struct {
 func (h *Handler) routes() http.Handler {
 	routes := []route{
 		{http.MethodGet, "/accounts", serveList(h, pagination.FieldCreatedAt, h.provider.ListAccounts,
-			func(a models.Account) string { return a.ID })},
+			func(a *models.Account) string { return a.ID }, appendAccount)},
 		{http.MethodGet, "/accounts/{accountId}/balances", h.getBalances},
 		{http.MethodGet, "/beneficiaries", serveList(h, pagination.FieldCreatedAt, h.provider.ListBeneficiaries,
-			func(b models.Beneficiary) string { return b.ID })},
+			func(b *models.Beneficiary) string { return b.ID }, appendBeneficiary)},
 		{http.MethodGet, "/transactions", serveList(h, pagination.FieldUpdatedAt, h.provider.ListTransactions,
-			func(t models.Transaction) string { return t.ID })},
+			func(t *models.Transaction) string { return t.ID }, appendTransaction)},
 		{http.MethodPost, "/payouts", h.createPayout},
 		{http.MethodGet, "/payouts/{payoutId}", h.getPayout},
 		{http.MethodPost, "/transfers", h.createTransfer},

@@ -1,7 +1,6 @@
 package httpserver
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -27,11 +26,13 @@ func chain(h http.Handler, middlewares ...func(http.Handler) http.Handler) http.
 	return h
 }
 
-// statusWriter records the status and size of an answer for the logging and recovery middlewares.
+// statusWriter records the status and size of an answer for the logging and recovery middlewares,
+// and carries the tenant that authentication found out to the request log.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	tenant string
 }
 
 func trackWriter(w http.ResponseWriter) *statusWriter {
@@ -60,22 +61,17 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// requestInfo carries what inner middlewares learn (the tenant) out to the request log.
-type requestInfo struct {
-	tenant string
-}
-
-type requestInfoKey struct{}
-
 // logRequests logs one line per request at Info level: method, path, query, status, size, duration
 // and tenant. It never logs headers, so neither the Authorization header nor the API key.
 func logRequests(logger *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			start := time.Now()
-			info := &requestInfo{}
 			sw := trackWriter(w)
-			r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
+			if !logger.Enabled(r.Context(), slog.LevelInfo) {
+				next.ServeHTTP(sw, r)
+				return
+			}
+			start := time.Now()
 			next.ServeHTTP(sw, r)
 			status := sw.status
 			if status == 0 {
@@ -88,7 +84,7 @@ func logRequests(logger *slog.Logger) func(http.Handler) http.Handler {
 				slog.Int("status", status),
 				slog.Int64("bytes", sw.bytes),
 				slog.Duration("duration", time.Since(start)),
-				slog.String("tenant", info.tenant),
+				slog.String("tenant", sw.tenant),
 			)
 		})
 	}
@@ -199,8 +195,8 @@ func authenticate(a *authenticator) func(http.Handler) http.Handler {
 				writeProviderError(w, r, a.logger, err)
 				return
 			}
-			if info, ok := r.Context().Value(requestInfoKey{}).(*requestInfo); ok {
-				info.tenant = tenant
+			if sw, ok := w.(*statusWriter); ok {
+				sw.tenant = tenant // for the request log
 			}
 			next.ServeHTTP(w, r.WithContext(connector.WithTenant(r.Context(), tenant)))
 		})

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/pspconnect/pspconnect/connector"
-	"github.com/pspconnect/pspconnect/models"
 )
 
 // statusClientClosedRequest is the non-standard status logged when the client went away before the
@@ -29,38 +28,52 @@ func WriteError(w http.ResponseWriter, status int, title, detail string) {
 	if title == "" && status == statusClientClosedRequest {
 		title = "Client Closed Request"
 	}
-	body, _ := marshal(models.Error{Title: title, Detail: detail}) // two strings: cannot fail
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	// {"Title":…,"Detail":…} and a newline: the bytes encoding/json writes for a models.Error.
+	buf := bodyBuffers.Get().(*[]byte)
+	defer putBodyBuffer(buf)
+	b := append((*buf)[:0], `{"Title":`...)
+	b = appendJSONString(b, title)
+	b = append(b, `,"Detail":`...)
+	b = appendJSONString(b, detail)
+	b = append(b, "}\n"...)
+	*buf = b
+	setJSONHeaders(w.Header())
 	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	_, _ = w.Write(b)
 }
 
-// marshal encodes v as compact JSON followed by a newline, without HTML escaping.
-func marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+// Shared header values: Header().Set would allocate a new one-element slice for each answer. Their
+// length equals their capacity, so an Add by other code copies them rather than writing into them.
+var (
+	headerJSON    = []string{"application/json"}
+	headerNoSniff = []string{"nosniff"}
+)
+
+// setJSONHeaders sets the headers of every JSON answer.
+func setJSONHeaders(h http.Header) {
+	h["Content-Type"] = headerJSON
+	h["X-Content-Type-Options"] = headerNoSniff
 }
 
-// writeJSON writes v with the given status. v is encoded completely before anything is written, so
-// an encoding failure still gets a clean 500.
+// writeJSON writes v with the given status. v is encoded completely (into a recycled buffer) before
+// anything is written, so an encoding failure still gets a clean 500.
 func (h *Handler) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
-	body, err := marshal(v)
+	buf := bodyBuffers.Get().(*[]byte)
+	defer putBodyBuffer(buf)
+	body := bytes.NewBuffer((*buf)[:0])
+	enc := json.NewEncoder(body)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(v)
+	*buf = body.Bytes()
 	if err != nil {
 		h.logger.LogAttrs(r.Context(), slog.LevelError, "cannot encode answer",
 			slog.String("route", routeName(r)), slog.String("error", err.Error()))
 		WriteError(w, http.StatusInternalServerError, "", routeName(r)+": internal error: the answer could not be encoded as JSON")
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	setJSONHeaders(w.Header())
 	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	_, _ = w.Write(*buf)
 }
 
 // writeProviderError answers an error returned by the provider (or a custom authenticator). The

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
+	"sync"
 
 	"github.com/pspconnect/pspconnect/connector"
 	"github.com/pspconnect/pspconnect/models"
@@ -14,10 +16,11 @@ import (
 
 // serveList serves a list route whose items are sorted and filtered by field: it parses the query,
 // asks the provider for the page (through the cursor cache for a connector.CursorPaged provider),
-// checks the page and every item, and writes them as a bare JSON array.
+// checks the page and every item, and writes them as a bare JSON array with appendItem.
 func serveList[T any](h *Handler, field pagination.Field,
 	list func(context.Context, connector.ListRequest) (connector.Page[T], error),
-	id func(T) string,
+	id func(*T) string,
+	appendItem func([]byte, *T) ([]byte, error),
 ) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		values, err := url.ParseQuery(r.URL.RawQuery)
@@ -59,13 +62,14 @@ func serveList[T any](h *Handler, field pagination.Field,
 				"provider returned %d items for pageSize=%d (a page must hold at most pageSize items)", len(items), q.PageSize))
 			return
 		}
-		seen := make(map[string]int, len(items))
-		for i, item := range items {
-			if err := models.Validate(item); err != nil {
+		seen := seenIDs.Get().(map[string]int)
+		defer func() { clear(seen); seenIDs.Put(seen) }()
+		for i := range items {
+			if err := models.Validate(&items[i]); err != nil {
 				h.writeInvalidOutput(w, r, invalidItem(err, i, len(items)))
 				return
 			}
-			itemID := id(item)
+			itemID := id(&items[i])
 			if first, dup := seen[itemID]; dup {
 				h.writeInvalidOutput(w, r, fmt.Sprintf(
 					"provider returned id %q twice on one page (items %d and %d of %d)", itemID, first+1, i+1, len(items)))
@@ -73,10 +77,50 @@ func serveList[T any](h *Handler, field pagination.Field,
 			}
 			seen[itemID] = i
 		}
-		if items == nil {
-			items = []T{} // an empty page is [], never null
+		writeItems(h, w, r, items, appendItem)
+	}
+}
+
+// seenIDs recycles the maps that find an id repeated on a page.
+var seenIDs = sync.Pool{New: func() any { return make(map[string]int) }}
+
+// writeItems writes a page as a bare JSON array ([] when empty, never null): the items appended
+// one after the other into a recycled buffer, then written at once with their Content-Length. The
+// bytes are those encoding/json would write; an item the appenders cannot write exactly (see
+// errNotAppendable) sends the whole page through writeJSON instead.
+func writeItems[T any](h *Handler, w http.ResponseWriter, r *http.Request, items []T, appendItem func([]byte, *T) ([]byte, error)) {
+	buf := bodyBuffers.Get().(*[]byte)
+	defer putBodyBuffer(buf)
+	b := append((*buf)[:0], '[')
+	for i := range items {
+		if i > 0 {
+			b = append(b, ',')
 		}
-		h.writeJSON(w, r, http.StatusOK, items)
+		var err error
+		if b, err = appendItem(b, &items[i]); err != nil {
+			*buf = b
+			h.writeJSON(w, r, http.StatusOK, items)
+			return
+		}
+	}
+	b = append(b, ']', '\n')
+	*buf = b
+	header := w.Header()
+	setJSONHeaders(header)
+	header.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+}
+
+// bodyBuffers recycles the buffers of list answers; buffers grown past maxPooledBody are dropped so
+// that one huge page does not pin its memory.
+var bodyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 32<<10); return &b }}
+
+const maxPooledBody = 1 << 20
+
+func putBodyBuffer(b *[]byte) {
+	if cap(*b) <= maxPooledBody {
+		bodyBuffers.Put(b)
 	}
 }
 

@@ -2,9 +2,9 @@ package models
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"math/big"
+	"strconv"
 )
 
 // Amount is a sum of money in minor units (cents for USD/2, satoshis for BTC/8), of any size.
@@ -138,8 +138,16 @@ func (a Amount) MarshalJSON() ([]byte, error) {
 	}
 	b := make([]byte, 0, 24)
 	b = append(b, '"')
-	b = a.v.Append(b, 10)
+	b = a.appendDigits(b)
 	return append(b, '"'), nil
+}
+
+// appendDigits appends the base-10 digits of a set amount, without allocating when it fits an int64.
+func (a Amount) appendDigits(b []byte) []byte {
+	if a.v.IsInt64() {
+		return strconv.AppendInt(b, a.v.Int64(), 10)
+	}
+	return a.v.Append(b, 10)
 }
 
 // AppendText implements encoding.TextAppender so the amount also works as a map key or in text encoders.
@@ -147,7 +155,7 @@ func (a Amount) AppendText(b []byte) ([]byte, error) {
 	if a.v == nil {
 		return b, nil
 	}
-	return a.v.Append(b, 10), nil
+	return a.appendDigits(b), nil
 }
 
 // UnmarshalJSON reads a JSON string of digits. JSON null leaves the amount unset. A JSON number is
@@ -157,8 +165,8 @@ func (a *Amount) UnmarshalJSON(data []byte) error {
 		a.v = nil
 		return nil
 	}
-	var s string
-	if err := json.Unmarshal(data, &s); err != nil {
+	s, err := unquote(data)
+	if err != nil {
 		return fmt.Errorf("%w: %s is not a JSON string of digits", ErrInvalidAmount, data)
 	}
 	parsed, err := ParseAmount(s)

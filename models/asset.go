@@ -1,7 +1,6 @@
 package models
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -100,8 +99,8 @@ func (a Asset) String() string { return string(a) }
 
 // UnmarshalJSON reads a JSON string and rejects it, with ErrInvalidAsset, unless it is a valid UMN asset.
 func (a *Asset) UnmarshalJSON(data []byte) error {
-	var s string
-	if err := json.Unmarshal(data, &s); err != nil {
+	s, err := unquote(data)
+	if err != nil {
 		return fmt.Errorf("%w: %s is not a JSON string", ErrInvalidAsset, data)
 	}
 	parsed, err := ParseAsset(s)

@@ -1,7 +1,6 @@
 package models
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -104,8 +103,8 @@ func enumError[T ~string](what, got string, valid []T) error {
 }
 
 func unmarshalEnum[T ~string](data []byte, dst *T, parse func(string) (T, error)) error {
-	var s string
-	if err := json.Unmarshal(data, &s); err != nil {
+	s, err := unquote(data)
+	if err != nil {
 		return fmt.Errorf("%w: %s is not a JSON string", ErrInvalidEnum, data)
 	}
 	v, err := parse(s)

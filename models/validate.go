@@ -71,8 +71,10 @@ var (
 )
 
 // Validator returns the shared go-playground validator used by Validate, with this package's tags
-// registered: "amount" (set), "amount_positive", "amount_nonnegative", "asset", "txtype", "txstatus"
-// and "timestamp". Field names in its errors are the JSON names. It is safe for concurrent use.
+// registered: "amount" (set), "amount_positive", "amount_nonnegative", "asset", "txtype" and
+// "txstatus". Field names in its errors are the JSON names. It is safe for concurrent use. Use it to
+// validate your own types with the same tags; rules you register on it do not change what Validate
+// accepts for the contract's types, which it checks first without reflection.
 func Validator() *validator.Validate {
 	validateOnce.Do(func() {
 		v := validator.New(validator.WithRequiredStructEnabled())
@@ -123,6 +125,14 @@ func mustRegister(v *validator.Validate, tag string, fn validator.Func) {
 // The library calls it on every item a provider returns before writing it, and on every request body
 // it decodes; providers may call it on data they receive from their PSP.
 func Validate(obj any) error {
+	if validFast(obj) {
+		return nil
+	}
+	return validateFull(obj)
+}
+
+// validateFull is Validate without the fast path: the validator's tags, then checkTimes.
+func validateFull(obj any) error {
 	err := Validator().Struct(obj)
 	if err == nil {
 		return checkTimes(obj)

@@ -110,9 +110,11 @@ go vet ./...
 # Go 1.26's fuzz coordinator sometimes fails a clean run with "context deadline exceeded" at the end
 # (golang/go#75804). PSPCONNECT_FUZZTIME takes either form ("100000x", "30s"). ----------------------
 fuzztime="${PSPCONNECT_FUZZTIME:-50000x}"
-for target in FuzzParseQuery FuzzWriteBodies FuzzAuthHeader; do
-	echo "test.sh: fuzz $target for $fuzztime"
-	go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" ./httpserver
+for spec in httpserver:FuzzParseQuery httpserver:FuzzWriteBodies httpserver:FuzzAuthHeader \
+	httpserver:FuzzAppendJSONString models:FuzzUnquote; do
+	pkg=${spec%%:*} target=${spec#*:}
+	echo "test.sh: fuzz $target ($pkg) for $fuzztime"
+	go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "./$pkg"
 done
 
 # The whole suite last, so that its summary closes the output.
