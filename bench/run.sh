@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs pspconnect's benchmark set and prints one table of the results, with the ratio of each
+# library route to the hand-written net/http + encoding/json baseline measured in the same run, and
+# the targets checked (ok / MISSED):
+#
+#   ./bench/run.sh                 # the whole set, about three minutes on 2 cores
+#   BENCH_QUICK=1 ./bench/run.sh   # a shorter run without the 1,000,000-transaction sync
+#
+# The raw `go test -bench` output is kept in a temporary file whose path is printed at the end, so
+# the numbers can be compared with benchstat or checked by hand. Set BENCH_COUNT (default 3) for
+# the number of runs of the short benchmarks (the table shows the median).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+count="${BENCH_COUNT:-3}"
+quick="${BENCH_QUICK:-}"
+raw="$(mktemp -t pspconnect-bench.XXXXXX)"
+
+bench() { # bench <package> <pattern> <benchtime> [count]
+	echo "run.sh: $1 -bench '$2' -benchtime $3 -count ${4:-1}" >&2
+	go test -run '^$' -bench "$2" -benchmem -benchtime "$3" -count "${4:-1}" "$1" | tee -a "$raw" | grep -E '^(Benchmark|ok|FAIL|---)' >&2
+}
+
+# Library against the hand-written baseline: list routes (in process and over loopback HTTP), the
+# auth path (401), the validation path (400) and the write path (POST /payouts).
+bench ./bench/ '^(BenchmarkList|BenchmarkListHTTP|BenchmarkUnauthorized|BenchmarkBadParameter|BenchmarkPayout)$' 0.5s "$count"
+
+# Full syncs by connectortest.Poller over loopback HTTP: 100,000 transactions (3 syncs) and
+# 1,000,000 (1 sync; named explicitly, or it is skipped).
+bench ./bench/ 'PollerSync/transactions=100k' 3x
+if [ -z "$quick" ]; then
+	bench ./bench/ 'PollerSync/transactions=1M' 1x
+fi
+
+# The pieces: pagination, the Poller, the handler's encoding, the cursor template.
+if [ -z "$quick" ]; then
+	bench ./pagination/ 'CollectionPageScale' 0.5s
+	bench ./pagination/ 'CollectionLoad|CursorCacheManyTenants' 1x
+fi
+bench ./pagination/ 'FetchByCursorWalk' 0.5s
+bench ./connectortest/ 'DecodePage|Stream' 0.5s
+bench ./httpserver/ 'EncodePage|ListRoute' 0.5s
+bench ./examples/cursorpsp/ 'CursorSync' 1x
+if [ -z "$quick" ]; then
+	bench ./examples/cursorpsp/ 'CursorCacheTenants' 1x
+fi
+
+echo >&2
+go run ./bench/benchtable <"$raw"
+echo "raw go test output: $raw"
