@@ -51,7 +51,7 @@ const (
 func WithIdempotencyStore(s idempotency.Store) Option {
 	return func(c *config) {
 		if s == nil {
-			c.errs = append(c.errs, fmt.Errorf("%w: nil idempotency store", ErrInvalidConfig))
+			c.reject("nil idempotency store")
 			return
 		}
 		c.idemStore = s
@@ -66,39 +66,21 @@ func WithIdempotencyStore(s idempotency.Store) Option {
 // ends when the TTL does. Keep it well above your slowest PSP call, and pass the idempotency key on
 // to the PSP when its API takes one, so that a call after expiry cannot move money twice.
 func WithIdempotencyInFlightTTL(d time.Duration) Option {
-	return func(c *config) {
-		if d <= 0 {
-			c.errs = append(c.errs, fmt.Errorf("%w: in-flight TTL %v (want a positive duration)", ErrInvalidConfig, d))
-			return
-		}
-		c.inFlightTTL = d
-	}
+	return durationOption("in-flight TTL", d, func(c *config) { c.inFlightTTL = d })
 }
 
 // WithIdempotencyRetention sets how long the answer of a write request is replayed to repeats with
 // the same idempotency key (default idempotency.DefaultRetention, 7 days). Formance retries within
 // minutes to hours; after the retention a repeat is a new request.
 func WithIdempotencyRetention(d time.Duration) Option {
-	return func(c *config) {
-		if d <= 0 {
-			c.errs = append(c.errs, fmt.Errorf("%w: idempotency retention %v (want a positive duration)", ErrInvalidConfig, d))
-			return
-		}
-		c.retention = d
-	}
+	return durationOption("idempotency retention", d, func(c *config) { c.retention = d })
 }
 
 // WithIdempotencyWait sets how long a write request whose idempotency key is in flight (a concurrent
 // duplicate, here or on another instance) waits for the first request's answer before it gets 409 with
 // Retry-After (default DefaultIdempotencyWait). It also ends when the client goes away.
 func WithIdempotencyWait(d time.Duration) Option {
-	return func(c *config) {
-		if d <= 0 {
-			c.errs = append(c.errs, fmt.Errorf("%w: idempotency wait %v (want a positive duration)", ErrInvalidConfig, d))
-			return
-		}
-		c.idemWait = d
-	}
+	return durationOption("idempotency wait", d, func(c *config) { c.idemWait = d })
 }
 
 // guard runs each write at most once per idempotency key. Duplicates on this handler wait on the

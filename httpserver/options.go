@@ -49,10 +49,10 @@ type config struct {
 func (c *config) addKey(key, tenant string) {
 	switch {
 	case key == "":
-		c.errs = append(c.errs, fmt.Errorf("%w: empty API key", ErrInvalidConfig))
+		c.reject("empty API key")
 		return
 	case tenant == "":
-		c.errs = append(c.errs, fmt.Errorf("%w: empty tenant name for an API key", ErrInvalidConfig))
+		c.reject("empty tenant name for an API key")
 		return
 	}
 	if c.keys == nil {
@@ -92,7 +92,7 @@ func WithAPIKeys(keysToTenants map[string]string) Option {
 func WithAuthenticator(fn func(r *http.Request, bearerToken string) (tenant string, err error)) Option {
 	return func(c *config) {
 		if fn == nil {
-			c.errs = append(c.errs, fmt.Errorf("%w: nil authenticator", ErrInvalidConfig))
+			c.reject("nil authenticator")
 			return
 		}
 		c.authenticator = fn
@@ -105,7 +105,7 @@ func WithAuthenticator(fn func(r *http.Request, bearerToken string) (tenant stri
 func WithMaxPageSize(n int) Option {
 	return func(c *config) {
 		if n < 1 {
-			c.errs = append(c.errs, fmt.Errorf("%w: max page size %d (want at least 1)", ErrInvalidConfig, n))
+			c.reject("max page size %d (want at least 1)", n)
 			return
 		}
 		c.maxPageSize = n
@@ -117,7 +117,7 @@ func WithMaxPageSize(n int) Option {
 func WithMaxBodyBytes(n int64) Option {
 	return func(c *config) {
 		if n < 1 {
-			c.errs = append(c.errs, fmt.Errorf("%w: max body size %d (want at least 1)", ErrInvalidConfig, n))
+			c.reject("max body size %d (want at least 1)", n)
 			return
 		}
 		c.maxBodyBytes = n
@@ -129,7 +129,7 @@ func WithMaxBodyBytes(n int64) Option {
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) {
 		if l == nil {
-			c.errs = append(c.errs, fmt.Errorf("%w: nil logger", ErrInvalidConfig))
+			c.reject("nil logger")
 			return
 		}
 		c.logger = l
@@ -146,5 +146,21 @@ func WithCursorCache(c *pagination.CursorCache) Option {
 			return
 		}
 		cfg.cursors = c
+	}
+}
+
+// reject records a bad option; New then fails with all of them, each wrapping ErrInvalidConfig.
+func (c *config) reject(format string, args ...any) {
+	c.errs = append(c.errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
+}
+
+// durationOption is an option that sets a duration, refusing one that is not positive.
+func durationOption(what string, d time.Duration, set func(*config)) Option {
+	return func(c *config) {
+		if d <= 0 {
+			c.reject("%s %v (want a positive duration)", what, d)
+			return
+		}
+		set(c)
 	}
 }

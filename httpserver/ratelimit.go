@@ -28,8 +28,7 @@ const limiterSweepInterval = time.Minute
 func WithRateLimit(limit rate.Limit, burst int) Option {
 	return func(c *config) {
 		if limit <= 0 || burst < 1 {
-			c.errs = append(c.errs, fmt.Errorf("%w: rate limit %v per second with burst %d (want a positive limit and a burst of at least 1)",
-				ErrInvalidConfig, limit, burst))
+			c.reject("rate limit %v per second with burst %d (want a positive limit and a burst of at least 1)", limit, burst)
 			return
 		}
 		c.rateLimit, c.rateBurst = limit, burst
