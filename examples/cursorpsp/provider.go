@@ -104,19 +104,23 @@ func (p *Provider) ListAccounts(ctx context.Context, req connector.ListRequest) 
 	if err != nil {
 		return connector.Page[models.Account]{}, err
 	}
-	items, err := pagination.FetchByCursor(ctx, p.cursors, tenant+"\x00/accounts", req,
-		func(ctx context.Context, q pagination.Query) ([]models.Account, string, error) {
-			res, err := p.client.Accounts(ctx, key, q.PageSize, unixSeconds(q.From), q.Cursor)
-			if err != nil {
-				return nil, "", err
-			}
-			out := make([]models.Account, len(res.Data))
-			for i, a := range res.Data {
-				out[i] = models.Account{ID: a.ID, AccountName: a.Name, CreatedAt: fromUnix(a.Created), Metadata: a.Metadata}
-			}
-			return out, nextCursor(res, func(a UpstreamAccount) string { return a.ID }), nil
-		}, accountTies)
+	items, err := pagination.FetchByCursor(ctx, p.cursors, tenant+"\x00/accounts", req, p.fetchAccounts(key), accountTies)
 	return connector.Page[models.Account]{Items: items}, listError(err)
+}
+
+// fetchAccounts reads one upstream page of the key's accounts, starting after q.Cursor.
+func (p *Provider) fetchAccounts(key string) pagination.CursorFetch[models.Account] {
+	return func(ctx context.Context, q pagination.Query) ([]models.Account, string, error) {
+		res, err := p.client.Accounts(ctx, key, q.PageSize, unixSeconds(q.From), q.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		out := make([]models.Account, len(res.Data))
+		for i, a := range res.Data {
+			out[i] = models.Account{ID: a.ID, AccountName: a.Name, CreatedAt: fromUnix(a.Created), Metadata: a.Metadata}
+		}
+		return out, nextCursor(res, func(a UpstreamAccount) string { return a.ID }), nil
+	}
 }
 
 // ListBeneficiaries implements connector.Provider, like ListAccounts.
@@ -125,19 +129,23 @@ func (p *Provider) ListBeneficiaries(ctx context.Context, req connector.ListRequ
 	if err != nil {
 		return connector.Page[models.Beneficiary]{}, err
 	}
-	items, err := pagination.FetchByCursor(ctx, p.cursors, tenant+"\x00/beneficiaries", req,
-		func(ctx context.Context, q pagination.Query) ([]models.Beneficiary, string, error) {
-			res, err := p.client.Beneficiaries(ctx, key, q.PageSize, unixSeconds(q.From), q.Cursor)
-			if err != nil {
-				return nil, "", err
-			}
-			out := make([]models.Beneficiary, len(res.Data))
-			for i, b := range res.Data {
-				out[i] = models.Beneficiary{ID: b.ID, OwnerName: b.Name, CreatedAt: fromUnix(b.Created)}
-			}
-			return out, nextCursor(res, func(b UpstreamBeneficiary) string { return b.ID }), nil
-		}, beneficiaryTies)
+	items, err := pagination.FetchByCursor(ctx, p.cursors, tenant+"\x00/beneficiaries", req, p.fetchBeneficiaries(key), beneficiaryTies)
 	return connector.Page[models.Beneficiary]{Items: items}, listError(err)
+}
+
+// fetchBeneficiaries reads one upstream page of the key's beneficiaries, starting after q.Cursor.
+func (p *Provider) fetchBeneficiaries(key string) pagination.CursorFetch[models.Beneficiary] {
+	return func(ctx context.Context, q pagination.Query) ([]models.Beneficiary, string, error) {
+		res, err := p.client.Beneficiaries(ctx, key, q.PageSize, unixSeconds(q.From), q.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		out := make([]models.Beneficiary, len(res.Data))
+		for i, b := range res.Data {
+			out[i] = models.Beneficiary{ID: b.ID, OwnerName: b.Name, CreatedAt: fromUnix(b.Created)}
+		}
+		return out, nextCursor(res, func(b UpstreamBeneficiary) string { return b.ID }), nil
+	}
 }
 
 // nextCursor returns the starting_after of the next call: the id of the last object, or "" at the end.

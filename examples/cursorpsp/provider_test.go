@@ -180,18 +180,8 @@ func (p lossyProvider) ListBeneficiaries(ctx context.Context, req connector.List
 	if err != nil {
 		return connector.Page[models.Beneficiary]{}, err
 	}
-	items, err := pagination.FetchByCursor(ctx, p.cursors, "lossy", req,
-		func(ctx context.Context, q pagination.Query) ([]models.Beneficiary, string, error) {
-			res, err := p.client.Beneficiaries(ctx, key, q.PageSize, unixSeconds(q.From), q.Cursor)
-			if err != nil {
-				return nil, "", err
-			}
-			out := make([]models.Beneficiary, len(res.Data))
-			for i, b := range res.Data {
-				out[i] = models.Beneficiary{ID: b.ID, OwnerName: b.Name, CreatedAt: fromUnix(b.Created)}
-			}
-			return out, nextCursor(res, func(b UpstreamBeneficiary) string { return b.ID }), nil
-		})
+	// The provider's own upstream fetch, without WithCursorTies.
+	items, err := pagination.FetchByCursor(ctx, p.cursors, "lossy", req, p.fetchBeneficiaries(key))
 	return connector.Page[models.Beneficiary]{Items: items}, err
 }
 
