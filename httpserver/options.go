@@ -1,11 +1,16 @@
 package httpserver
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
+	"unicode"
 
 	"golang.org/x/time/rate"
 
@@ -14,7 +19,7 @@ import (
 )
 
 // ErrInvalidConfig is wrapped by every error New returns for a bad configuration: a nil provider,
-// an empty API key or tenant, a non-positive limit.
+// an API key that no request can match (see WithAPIKey), an empty tenant, a non-positive limit.
 var ErrInvalidConfig = errors.New("httpserver: invalid configuration")
 
 // ErrNoAuth is returned (wrapped) by New when neither an API key nor an authenticator is configured:
@@ -46,13 +51,40 @@ type config struct {
 	errs          []error
 }
 
-func (c *config) addKey(key, tenant string) {
+// MaxAPIKeyLength is the longest API key, in bytes, that WithAPIKey and WithAPIKeys accept. A key
+// travels in the "Authorization: Bearer <key>" request header, and proxies and servers limit the size
+// of a header line (8 KiB is a common limit for the whole line, 4 KiB for some); 4096 bytes is far
+// more than any PSP or Formance API key needs.
+const MaxAPIKeyLength = 4096
+
+// keyCharset says, in errors about a key, which keys can match.
+const keyCharset = "(the key travels in the HTTP header \"Authorization: Bearer <key>\", which can carry only printable ASCII without spaces)"
+
+// addKey records key for tenant, or refuses it. option names the option that gave the key
+// ("WithAPIKey" or "WithAPIKeys"), for the error. The errors never show the key, nor any part of it:
+// only its length or the byte offset of the first character that no request header can carry.
+func (c *config) addKey(option, key, tenant string) {
+	which := "API key"
+	if option != "WithAPIKey" {
+		which = fmt.Sprintf("API key of tenant %q", tenant)
+	}
 	switch {
-	case key == "":
-		c.reject("empty API key")
-		return
 	case tenant == "":
-		c.reject("empty tenant name for an API key")
+		c.reject("%s: an API key maps to an empty tenant", option)
+		return
+	case key == "":
+		c.reject("%s: empty %s", option, which)
+		return
+	case len(key) > MaxAPIKeyLength:
+		c.reject("%s: %s is %d bytes long, longer than MaxAPIKeyLength (%d bytes)", option, which, len(key), MaxAPIKeyLength)
+		return
+	}
+	if i, what := badKeyChar(key); i >= 0 {
+		c.reject("%s: %s has %s at byte %d %s", option, which, what, i, keyCharset)
+		return
+	}
+	if i := strings.IndexFunc(tenant, unicode.IsControl); i >= 0 {
+		c.reject("%s: tenant %q has a control character at byte %d", option, tenant, i)
 		return
 	}
 	if c.keys == nil {
@@ -61,20 +93,56 @@ func (c *config) addKey(key, tenant string) {
 	c.keys[key] = tenant
 }
 
+// badKeyChar returns the byte offset of the first character of key that a bearer token cannot hold
+// (anything but printable ASCII, 0x21 to 0x7E) and what it is, or -1. Such a key never matches: the
+// token is read trimmed of white space and may not contain any, and a header cannot carry control
+// characters.
+func badKeyChar(key string) (int, string) {
+	for i, r := range key {
+		switch {
+		case r >= 0x21 && r <= 0x7e:
+			continue
+		case unicode.IsControl(r):
+			return i, "a control character"
+		case unicode.IsSpace(r):
+			return i, "white space"
+		default:
+			return i, "a non-ASCII character"
+		}
+	}
+	return -1, ""
+}
+
 // WithAPIKey makes the handler accept requests carrying "Authorization: Bearer <key>", as the tenant
-// DefaultTenant ("default"). This is the apiKey configured in the Formance connector. An empty key
-// makes New fail. It can be combined with WithAPIKeys and WithAuthenticator.
+// DefaultTenant ("default"). This is the apiKey configured in the Formance connector. It can be
+// combined with WithAPIKeys and WithAuthenticator.
+//
+// New fails (with an error wrapping ErrInvalidConfig) for a key that no request could ever match:
+// an empty key, a key longer than MaxAPIKeyLength bytes, or a key with any character other than
+// printable ASCII (0x21 to 0x7E), i.e. with white space (a trailing newline read from a file or an
+// environment variable, a space), a control character or a non-ASCII character. The error gives the
+// byte offset of the first such character, never the key.
 func WithAPIKey(key string) Option {
-	return func(c *config) { c.addKey(key, DefaultTenant) }
+	return func(c *config) { c.addKey("WithAPIKey", key, DefaultTenant) }
 }
 
 // WithAPIKeys makes the handler accept each key of keysToTenants, as the tenant it maps to. Use it
 // when one middleware serves several Formance stacks or datasets, each with its own API key; the
-// provider reads the tenant with connector.TenantFrom. An empty key or tenant makes New fail.
+// provider reads the tenant with connector.TenantFrom.
+//
+// New fails (with an error wrapping ErrInvalidConfig) for a key WithAPIKey would refuse (empty,
+// longer than MaxAPIKeyLength bytes, or with a character outside printable ASCII), naming the tenant
+// the key maps to and the byte offset of the character, never the key; and for an empty tenant or a
+// tenant with a control character. Every bad entry is reported.
 func WithAPIKeys(keysToTenants map[string]string) Option {
 	return func(c *config) {
-		for key, tenant := range keysToTenants {
-			c.addKey(key, tenant)
+		// In a stable order (by tenant), so that the errors come in the same order every time.
+		keys := slices.Collect(maps.Keys(keysToTenants))
+		slices.SortFunc(keys, func(a, b string) int {
+			return cmp.Or(strings.Compare(keysToTenants[a], keysToTenants[b]), strings.Compare(a, b))
+		})
+		for _, key := range keys {
+			c.addKey("WithAPIKeys", key, keysToTenants[key])
 		}
 	}
 }
