@@ -103,6 +103,19 @@ func TestRunFaults(t *testing.T) {
 			want: []string{"with another amount (101 instead of 100): answered 200 with the first payout, want 409"}},
 		{fault: faultAcceptMissingFields, aim: "writes",
 			want: []string{"POST /payouts without \"amount\": answered", "want 400: \"amount\" is required"}},
+		{fault: faultInFlight409, aim: "writes",
+			want: []string{"POST /payouts (idempotencyKey=", "-payout-concurrent) sent 20 times at once: 19 answered 409, a final error: Formance would mark the payout FAILED while the first request may still move money",
+				"423 Locked with Retry-After"}},
+		{fault: faultPayouts501, aim: "writes",
+			want: []string{"POST /payouts (idempotencyKey=", "answered 501: Formance retries every 5xx (501 included) for ever, so the payment initiation would never end",
+				"must answer a final 4xx, e.g. 405, whose Detail names the missing capability"}},
+		{fault: faultRowWithoutLink, aim: "writes",
+			want: []string{"GET /transactions?page=1&pageSize=1000&sort=updatedAt:asc: transaction po_1, the row of payout po_1 created by POST /payouts (idempotencyKey=",
+				"carries type \"PAYOUT\" and no relatedTransactionID, want type \"PAYOUT\" and relatedTransactionID \"connectortest-",
+				"Formance keeps it as a second, unrelated payment and the payment initiation stays PENDING for ever"}},
+		{fault: faultRowWrongType, aim: "writes",
+			want: []string{"transaction tr_3, the row of transfer tr_3 created by POST /transfers (idempotencyKey=",
+				"carries type \"PAYOUT\" and relatedTransactionID \"connectortest-", "-transfer-1\", want type \"TRANSFER\" and relatedTransactionID \"connectortest-"}},
 		{fault: faultNone, changes: true, aim: "sync",
 			want: []string{"polling cycle after Options.Changes: transaction tx_0008", "never arrived: it changed, but its updatedAt is 2024-01-01T00:00:07Z, not after S=2024-01-01T00:01:59Z", "a change must move updatedAt strictly forward", "(it kept its previous time)"}},
 	}
@@ -162,4 +175,60 @@ func TestRunCoarseTimestamps(t *testing.T) {
 		rec := runRecorded(t, target, Options{PageSizes: []int{25}, SkipWrites: true})
 		assert.Empty(t, rec.failedChecks(), "findings:\n%s", rec.dump())
 	})
+}
+
+// TestRunWritesVariants: correct middlewares that differ from the default refServer pass the writes
+// check, which logs what it could not check.
+func TestRunWritesVariants(t *testing.T) {
+	type logLine struct {
+		check string   // the sub-test, e.g. "writes/payouts"
+		want  []string // substrings of one of its log lines
+	}
+	concurrent423 := func(object string) logLine {
+		return logLine{"writes/" + object + "s", []string{"-" + object + "-concurrent) sent 20 times at once: answered 19 × 423, asking for a retry"}}
+	}
+	tests := []struct {
+		name    string
+		variant fault
+		logs    []logLine
+		missing string // no log line of writes contains it
+	}{
+		{name: "in-flight duplicates answered 423, rows linked", variant: faultNone,
+			logs: []logLine{concurrent423("payout"), concurrent423("transfer")}, missing: "is not checked"},
+		{name: "payouts not offered (405)", variant: variantPayouts405,
+			logs: []logLine{
+				{"writes/payouts", []string{"POST /payouts (idempotencyKey=", "answered 405, a final error: the middleware does not offer payouts; not checked"}},
+				concurrent423("transfer"), // transfers are still checked
+			},
+			missing: "is not checked"},
+		{name: "no transaction rows for payouts and transfers", variant: variantNoRows,
+			logs: []logLine{
+				{"writes/payouts", []string{"created payout po_1, but no transaction po_1 is listed by GET /transactions", "its link to Formance's payment is not checked"}},
+				{"writes/transfers", []string{"created transfer tr_4, but no transaction tr_4 is listed"}},
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := newRefServer(tt.variant)
+			rec := runRecorded(t, Target{Handler: s.handler(), APIKey: testKey}, Options{PageSizes: []int{25}})
+			require.Empty(t, rec.failedChecks(), "findings:\n%s", rec.dump())
+			for _, ll := range tt.logs {
+				logs := rec.logLines(ll.check)
+				assert.True(t, slices.ContainsFunc(logs, func(l string) bool {
+					for _, w := range ll.want {
+						if !strings.Contains(l, w) {
+							return false
+						}
+					}
+					return true
+				}), "want a log line of %s containing %q; log:\n%s", ll.check, ll.want, strings.Join(logs, "\n"))
+			}
+			if tt.missing != "" {
+				for _, l := range rec.logLines("writes") {
+					assert.NotContains(t, l, tt.missing)
+				}
+			}
+		})
+	}
 }

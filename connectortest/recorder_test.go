@@ -111,6 +111,24 @@ func (r *recorder) messages(check string) []string {
 	return out
 }
 
+// logLines returns every log line of the sub-test with the full name check (e.g. "writes/payouts")
+// and its own sub-tests.
+func (r *recorder) logLines(check string) []string {
+	var out []string
+	var visit func(c *recorder, in bool)
+	visit = func(c *recorder, in bool) {
+		in = in || c.name == check
+		if in {
+			out = append(out, c.logs...)
+		}
+		for _, cc := range c.children {
+			visit(cc, in)
+		}
+	}
+	visit(r, false)
+	return out
+}
+
 // dump returns every finding and log line, for failure messages.
 func (r *recorder) dump() string {
 	var b strings.Builder

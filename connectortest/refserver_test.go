@@ -40,6 +40,14 @@ const (
 	faultAcceptMissingFields fault = "payout without required fields accepted"
 	faultPlain401            fault = "401 with a plain-text body"
 	faultMissingBalances     fault = "no balances for one account"
+	faultInFlight409         fault = "in-flight duplicate answered 409"
+	faultPayouts501          fault = "POST /payouts answered 501"
+	faultRowWithoutLink      fault = "payout row without relatedTransactionID"
+	faultRowWrongType        fault = "transfer row typed PAYOUT"
+
+	// Not faults: ways a correct middleware may differ from the default refServer.
+	variantPayouts405 fault = "POST /payouts answered 405 (payouts not offered)"
+	variantNoRows     fault = "payouts and transfers not listed as transactions"
 )
 
 // The items the schema faults break.
@@ -60,22 +68,28 @@ type refServer struct {
 	transactions  []models.Transaction
 	balances      map[string][]models.Balance
 	payouts       map[string]json.RawMessage // by id, the answer
-	byKey         map[string]refWrite        // by path + idempotency key
+	byKey         map[string]*refWrite       // by path + idempotency key
 	seq           int
 	clock         time.Time // latest updatedAt handed out
 }
 
+// refWrite is one write by key. While the first request is in flight, id is empty.
 type refWrite struct {
-	req models.PayoutRequest
-	id  string
+	req  models.PayoutRequest
+	id   string
+	dups int           // duplicates answered while in flight
+	all  chan struct{} // closed when the concurrent check's duplicates have all been answered
 }
+
+// inFlightTimeout bounds how long the concurrent check's first request is held in flight.
+const inFlightTimeout = 5 * time.Second
 
 // newRefServer serves a small dataset whose timestamps are unique whole seconds, so that even an
 // exclusive From loses items.
 func newRefServer(f fault) *refServer {
 	ds := Generate(GenSpec{Seed: 3, Accounts: 40, Beneficiaries: 30, Transactions: 120})
 	start := ds.Spec.Start
-	s := &refServer{key: testKey, fault: f, balances: ds.Balances, payouts: map[string]json.RawMessage{}, byKey: map[string]refWrite{}}
+	s := &refServer{key: testKey, fault: f, balances: ds.Balances, payouts: map[string]json.RawMessage{}, byKey: map[string]*refWrite{}}
 	for i, a := range ds.Accounts {
 		a.CreatedAt = start.Add(time.Duration(i) * time.Second)
 		s.accounts = append(s.accounts, a)
@@ -145,8 +159,17 @@ func (s *refServer) handler() http.Handler {
 		}
 		writeJSON(w, 200, out)
 	})
-	mux.HandleFunc("POST /payouts", func(w http.ResponseWriter, r *http.Request) { s.create(w, r, "po") })
-	mux.HandleFunc("POST /transfers", func(w http.ResponseWriter, r *http.Request) { s.create(w, r, "tr") })
+	mux.HandleFunc("POST /payouts", func(w http.ResponseWriter, r *http.Request) {
+		switch s.fault {
+		case faultPayouts501:
+			writeErr(w, 501, "Not Implemented", "payouts are not implemented")
+		case variantPayouts405:
+			writeErr(w, 405, "Method Not Allowed", "this middleware does not offer payouts")
+		default:
+			s.create(w, r, "po", models.TransactionTypePayOut)
+		}
+	})
+	mux.HandleFunc("POST /transfers", func(w http.ResponseWriter, r *http.Request) { s.create(w, r, "tr", models.TransactionTypeTransfer) })
 	get := func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		body, ok := s.payouts[r.PathValue("id")]
@@ -261,8 +284,14 @@ func (s *refServer) breakItem(item any) json.RawMessage {
 	return out
 }
 
-// create serves POST /payouts and POST /transfers, idempotent by key unless a fault says otherwise.
-func (s *refServer) create(w http.ResponseWriter, r *http.Request, prefix string) {
+// create serves POST /payouts and POST /transfers, idempotent by key unless a fault says otherwise,
+// and lists each payout (transfer) as a PENDING transaction of type txType with the same id, linked
+// to Formance's payment by relatedTransactionID = idempotencyKey.
+//
+// The concurrent check's first request (its key ends in "-concurrent") is held in flight until all
+// its duplicates have been answered, so that they meet an in-flight first copy every time: they get
+// 423 Locked with Retry-After (409 with faultInFlight409). Other keys are created at once.
+func (s *refServer) create(w http.ResponseWriter, r *http.Request, prefix string, txType models.TransactionType) {
 	var req models.PayoutRequest
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 		writeErr(w, 400, "Bad Request", err.Error())
@@ -273,11 +302,24 @@ func (s *refServer) create(w http.ResponseWriter, r *http.Request, prefix string
 		return
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	k := r.URL.Path + " " + req.IdempotencyKey
 	if prev, ok := s.byKey[k]; ok && s.fault != faultIgnoreIdempotency {
+		defer s.mu.Unlock()
 		if !prev.req.Amount.Equal(req.Amount) && s.fault != faultAcceptConflict {
 			writeErr(w, 409, "Conflict", "idempotency key reused with another request")
+			return
+		}
+		if prev.id == "" {
+			prev.dups++
+			if prev.dups == concurrentDuplicates-1 {
+				close(prev.all)
+			}
+			if s.fault == faultInFlight409 {
+				writeErr(w, 409, "Conflict", "a request with this idempotency key is in flight")
+				return
+			}
+			w.Header().Set("Retry-After", "1")
+			writeErr(w, 423, "Locked", "a request with this idempotency key is in flight; retry later")
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -285,6 +327,18 @@ func (s *refServer) create(w http.ResponseWriter, r *http.Request, prefix string
 		_, _ = w.Write(s.payouts[prev.id])
 		return
 	}
+	wr := &refWrite{req: req, all: make(chan struct{})}
+	s.byKey[k] = wr
+	if strings.HasSuffix(req.IdempotencyKey, "-concurrent") && s.fault != faultIgnoreIdempotency {
+		s.mu.Unlock()
+		select {
+		case <-wr.all:
+		case <-time.After(inFlightTimeout):
+		case <-r.Context().Done():
+		}
+		s.mu.Lock()
+	}
+	defer s.mu.Unlock()
 	s.seq++
 	now := time.Now().UTC()
 	p := models.Payout{
@@ -294,7 +348,22 @@ func (s *refServer) create(w http.ResponseWriter, r *http.Request, prefix string
 	}
 	body, _ := json.Marshal(p)
 	s.payouts[p.ID] = body
-	s.byKey[k] = refWrite{req: req, id: p.ID}
+	wr.id = p.ID
+	if s.fault != variantNoRows {
+		s.clock = s.clock.Add(time.Second)
+		row := models.Transaction{
+			ID: p.ID, RelatedTransactionID: req.IdempotencyKey, CreatedAt: s.clock, UpdatedAt: s.clock,
+			Currency: req.Currency, Type: txType, Status: p.Status, Amount: req.Amount,
+			SourceAccountID: req.SourceAccountID, DestinationAccountID: req.DestinationAccountID,
+		}
+		switch {
+		case s.fault == faultRowWithoutLink && txType == models.TransactionTypePayOut:
+			row.RelatedTransactionID = ""
+		case s.fault == faultRowWrongType && txType == models.TransactionTypeTransfer:
+			row.Type = models.TransactionTypePayOut
+		}
+		s.transactions = append(s.transactions, row)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(201)
 	_, _ = w.Write(body)

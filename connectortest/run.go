@@ -77,9 +77,17 @@ type WriteAccounts struct {
 //     pageSize, and no short page before the end.
 //   - sync/pageSize=N: a Poller syncing from scratch receives every item exactly once, a second cycle
 //     receives nothing, and, with Options.Changes, every change arrives in the next cycle.
-//   - writes: POST /payouts and POST /transfers (unless they answer 501) are idempotent by
-//     idempotencyKey, also under 20 concurrent duplicates, refuse a reused key with another body and
-//     a body without a required field, and GET /payouts/{id} returns what was created.
+//   - writes: POST /payouts and POST /transfers are idempotent by idempotencyKey, also under 20
+//     concurrent duplicates, which must each get the first payout or a status Formance retries (408,
+//     421, 423, 425, 429 or a 5xx; any other 4xx, 409 included, makes Formance mark the payout FAILED
+//     while its first copy may still move money); they refuse a reused key with another body (409)
+//     and a body without a required field (400), and GET /payouts/{id} returns what was created. A
+//     route whose first create answers a final 4xx (405, 403, 404, 422, …) does not offer writes and
+//     is not checked further; a 501 or any other 5xx is a finding, since Formance retries it for ever.
+//     Then GET /transactions is listed in full: the transaction with the id of a payout (transfer)
+//     the check created, if listed, must have type PAYOUT (TRANSFER) and relatedTransactionID equal
+//     to the idempotencyKey sent, or Formance keeps it as a second, unrelated payment and the payment
+//     initiation stays PENDING for ever. A created payout that is not listed is logged.
 //
 // The data must not change during Run except through Options.Changes; the writes check creates
 // payouts and transfers at the end. Run needs at least one account; the writes check needs a

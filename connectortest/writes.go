@@ -3,6 +3,8 @@ package connectortest
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 
@@ -14,10 +16,29 @@ const concurrentDuplicates = 20
 
 // writeRoute is POST /payouts or POST /transfers.
 type writeRoute struct {
-	path   string // "/payouts"
-	object string // "payout"
+	path   string                 // "/payouts"
+	object string                 // "payout"
+	txType models.TransactionType // the type of the PSP's transaction row for one: PAYOUT
 	src    string
 	dst    string
+}
+
+// createdWrite is one payout or transfer the writes check created, and the key it was created with.
+type createdWrite struct {
+	id  string
+	key string
+	how string // how the check created it, for messages
+}
+
+// retried reports whether Formance retries a payout or transfer answered status: every 5xx and 408,
+// 421, 423, 425, 429 (see the contract, "What the engine does with the answers"). Every other
+// non-2xx is final: Formance marks the payment initiation FAILED at once.
+func retried(status int) bool {
+	switch status {
+	case 408, 421, 423, 425, 429:
+		return true
+	}
+	return status >= 500
 }
 
 // checkWrites: idempotent writes, refused conflicts and incomplete bodies, readable results.
@@ -48,8 +69,8 @@ func (s *suite) checkWrites(t tb) {
 		wa.Currency = "USD/2"
 	}
 	routes := []writeRoute{
-		{"/payouts", "payout", wa.Source, wa.PayoutDestination},
-		{"/transfers", "transfer", wa.Source, wa.TransferDestination},
+		{"/payouts", "payout", models.TransactionTypePayOut, wa.Source, wa.PayoutDestination},
+		{"/transfers", "transfer", models.TransactionTypeTransfer, wa.Source, wa.TransferDestination},
 	}
 	for _, wr := range routes {
 		t.Run(strings.TrimPrefix(wr.path, "/"), func(t tb) {
@@ -107,13 +128,28 @@ func (s *suite) checkWriteRoute(t tb, wr writeRoute, currency models.Asset) {
 	if !ok {
 		return
 	}
-	if res.status == 501 {
-		t.Logf("%s: answered 501: the middleware does not offer %ss; not checked", label, wr.object)
+	switch {
+	case is2xx(res.status):
+	case res.status >= 500:
+		t.Errorf("%s: answered %d: Formance retries every 5xx (501 included) for ever, so the payment initiation would never end; "+
+			"a middleware that does not offer %ss must answer a final 4xx, e.g. 405, whose Detail names the missing capability: %s",
+			label, res.status, wr.object, bodySnippet(res.body))
 		return
-	}
-	if !is2xx(res.status) {
+	case retried(res.status):
+		t.Errorf("%s: answered %d to a new idempotency key, want 201: Formance retries %d for ever (source %s, destination %s): %s",
+			label, res.status, res.status, wr.src, wr.dst, bodySnippet(res.body))
+		return
+	case res.status == 401:
+		t.Errorf("%s: answered 401 with the API key of the Target, want 201: %s", label, bodySnippet(res.body))
+		return
+	case res.status == 400 || res.status == 409 || res.status < 400:
 		t.Errorf("%s: answered %d, want 201 (source %s, destination %s; set Options.WriteAccounts to choose others): %s",
 			label, res.status, wr.src, wr.dst, bodySnippet(res.body))
+		return
+	default:
+		// A final 4xx: Formance marks the payment initiation FAILED, which is right for a capability
+		// the middleware lacks.
+		t.Logf("%s: answered %d, a final error: the middleware does not offer %ss; not checked: %s", label, res.status, wr.object, bodySnippet(res.body))
 		return
 	}
 	if res.status != 201 {
@@ -147,8 +183,12 @@ func (s *suite) checkWriteRoute(t tb, wr writeRoute, currency models.Asset) {
 		t.Errorf("%s sent again: answered %s %s, but the first answer was %s: a retried %s would move money twice", label, wr.object, id2, id1, wr.object)
 	}
 
+	made := []createdWrite{{id: id1, key: key, how: label}}
+
 	// Concurrent duplicates.
-	s.checkConcurrent(t, wr, currency)
+	if w, ok := s.checkConcurrent(t, wr, currency); ok {
+		made = append(made, w)
+	}
 
 	// Same key, different body.
 	other := s.writeBody(wr, key, "101", currency)
@@ -160,8 +200,9 @@ func (s *suite) checkWriteRoute(t tb, wr writeRoute, currency models.Asset) {
 			label, res.status, wr.object, id3, id1, wr.object)
 	case is2xx(res.status):
 		t.Errorf("%s with another amount (101 instead of 100): answered %d with the first %s, want 409: the key was reused for a different request, which must be refused", label, res.status, wr.object)
-	case res.status >= 500:
-		t.Errorf("%s with another amount (101 instead of 100): answered %d, want 409 (a client error): %s", label, res.status, bodySnippet(res.body))
+	case retried(res.status):
+		t.Errorf("%s with another amount (101 instead of 100): answered %d, want 409 (a final client error): Formance retries %d for ever, so the payment initiation would never end: %s",
+			label, res.status, res.status, bodySnippet(res.body))
 	case res.status >= 400:
 		if p := checkErrorBody(res.body); p != "" {
 			t.Errorf("%s with another amount: answered %d, but %s", label, res.status, p)
@@ -209,17 +250,72 @@ func (s *suite) checkWriteRoute(t tb, wr writeRoute, currency models.Asset) {
 			t.Errorf("%s: answered %s %q, want %q", r, wr.object, got, id1)
 		}
 	}
+
+	s.checkRows(t, wr, made)
+}
+
+// checkRows lists GET /transactions in full and checks the row of each created payout (transfer),
+// the transaction with its id, if the middleware lists one. Formance keys the payout's payment by
+// the request's idempotencyKey; the row joins that payment only with relatedTransactionID equal to
+// the key and the same type.
+func (s *suite) checkRows(t tb, wr writeRoute, created []createdWrite) {
+	l, _, err := walkFull(t.Context(), s.c, routeTransactions, s.refSize, zeroTime)
+	if err != nil {
+		t.Errorf("listing the transactions after the %ss were created, to find their rows: %v", wr.object, err)
+		return
+	}
+	rows := make(map[string]listItem, len(l.items))
+	for _, it := range l.items {
+		if _, dup := rows[it.id]; !dup && it.id != "" {
+			rows[it.id] = it
+		}
+	}
+	for _, w := range created {
+		it, ok := rows[w.id]
+		if !ok {
+			t.Logf("%s: created %s %s, but no transaction %s is listed by GET /transactions (the PSP may report it later, or under another id): its link to Formance's payment is not checked",
+				w.how, wr.object, w.id, w.id)
+			continue
+		}
+		where := fmt.Sprintf("%s: transaction %s, the row of %s %s created by %s", l.pages[it.page-1].req, w.id, wr.object, w.id, w.how)
+		for _, p := range checkObject(it.raw, transactionFields, "") {
+			t.Errorf("%s: %s", where, p)
+		}
+		var row struct {
+			Type    *string `json:"type"`
+			Related *string `json:"relatedTransactionID"`
+		}
+		_ = json.Unmarshal(it.raw, &row) // a field of the wrong type reads as missing; checkObject named it
+		typeOK := row.Type != nil && *row.Type == string(wr.txType)
+		relatedOK := row.Related != nil && *row.Related == w.key
+		if typeOK && relatedOK {
+			continue
+		}
+		has := func(name string, v *string) string {
+			if v == nil || *v == "" {
+				return "no " + name
+			}
+			return fmt.Sprintf("%s %q", name, *v)
+		}
+		t.Errorf("%s: carries %s and %s, want type %q and relatedTransactionID %q, the idempotencyKey sent: "+
+			"Formance files the %s as a payment keyed by its idempotencyKey and joins this row to it only through relatedTransactionID and the same type; "+
+			"otherwise Formance keeps it as a second, unrelated payment and the payment initiation stays PENDING for ever",
+			where, has("type", row.Type), has("relatedTransactionID", row.Related), wr.txType, w.key, wr.object)
+	}
 }
 
 // checkConcurrent sends concurrentDuplicates identical POSTs at once: all that succeed must name one
-// id. Answers asking for a retry (409, 429, 503) are accepted; Formance retries them.
-func (s *suite) checkConcurrent(t tb, wr writeRoute, currency models.Asset) {
+// id, and every other answer must be one Formance retries (408, 421, 423, 425, 429 or a 5xx): any
+// other non-2xx, 409 included, is final, and Formance would mark the payout FAILED while its first
+// copy may still move money. It returns the payout (transfer) created, if one was.
+func (s *suite) checkConcurrent(t tb, wr writeRoute, currency models.Asset) (createdWrite, bool) {
 	key := fmt.Sprintf("%s-%s-concurrent", s.runID, wr.object)
 	data, _ := json.Marshal(s.writeBody(wr, key, "100", currency))
 	label := fmt.Sprintf("POST %s (idempotencyKey=%s) sent %d times at once", wr.path, key, concurrentDuplicates)
 	type answer struct {
 		status int
 		id     string
+		body   []byte
 		err    error
 	}
 	answers := make([]answer, concurrentDuplicates)
@@ -227,7 +323,7 @@ func (s *suite) checkConcurrent(t tb, wr writeRoute, currency models.Asset) {
 	for i := range answers {
 		wg.Go(func() {
 			res, err := s.c.do(t.Context(), request{method: "POST", path: wr.path, body: data})
-			a := answer{status: res.status, err: err}
+			a := answer{status: res.status, body: res.body, err: err}
 			if err == nil && is2xx(res.status) {
 				a.id = rawID(res.body)
 			}
@@ -237,6 +333,9 @@ func (s *suite) checkConcurrent(t tb, wr writeRoute, currency models.Asset) {
 	wg.Wait()
 	ids := make(map[string]int)
 	var order []string
+	retries := make(map[int]int) // status -> answers
+	finals := make(map[int]int)
+	finalBody := make(map[int][]byte)
 	for _, a := range answers {
 		switch {
 		case a.err != nil:
@@ -246,10 +345,26 @@ func (s *suite) checkConcurrent(t tb, wr writeRoute, currency models.Asset) {
 				order = append(order, a.id)
 			}
 			ids[a.id]++
-		case a.status == 409 || a.status == 429 || a.status == 503:
+		case retried(a.status):
+			retries[a.status]++
 		default:
-			t.Errorf("%s: one answered %d, want 201 (or 409, 429, 503 asking for a retry)", label, a.status)
+			if finals[a.status] == 0 {
+				finalBody[a.status] = a.body
+			}
+			finals[a.status]++
 		}
+	}
+	for _, status := range slices.Sorted(maps.Keys(finals)) {
+		t.Errorf("%s: %d answered %d, a final error: Formance would mark the %s FAILED while the first request may still move money; "+
+			"answer a duplicate whose first copy is still in flight with a status Formance retries (423 Locked with Retry-After, 429 or a 5xx), and the first answer once it is known: %s",
+			label, finals[status], status, wr.object, bodySnippet(finalBody[status]))
+	}
+	if len(retries) > 0 {
+		var parts []string
+		for _, status := range slices.Sorted(maps.Keys(retries)) {
+			parts = append(parts, fmt.Sprintf("%d × %d", retries[status], status))
+		}
+		t.Logf("%s: answered %s, asking for a retry (Formance retries them)", label, strings.Join(parts, ", "))
 	}
 	switch {
 	case len(ids) > 1:
@@ -267,5 +382,10 @@ func (s *suite) checkConcurrent(t tb, wr writeRoute, currency models.Asset) {
 		t.Errorf("%s: created %d different %ss: %s: concurrent retries must all get the first %s", label, len(ids), wr.object, strings.Join(parts, ", "), wr.object)
 	case len(ids) == 0:
 		t.Errorf("%s: no request succeeded", label)
+		return createdWrite{}, false
 	}
+	if order[0] == "" {
+		return createdWrite{}, false
+	}
+	return createdWrite{id: order[0], key: key, how: fmt.Sprintf("POST %s (idempotencyKey=%s)", wr.path, key)}, true
 }
