@@ -27,7 +27,12 @@ import (
 // payout (or transfer); the same key with a different request is refused with connector.ErrConflict.
 // A payout's source must be a known account and its destination a known beneficiary or account; a
 // transfer's source and destination must be known accounts (connector.ErrInvalidRequest otherwise).
-// Payouts and transfers are created PENDING and are not added to the transactions.
+// Payouts and transfers are created PENDING, and each one is also put as a transaction with the same
+// id, type PAYOUT (TRANSFER), its status, amount, currency and accounts, the way a PSP lists the
+// payouts it makes: SetStatus on that id moves the transaction and the payout (transfer) together.
+// The row leaves relatedTransactionID empty, as the PSP's own record would: linking it to Formance's
+// payment (relatedTransactionID = the payout's idempotencyKey, which Formance needs to join the row
+// to the payment initiation) is left to the server in front of the provider.
 //
 // All methods are safe for concurrent use. The data is shared by every tenant.
 type MemoryProvider struct {
@@ -130,15 +135,39 @@ func (m *MemoryProvider) PutTransactions(transactions ...models.Transaction) err
 var ErrUnknownTransaction = errors.New("connectortest: unknown transaction")
 
 // SetStatus changes the status of a stored transaction and sets its updatedAt (the PSP's time of the
-// change), and returns the new state.
+// change), and returns the new state. For the transaction of a payout or transfer, the payout
+// (transfer) that GetPayout (GetTransfer) returns changes with it.
 func (m *MemoryProvider) SetStatus(id string, status models.TransactionStatus, updatedAt time.Time) (models.Transaction, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	tx, ok := m.transactions.Get(id)
 	if !ok {
 		return models.Transaction{}, fmt.Errorf("%w: %q", ErrUnknownTransaction, id)
 	}
 	tx.Status = status
 	tx.UpdatedAt = updatedAt
-	return tx, m.PutTransactions(tx)
+	if err := m.PutTransactions(tx); err != nil {
+		return models.Transaction{}, err
+	}
+	if p, ok := m.payouts[id]; ok {
+		p.Status, p.UpdatedAt = status, updatedAt
+		m.payouts[id] = p
+	}
+	if t, ok := m.transfers[id]; ok {
+		t.Status, t.UpdatedAt = status, updatedAt
+		m.transfers[id] = t
+	}
+	return tx, nil
+}
+
+// writeRow is the PSP's transaction for a payout or transfer: same id, the given type, no
+// relatedTransactionID.
+func writeRow(p models.Payout, typ models.TransactionType) models.Transaction {
+	return models.Transaction{
+		ID: p.ID, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt, Currency: p.Currency, Type: typ,
+		Status: p.Status, Amount: p.Amount, SourceAccountID: p.SourceAccountID,
+		DestinationAccountID: p.DestinationAccountID, Metadata: maps.Clone(p.Metadata),
+	}
 }
 
 // SetBalances sets the balances of an account. Balances that break the contract are refused with an
@@ -235,6 +264,9 @@ func (m *MemoryProvider) CreatePayout(_ context.Context, req models.PayoutReques
 		Description: req.Description, Status: models.TransactionStatusPending, CreatedAt: now, UpdatedAt: now,
 		Metadata: maps.Clone(req.Metadata),
 	}
+	if err := m.PutTransactions(writeRow(p, models.TransactionTypePayOut)); err != nil {
+		return models.Payout{}, err
+	}
 	m.payouts[p.ID] = p
 	m.payoutBy[req.IdempotencyKey] = p.ID
 	return p, nil
@@ -275,6 +307,9 @@ func (m *MemoryProvider) CreateTransfer(_ context.Context, req models.TransferRe
 		Currency: req.Currency, SourceAccountID: req.SourceAccountID, DestinationAccountID: req.DestinationAccountID,
 		Description: req.Description, Status: models.TransactionStatusPending, CreatedAt: now, UpdatedAt: now,
 		Metadata: maps.Clone(req.Metadata),
+	}
+	if err := m.PutTransactions(writeRow(models.Payout(t), models.TransactionTypeTransfer)); err != nil {
+		return models.Transfer{}, err
 	}
 	m.transfers[t.ID] = t
 	m.transBy[req.IdempotencyKey] = t.ID

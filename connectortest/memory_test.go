@@ -155,3 +155,56 @@ func TestMemoryProviderData(t *testing.T) {
 	assert.ErrorIs(t, p.PutTransactions(models.Transaction{ID: "tx_bad", CreatedAt: time.Now(), UpdatedAt: time.Now(), Currency: "USD/2", Type: "PAYIN", Status: "PROCESSED", Amount: models.AmountFromInt64(1)}), models.ErrInvalid)
 	assert.ErrorIs(t, p.SetBalances("acc_0001", models.Balance{Amount: models.AmountFromInt64(1), Currency: "usd"}), models.ErrInvalid)
 }
+
+// TestMemoryProviderWriteRows: every payout and transfer is also listed as a transaction with the same
+// id, type PAYOUT (TRANSFER) and the PSP's status, without relatedTransactionID (the server in front
+// links it to Formance's payment); a retry adds no second row, and SetStatus moves both.
+func TestMemoryProviderWriteRows(t *testing.T) {
+	ctx := context.Background()
+	p, ds := loadedProvider(t)
+	po, err := p.CreatePayout(ctx, payoutRequest("k1", 100))
+	require.NoError(t, err)
+	_, err = p.CreatePayout(ctx, payoutRequest("k1", 100))
+	require.NoError(t, err)
+	treq := models.TransferRequest(payoutRequest("t1", 250))
+	treq.DestinationAccountID = "acc_0002"
+	tr, err := p.CreateTransfer(ctx, treq)
+	require.NoError(t, err)
+
+	all, err := p.ListTransactions(ctx, connector.ListRequest{Page: 1, PageSize: 100, Sort: pagination.Sort{Field: pagination.FieldUpdatedAt, Direction: pagination.Ascending}})
+	require.NoError(t, err)
+	require.Len(t, all.Items, len(ds.Transactions)+2, "one row per payout and transfer, none for the retry")
+
+	for _, c := range []struct {
+		id, src, dst string
+		typ          models.TransactionType
+		amount       int64
+	}{
+		{po.ID, "acc_0001", "ben_0001", models.TransactionTypePayOut, 100},
+		{tr.ID, "acc_0001", "acc_0002", models.TransactionTypeTransfer, 250},
+	} {
+		row, ok := p.Transaction(c.id)
+		require.True(t, ok, "no transaction %s", c.id)
+		assert.Equal(t, c.typ, row.Type)
+		assert.Equal(t, models.TransactionStatusPending, row.Status)
+		assert.Empty(t, row.RelatedTransactionID, "the provider's row does not link itself to Formance's payment")
+		assert.True(t, row.Amount.Equal(models.AmountFromInt64(c.amount)))
+		assert.Equal(t, models.Asset("USD/2"), row.Currency)
+		assert.Equal(t, c.src, row.SourceAccountID)
+		assert.Equal(t, c.dst, row.DestinationAccountID)
+		require.NoError(t, models.Validate(row))
+	}
+
+	at := time.Now().UTC()
+	_, err = p.SetStatus(po.ID, models.TransactionStatusSucceeded, at)
+	require.NoError(t, err)
+	got, err := p.GetPayout(ctx, po.ID)
+	require.NoError(t, err)
+	assert.Equal(t, models.TransactionStatusSucceeded, got.Status)
+	assert.True(t, got.UpdatedAt.Equal(at))
+	row, _ := p.Transaction(po.ID)
+	assert.Equal(t, models.TransactionStatusSucceeded, row.Status)
+	again, err := p.CreatePayout(ctx, payoutRequest("k1", 100))
+	require.NoError(t, err)
+	assert.Equal(t, po.ID, again.ID, "a retry still returns the same payout")
+}
