@@ -26,13 +26,13 @@ func TestProviderErrorsMapToStatuses(t *testing.T) {
 		{"not found", connector.NotFound("account %q", "acc_7"), http.StatusNotFound, `not found: account "acc_7"`, ""},
 		{"invalid request", connector.InvalidRequest("insufficient funds"), http.StatusBadRequest, "invalid request: insufficient funds", ""},
 		{"conflict", connector.Conflict("duplicate"), http.StatusConflict, "conflict: duplicate", ""},
-		{"wrapped sentinel", fmt.Errorf("psp said no: %w", connector.ErrInvalidRequest), http.StatusBadRequest, "psp said no: invalid request", ""},
+		{"wrapped sentinel", fmt.Errorf("psp said no: %w", connector.ErrInvalidRequest), http.StatusBadRequest, "invalid request", ""},
 		{"rate limited", connector.RateLimited(1500*time.Millisecond, "slow down"), http.StatusTooManyRequests, "rate limited: slow down", "2"},
 		{"rate limited without delay", connector.RateLimited(0, "slow down"), http.StatusTooManyRequests, "rate limited: slow down", ""},
 		{"unavailable", connector.Unavailable(errors.New("dial tcp: timeout"), "psp down"), http.StatusServiceUnavailable, "upstream unavailable: psp down", ""},
 		{"unavailable with delay", &connector.Error{Kind: connector.ErrUnavailable, Detail: "maintenance", RetryAfter: 30 * time.Second},
 			http.StatusServiceUnavailable, "upstream unavailable: maintenance", "30"},
-		{"not implemented", fmt.Errorf("no transactions here: %w", connector.ErrNotImplemented), http.StatusNotImplemented, "no transactions here: not implemented", ""},
+		{"not implemented", fmt.Errorf("no transactions here: %w", connector.ErrNotImplemented), http.StatusNotImplemented, "not implemented", ""},
 		{"unknown error", errors.New("pq: password authentication failed for user psp"), http.StatusInternalServerError, "GET /transactions: internal error", ""},
 	}
 	for _, tt := range tests {

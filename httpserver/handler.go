@@ -45,7 +45,11 @@ import (
 // the tenant's rate limit, or from the provider) and 503 (from the provider, or when the idempotency
 // store is down), with Retry-After when a delay is known, 501 for a capability the provider does not
 // implement, and 500 for a panic, an unknown provider error (Detail "internal error"; the error is
-// logged) or invalid provider output (Detail naming the route, item and field).
+// logged) or invalid provider output (Detail naming the route, item and field). The Detail of a
+// provider error is only the provider's own message, never the chain that wraps it (which may carry
+// the PSP's URL or credentials): the text of the *connector.Error of its kind (`not found: account
+// "x" does not exist`), without its Cause, or else the bare sentinel's text ("not found"). The whole
+// error is logged.
 type Handler struct {
 	provider connector.Provider
 	cfg      config

@@ -154,9 +154,11 @@ func WithAPIKeys(keysToTenants map[string]string) Option {
 //
 // Any error rejects the request with 401, except errors wrapping connector.ErrUnavailable or
 // connector.ErrRateLimited (your credential store is down), which answer 503 or 429 so that the
-// client retries. The Detail sent is the error's message when it wraps ErrUnauthorized and a generic
-// "invalid API key" otherwise (the error is then logged), so wrap ErrUnauthorized to explain a
-// refusal and keep secrets out of its message.
+// client retries; their Detail is, as for a provider error, only the text of the *connector.Error in
+// the chain or else the sentinel's own text ("upstream unavailable"), never the chain that wraps it,
+// and the whole error is logged. The Detail of a 401 is the error's message when it wraps
+// ErrUnauthorized and a generic "invalid API key" otherwise (the error is then logged), so wrap
+// ErrUnauthorized to explain a refusal and keep secrets out of its message.
 func WithAuthenticator(fn func(r *http.Request, bearerToken string) (tenant string, err error)) Option {
 	return func(c *config) {
 		if fn == nil {

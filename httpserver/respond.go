@@ -77,9 +77,16 @@ func (h *Handler) writeJSON(w http.ResponseWriter, r *http.Request, status int, 
 }
 
 // writeProviderError answers an error returned by the provider (or a custom authenticator). The
-// sentinel kinds of package connector get their status and the error's message as Detail; 429 and
-// 503 carry Retry-After when the error has a delay. Any other error is a 500 with a generic Detail,
-// and the real error is only logged, since it may hold internals.
+// sentinel kinds of package connector get their status (see connector.HTTPStatus); 429 and 503 carry
+// Retry-After when the error has a delay. Any other error is a 500 with a generic Detail.
+//
+// The Detail is only the provider's own message, never the chain that wraps it, since a provider
+// commonly wraps its PSP's error with the request it made (a URL with credentials, an account
+// number): when the chain holds a *connector.Error of the answer's kind, the Detail is that error's
+// text, "kind: detail" (e.g. `not found: account "x" does not exist`), without its Cause; when the
+// chain only wraps a bare sentinel (fmt.Errorf("…: %w", connector.ErrNotFound)), the Detail is the
+// sentinel's own text ("not found"). The whole error, chain and cause included, is logged on the
+// server (attribute "error", and "cause" for a *connector.Error's Cause).
 func writeProviderError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
 	ctx := r.Context()
 	attrs := []slog.Attr{slog.String("route", routeName(r)), slog.String("error", err.Error())}
@@ -109,7 +116,72 @@ func writeProviderError(w http.ResponseWriter, r *http.Request, logger *slog.Log
 	default:
 		logger.LogAttrs(ctx, slog.LevelInfo, "provider refused request", attrs...)
 	}
-	WriteError(w, status, "", err.Error())
+	WriteError(w, status, "", providerDetail(err, status))
+}
+
+// providerDetail returns the Detail of a provider error answered with status (not 500): the text of
+// the first *connector.Error of the status's kind in err's chain, or else the kind's own text.
+func providerDetail(err error, status int) string {
+	var kind error
+	switch status {
+	case http.StatusNotFound:
+		kind = connector.ErrNotFound
+	case http.StatusBadRequest:
+		kind = connector.ErrInvalidRequest
+	case http.StatusConflict:
+		kind = connector.ErrConflict
+	case http.StatusTooManyRequests:
+		kind = connector.ErrRateLimited
+	case http.StatusServiceUnavailable:
+		kind = connector.ErrUnavailable
+	case http.StatusNotImplemented:
+		kind = connector.ErrNotImplemented
+	default:
+		return http.StatusText(status)
+	}
+	cerr := connectorErrorOfKind(err, kind)
+	if cerr == nil {
+		return kind.Error()
+	}
+	// The sentinel's text rather than cerr.Kind.Error(): the same for a Kind that is the sentinel, and
+	// nothing but the sentinel for a Kind that wraps it with more.
+	if cerr.Detail == "" {
+		return kind.Error()
+	}
+	return kind.Error() + ": " + cerr.Detail
+}
+
+// connectorErrorOfKind returns the first *connector.Error in err's tree (in the order errors.As
+// walks it) whose Kind is kind, or nil. Its Cause is not searched: it is never sent.
+func connectorErrorOfKind(err, kind error) *connector.Error {
+	for err != nil {
+		if cerr, ok := err.(*connector.Error); ok {
+			if cerr != nil && errors.Is(cerr.Kind, kind) {
+				return cerr
+			}
+			return nil
+		}
+		if x, ok := err.(interface{ As(any) bool }); ok {
+			var cerr *connector.Error
+			if x.As(&cerr) && cerr != nil && errors.Is(cerr.Kind, kind) {
+				return cerr
+			}
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				if cerr := connectorErrorOfKind(e, kind); cerr != nil {
+					return cerr
+				}
+			}
+			return nil
+		default:
+			return nil
+		}
+	}
+	return nil
 }
 
 // retryAfterSeconds renders d as the whole number of seconds of a Retry-After header, rounded up.
