@@ -104,8 +104,8 @@ func WithoutTieBreaking() CollectionOption {
 //     times before 1970 too). Each bucket has a counter of the items that ever entered it; it never
 //     decreases, even when items leave the bucket. An item entering bucket b gets the offset
 //     n = counter[b], and counter[b] becomes n+1.
-//   - The served time is b + n nanoseconds, in UTC. Page, All and Served report it; Get reports the
-//     item as it was Put, with its real time.
+//   - The served time is b + n nanoseconds, in UTC. Page, All, GetServed and Served report it; Get
+//     reports the item as it was Put, with its real time.
 //   - Putting an item whose ID is new stores it. Putting an item equal (Keys.Equal) to the stored one
 //     changes nothing, so re-putting the PSP's whole list on every sync is cheap and keeps served times.
 //   - Putting a changed item moves it to bucket max(trunc(newTime, R), oldBucket) with a new offset:
@@ -129,11 +129,20 @@ func WithoutTieBreaking() CollectionOption {
 // Formance never sees two items with one timestamp, and never an item behind a time it has already
 // been served, so its "strictly after S" rule skips nothing it has not already seen.
 //
+// The constructors of this package serve every other field as Put, with one exception: a transaction
+// (NewTransactions) never has its served UpdatedAt before its CreatedAt. When the served UpdatedAt
+// would be before CreatedAt (a timestamp finer than R, served up to R earlier, or a PSP whose own
+// UpdatedAt is before its CreatedAt), CreatedAt is served lowered to the served UpdatedAt. Since the
+// exceptions above only serve a time later, never earlier than its bucket, the lowering is less than
+// R unless the PSP's own UpdatedAt is before its CreatedAt. GetServed returns an item exactly as Page
+// serves it, for single-item routes (GET /payouts/{id}) that must agree with the listing.
+//
 // # What the integrator must do
 //
 // Put items in the order the PSP reports them: arrival order is the tie order. Serve every list
-// request of the route from Page (not from Get, Served or a copy of All), so that H follows what
-// Formance received. H lives in memory, like the data: after a restart, Put everything again before
+// request of the route from Page (not from Get, GetServed, Served or a copy of All), so that H follows
+// what Formance received; answer single-item routes with GetServed, so that they carry the times the
+// listing carries. H lives in memory, like the data: after a restart, Put everything again before
 // serving; until Formance's first poll returns an item, an item whose time is older than Formance's
 // position is not protected.
 //
@@ -248,14 +257,37 @@ func NewBeneficiaries(opts ...CollectionOption) *Collection[models.Beneficiary] 
 }
 
 // NewTransactions returns a Collection of transactions keyed by ID and paged by UpdatedAt, for
-// GET /transactions. Served transactions carry the served time in UpdatedAt; CreatedAt is left as is.
-// Put every new state of a transaction (a new status, say): a changed transaction is served again with
-// a later UpdatedAt, even when the PSP did not move its own.
+// GET /transactions. Served transactions carry the served time in UpdatedAt. Put every new state of a
+// transaction (a new status, say): a changed transaction is served again with a later UpdatedAt, even
+// when the PSP did not move its own.
+//
+// A served transaction's UpdatedAt is never before its CreatedAt. CreatedAt is served as Put, except
+// when it is after the served UpdatedAt: then it is served equal to the served UpdatedAt. The served
+// UpdatedAt is at least the real one truncated to the resolution (the exceptions of "What Formance
+// sees" in Collection only move it later), so for a PSP whose own UpdatedAt is not before its
+// CreatedAt the lowering is less than the resolution: it happens only to timestamps finer than the
+// resolution (with the default 1µs, a nanosecond CreatedAt in the same microsecond as the served
+// UpdatedAt). A PSP that reports an UpdatedAt before the CreatedAt gets CreatedAt lowered by more.
+// A later version of the transaction, served with a later UpdatedAt, may carry the real CreatedAt
+// again. Without tie-breaking (WithoutTieBreaking) transactions are served exactly as Put.
+//
+// The served times themselves are not moved to CreatedAt: a bucket that started at an unaligned
+// CreatedAt would overlap the offsets of the bucket before it (ErrTieOverflow after a few items at
+// nanosecond precision), and one rounded up to the next multiple of the resolution would serve
+// UpdatedAt later than the PSP's and let a CreatedAt far in the future drag every later transaction
+// there through the high-water mark. Lowering CreatedAt keeps the served times, and every guarantee
+// of Collection about them, unchanged.
 func NewTransactions(opts ...CollectionOption) *Collection[models.Transaction] {
 	return NewCollection(Keys[models.Transaction]{
-		ID:       func(t models.Transaction) string { return t.ID },
-		Time:     func(t models.Transaction) time.Time { return t.UpdatedAt },
-		WithTime: func(tx models.Transaction, t time.Time) models.Transaction { tx.UpdatedAt = t; return tx },
+		ID:   func(t models.Transaction) string { return t.ID },
+		Time: func(t models.Transaction) time.Time { return t.UpdatedAt },
+		WithTime: func(tx models.Transaction, t time.Time) models.Transaction {
+			tx.UpdatedAt = t
+			if tx.CreatedAt.After(t) {
+				tx.CreatedAt = t
+			}
+			return tx
+		},
 	}, opts...)
 }
 
@@ -449,8 +481,25 @@ func (c *Collection[T]) Get(id string) (T, bool) {
 	return e.item, true
 }
 
+// GetServed returns the item stored under id exactly as Page and All serve it (with tie-breaking,
+// through Keys.WithTime with its served time; without, as it was Put), and whether it exists. Use it
+// to answer a single-item route, such as GET /payouts/{id} for a payout that is also a row of
+// GET /transactions, with the same times the listing gives. Unlike Page and All it does not record a
+// served time (H, see Collection): a single-item route is not Formance's list cursor.
+func (c *Collection[T]) GetServed(id string) (T, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	e, ok := c.byID[id]
+	if !ok {
+		var zero T
+		return zero, false
+	}
+	return c.served(e), true
+}
+
 // Served returns the time the item stored under id is served with (in UTC with tie-breaking, the real
-// time without), and whether it exists.
+// time without), and whether it exists: the time field of GetServed's item. Like GetServed, it does
+// not record a served time.
 func (c *Collection[T]) Served(id string) (time.Time, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()

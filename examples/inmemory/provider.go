@@ -25,7 +25,7 @@ type Provider struct {
 
 	mu       sync.Mutex
 	balances map[string][]models.Balance // by account id
-	payouts  map[string]models.Payout    // by payout id
+	payouts  map[string]models.Payout    // by payout id, as created; status and times come from its transaction
 	nextID   int
 }
 
@@ -81,6 +81,10 @@ func (p *Provider) GetBalances(_ context.Context, accountID string) (models.Bala
 // CreatePayout serves POST /payouts. The library calls it once per idempotency key: Formance's
 // retries get the stored answer, and the same key with another request is refused with 409, so this
 // method does not deduplicate. A real provider passes req.IdempotencyKey on to its PSP.
+//
+// The payout is also a PAYOUT transaction with the same id in GET /transactions, so that Formance
+// follows its status (the library fills that row's relatedTransactionID with the idempotency key).
+// The answer carries the createdAt and updatedAt that row is served with.
 func (p *Provider) CreatePayout(_ context.Context, req models.PayoutRequest) (models.Payout, error) {
 	if _, ok := p.accounts.Get(req.SourceAccountID); !ok {
 		return models.Payout{}, connector.InvalidRequest("source account %q does not exist", req.SourceAccountID)
@@ -102,7 +106,6 @@ func (p *Provider) CreatePayout(_ context.Context, req models.PayoutRequest) (mo
 		UpdatedAt:            now,
 		Metadata:             req.Metadata,
 	}
-	// The payout also shows up in GET /transactions, so Formance follows its status.
 	if err := p.transactions.Put(models.Transaction{
 		ID:                   payout.ID,
 		CreatedAt:            now,
@@ -118,17 +121,26 @@ func (p *Provider) CreatePayout(_ context.Context, req models.PayoutRequest) (mo
 		return models.Payout{}, err
 	}
 	p.payouts[payout.ID] = payout
-	return payout, nil
+	return p.payoutLocked(payout.ID)
 }
 
-// GetPayout serves GET /payouts/{payoutId}.
+// GetPayout serves GET /payouts/{payoutId}: the payout with the status of its transaction and the
+// same createdAt and updatedAt as that transaction in GET /transactions.
 func (p *Provider) GetPayout(_ context.Context, payoutID string) (models.Payout, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	payout, ok := p.payouts[payoutID]
-	if !ok {
-		return models.Payout{}, connector.NotFound("payout %q does not exist", payoutID)
+	return p.payoutLocked(payoutID)
+}
+
+// payoutLocked returns a payout with the status and the served times of its transaction (GetServed
+// gives the item exactly as Page serves it). Call with mu held.
+func (p *Provider) payoutLocked(id string) (models.Payout, error) {
+	payout, ok := p.payouts[id]
+	tx, found := p.transactions.GetServed(id)
+	if !ok || !found {
+		return models.Payout{}, connector.NotFound("payout %q does not exist", id)
 	}
+	payout.Status, payout.CreatedAt, payout.UpdatedAt = tx.Status, tx.CreatedAt, tx.UpdatedAt
 	return payout, nil
 }
 
@@ -171,14 +183,5 @@ func (p *Provider) SetTransactionStatus(id string, status models.TransactionStat
 	}
 	tx.Status = status
 	tx.UpdatedAt = p.now().UTC()
-	if err := p.PutTransaction(tx); err != nil {
-		return err
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if payout, ok := p.payouts[id]; ok {
-		payout.Status, payout.UpdatedAt = status, tx.UpdatedAt
-		p.payouts[id] = payout
-	}
-	return nil
+	return p.PutTransaction(tx) // a payout's status is read from its transaction
 }

@@ -166,24 +166,25 @@ func (d *Dataset) balancesLocked(accountID string, defaultAsset models.Asset) []
 	return out
 }
 
-// Payout returns a payout by id, with the current status of its transaction.
+// Payout returns a payout by id, with the current status of its transaction and the times that
+// transaction is served with in GET /transactions (GetServed), so that both routes agree.
 func (d *Dataset) Payout(id string) (models.Payout, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	o, ok := d.payouts[id]
-	tx, found := d.transactions.Get(id)
+	tx, found := d.transactions.GetServed(id)
 	if !ok || !found {
 		return models.Payout{}, connector.NotFound("payout %q does not exist", id)
 	}
 	return payoutOf(tx, o), nil
 }
 
-// Transfer returns a transfer by id, with the current status of its transaction.
+// Transfer returns a transfer by id, with the current status and served times of its transaction.
 func (d *Dataset) Transfer(id string) (models.Transfer, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	o, ok := d.transfers[id]
-	tx, found := d.transactions.Get(id)
+	tx, found := d.transactions.GetServed(id)
 	if !ok || !found {
 		return models.Transfer{}, connector.NotFound("transfer %q does not exist", id)
 	}
@@ -268,7 +269,8 @@ func (d *Dataset) CreateBankAccount(req models.BankAccountRequest) (models.BankA
 
 // CreatePayout records a payout asked for by Formance, as a PENDING PAYOUT transaction that a person
 // settles or fails from the panel. The source must be an internal account; the destination a
-// beneficiary, a bank account or an internal account.
+// beneficiary, a bank account or an internal account. The payout's id is its transaction's id, and
+// the answer carries the times that transaction is served with in GET /transactions.
 func (d *Dataset) CreatePayout(req models.PayoutRequest) (models.Payout, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -284,7 +286,7 @@ func (d *Dataset) CreatePayout(req models.PayoutRequest) (models.Payout, error) 
 }
 
 // CreateTransfer records a transfer between two internal accounts asked for by Formance, as a
-// PENDING TRANSFER transaction.
+// PENDING TRANSFER transaction whose id is the transfer's id (times as served, like CreatePayout).
 func (d *Dataset) CreateTransfer(req models.TransferRequest) (models.Transfer, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -321,6 +323,10 @@ func (d *Dataset) checkPaymentLocked(source, destination string, external bool) 
 	return connector.InvalidRequest("unknown destination account %q: a transfer goes to an internal account", destination)
 }
 
+// addOrderLocked stores the transaction of a payout or transfer created by Formance and returns it
+// as GET /transactions serves it. Its relatedTransactionID is left empty: the library sets it to the
+// idempotency key on the rows of payouts and transfers it created, so that Formance joins the row
+// to the payment initiation.
 func (d *Dataset) addOrderLocked(t models.TransactionType, amount models.Amount, asset models.Asset, source, destination string, o order) (models.Transaction, error) {
 	now := d.clock.Now()
 	tx := models.Transaction{
@@ -333,7 +339,8 @@ func (d *Dataset) addOrderLocked(t models.TransactionType, amount models.Amount,
 		return models.Transaction{}, err
 	}
 	d.recordOrderLocked(tx, o)
-	return tx, nil
+	served, _ := d.transactions.GetServed(tx.ID) // just stored, under mu: always there
+	return served, nil
 }
 
 func (d *Dataset) recordOrderLocked(tx models.Transaction, o order) {
