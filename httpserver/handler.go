@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"path"
 	"slices"
 	"strings"
 
@@ -17,7 +19,10 @@ import (
 
 // Handler serves the Generic Connector HTTP API for one connector.Provider. Build it with New; it is
 // safe for concurrent use. Mount it at the root of a server, or under a prefix with
-// http.StripPrefix("/formance", h) when Formance's endpoint carries one.
+// http.StripPrefix("/formance", h) when Formance's endpoint carries one. A path that is not clean is
+// served as its clean route, never redirected (a redirect would leave the mount): "//transactions",
+// which a Formance endpoint configured with a trailing slash produces, "/./transactions" and
+// "/accounts/../transactions" are all served as "/transactions", with the same JSON answers.
 //
 // Routes and the provider method each one calls:
 //
@@ -117,9 +122,71 @@ func New(p connector.Provider, opts ...Option) (*Handler, error) {
 	return h, nil
 }
 
-// ServeHTTP serves one request of the Generic Connector API.
+// ServeHTTP serves one request of the Generic Connector API. A path that is not clean is served as
+// its clean route (see cleanRequest) before the middlewares run, so the request log, authentication
+// and every error Detail see the route that is served.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.handler.ServeHTTP(w, r)
+	h.handler.ServeHTTP(w, cleanRequest(r))
+}
+
+// cleanRequest returns r, or, when r's path is not clean, a shallow copy of r whose URL has the clean
+// path: "//transactions", "/./transactions" and "/accounts/../transactions" become "/transactions".
+// http.ServeMux would answer such a path with a redirect to the clean path (with an HTML body), which
+// under http.StripPrefix sends the client out of the mount: "/formance//transactions" redirected to
+// "/transactions". A double slash is what a Formance endpoint configured with a trailing slash
+// produces ("https://host/formance/" + "/transactions"), so serving the clean route is the useful
+// answer.
+//
+// The cleaning is ServeMux's own (path.Clean, keeping a trailing slash, "" becoming "/"), applied to
+// the escaped path as ServeMux does, so the route served is the one the redirect would have led to,
+// and an escaped id ("/accounts/a%2Fb/balances") still reaches the provider whole and unescaped.
+// CONNECT requests are left alone, as ServeMux leaves them.
+func cleanRequest(r *http.Request) *http.Request {
+	if r.Method == http.MethodConnect || r.URL == nil {
+		return r
+	}
+	escaped := r.URL.EscapedPath()
+	if escaped == "*" { // "OPTIONS *": ServeMux answers it by itself
+		return r
+	}
+	clean := cleanPath(escaped)
+	if clean == escaped {
+		return r
+	}
+	unescaped, err := url.PathUnescape(clean)
+	if err != nil {
+		// EscapedPath is always a valid escaping, and cleaning only drops segments and slashes.
+		return r
+	}
+	r2 := new(http.Request)
+	*r2 = *r
+	r2.URL = new(url.URL)
+	*r2.URL = *r.URL
+	r2.URL.Path = unescaped
+	if r.URL.RawPath != "" {
+		r2.URL.RawPath = clean
+	}
+	return r2
+}
+
+// cleanPath is ServeMux's cleaning of a path: the canonical path of p, with a trailing slash kept.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	// path.Clean drops a trailing slash (except for the root); put it back.
+	if p[len(p)-1] == '/' && np != "/" {
+		if len(p) == len(np)+1 && strings.HasPrefix(p, np) {
+			np = p
+		} else {
+			np += "/"
+		}
+	}
+	return np
 }
 
 // route is one route of the API.
