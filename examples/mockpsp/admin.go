@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -369,13 +368,13 @@ func (a *admin) applyAction(w http.ResponseWriter, r *http.Request, _ string, d 
 // Install
 
 // connectorConfig is the configuration of Formance's Generic Connector, as given to
-// "fctl payments connectors install generic <file>" or to the Payments API.
+// "fctl payments connectors install generic <file>" or to the Payments API. There is no pageSize:
+// today's connector always asks for pageSize=100 and ignores a pageSize key.
 type connectorConfig struct {
 	Name          string `json:"name"`
 	APIKey        string `json:"apiKey"`
 	Endpoint      string `json:"endpoint"`
 	PollingPeriod string `json:"pollingPeriod"`
-	PageSize      int    `json:"pageSize"`
 }
 
 type installView struct {
@@ -383,19 +382,50 @@ type installView struct {
 	ConfigJSON string          `json:"configJSON"`
 	Fctl       string          `json:"fctl"`
 	Curl       string          `json:"curl"`
+	// Note is a warning to show with the config, empty when there is none: set when the polling
+	// period is below the minimum of a default stack.
+	Note string `json:"note"`
 }
 
 // installPath is the Payments API route that installs a Generic Connector on a stack.
 const installPath = "/api/payments/v3/connectors/install/generic"
 
+// defaultPollingPeriod is the Install view's polling period when none is given: the minimum a
+// default stack accepts, so that the config installs anywhere as it is.
+const defaultPollingPeriod = "20m"
+
+// stackMinimumPollingPeriod is the shortest polling period a Formance stack accepts at install with
+// its default settings (Formance's own default period is 30m). A self-hosted stack lowers it with the
+// connector-polling-period-minimum setting of its Payments service.
+const stackMinimumPollingPeriod = 20 * time.Minute
+
+// pollingPeriodNote says, for a period below stackMinimumPollingPeriod, that a default stack refuses it
+// and how a self-hosted stack accepts it; it is empty for any other period.
+func pollingPeriodNote(period string, d time.Duration) string {
+	if d >= stackMinimumPollingPeriod {
+		return ""
+	}
+	return fmt.Sprintf("A default Formance stack refuses a polling period below 20m, so installing with %s fails there. "+
+		"A self-hosted stack accepts it once its minimum is lowered with the connector-polling-period-minimum setting "+
+		"of its Payments service (for example --connector-polling-period-minimum=%s), which suits local testing. "+
+		"Otherwise use 20m or more.", period, period)
+}
+
+// install answers the Install view: the connector config for the key in use, as JSON, with fctl and
+// with cURL. Query: stack, name, endpoint, pollingPeriod (default 20m). A pageSize parameter is
+// refused with 400: it is no connector setting any more.
 func (a *admin) install(w http.ResponseWriter, r *http.Request, key string, _ *Dataset) {
 	q := r.URL.Query()
+	if q.Has("pageSize") {
+		writeAdminError(w, connector.InvalidRequest("pageSize is no longer a setting of the Generic Connector: "+
+			"Formance always asks for pageSize=100 and ignores a pageSize in the config; remove the parameter"))
+		return
+	}
 	cfg := connectorConfig{
 		Name:          strings.TrimSpace(q.Get("name")),
 		APIKey:        key,
 		Endpoint:      strings.TrimSpace(q.Get("endpoint")),
 		PollingPeriod: strings.TrimSpace(q.Get("pollingPeriod")),
-		PageSize:      100,
 	}
 	if cfg.Name == "" {
 		cfg.Name = "mockpsp"
@@ -408,23 +438,16 @@ func (a *admin) install(w http.ResponseWriter, r *http.Request, key string, _ *D
 		cfg.Endpoint = scheme + "://" + r.Host
 	}
 	if cfg.PollingPeriod == "" {
-		cfg.PollingPeriod = "30s"
+		cfg.PollingPeriod = defaultPollingPeriod
 	}
 	if err := checkHTTPURL("endpoint", cfg.Endpoint); err != nil {
 		writeAdminError(w, err)
 		return
 	}
-	if d, err := time.ParseDuration(cfg.PollingPeriod); err != nil || d <= 0 {
-		writeAdminError(w, connector.InvalidRequest("bad pollingPeriod %q: want a duration such as 30s or 2m", cfg.PollingPeriod))
+	period, err := time.ParseDuration(cfg.PollingPeriod)
+	if err != nil || period <= 0 {
+		writeAdminError(w, connector.InvalidRequest("bad pollingPeriod %q: want a duration such as 20m or 1h", cfg.PollingPeriod))
 		return
-	}
-	if s := strings.TrimSpace(q.Get("pageSize")); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > pagination.DefaultMaxPageSize {
-			writeAdminError(w, connector.InvalidRequest("bad pageSize %q: want an integer from 1 to %d", s, pagination.DefaultMaxPageSize))
-			return
-		}
-		cfg.PageSize = n
 	}
 	stack := strings.TrimRight(strings.TrimSpace(q.Get("stack")), "/")
 	if stack == "" {
@@ -443,6 +466,7 @@ func (a *admin) install(w http.ResponseWriter, r *http.Request, key string, _ *D
 			"  -H \"Authorization: Bearer $FORMANCE_TOKEN\" \\\n" +
 			"  -H 'Content-Type: application/json' \\\n" +
 			"  -d " + shellQuote(string(compact)),
+		Note: pollingPeriodNote(cfg.PollingPeriod, period),
 	})
 }
 

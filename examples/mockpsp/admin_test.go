@@ -196,20 +196,45 @@ func TestInstallView(t *testing.T) {
 	srv, _ := startMock(t, config{})
 	c := client{t: t, base: srv.URL, key: "team-o'brien"}
 	var v installView
-	c.want(http.StatusOK, "GET", "/admin/api/install?stack=https://acme-dev.eu-west-1.formance.cloud/&name=mock&endpoint=https://tunnel.example.com&pollingPeriod=10s&pageSize=50", nil, &v)
-	assert.Equal(t, connectorConfig{Name: "mock", APIKey: "team-o'brien", Endpoint: "https://tunnel.example.com", PollingPeriod: "10s", PageSize: 50}, v.Config)
-	var fromJSON connectorConfig
+	c.want(http.StatusOK, "GET", "/admin/api/install?stack=https://acme-dev.eu-west-1.formance.cloud/&name=mock&endpoint=https://tunnel.example.com&pollingPeriod=10s", nil, &v)
+	assert.Equal(t, connectorConfig{Name: "mock", APIKey: "team-o'brien", Endpoint: "https://tunnel.example.com", PollingPeriod: "10s"}, v.Config)
+	var fromJSON map[string]any
 	require.NoError(t, json.Unmarshal([]byte(v.ConfigJSON), &fromJSON))
-	assert.Equal(t, v.Config, fromJSON)
+	assert.Equal(t, map[string]any{"name": "mock", "apiKey": "team-o'brien", "endpoint": "https://tunnel.example.com", "pollingPeriod": "10s"}, fromJSON,
+		"exactly the connector's settings: no pageSize")
 	assert.Contains(t, v.Curl, "'https://acme-dev.eu-west-1.formance.cloud/api/payments/v3/connectors/install/generic'")
 	assert.Contains(t, v.Curl, `"apiKey":"team-o'\''brien"`, "the body is shell-quoted")
 	assert.Contains(t, v.Fctl, "fctl payments connectors install generic mock.json")
+	for what, s := range map[string]string{"config": v.ConfigJSON, "fctl": v.Fctl, "curl": v.Curl} {
+		assert.NotContains(t, s, "pageSize", what)
+	}
+	// 10s is below a default stack's minimum: the note says so and how a self-hosted stack lowers it.
+	assert.Contains(t, v.Note, "refuses a polling period below 20m")
+	assert.Contains(t, v.Note, "10s")
+	assert.Contains(t, v.Note, "self-hosted")
+	assert.Contains(t, v.Note, "connector-polling-period-minimum")
 
 	c.want(http.StatusOK, "GET", "/admin/api/install", nil, &v)
 	assert.Equal(t, srv.URL, v.Config.Endpoint, "the endpoint defaults to this server")
 	assert.Equal(t, "mockpsp", v.Config.Name)
+	assert.Equal(t, "20m", v.Config.PollingPeriod, "the default is the minimum of a default stack")
+	assert.Empty(t, v.Note, "no note for a period a default stack accepts")
+	for _, period := range []string{"20m", "30m", "1h", "1200s"} {
+		c.want(http.StatusOK, "GET", "/admin/api/install?pollingPeriod="+period, nil, &v)
+		assert.Empty(t, v.Note, period)
+	}
+	for _, period := range []string{"30s", "19m59s", "1ms"} {
+		c.want(http.StatusOK, "GET", "/admin/api/install?pollingPeriod="+period, nil, &v)
+		assert.Contains(t, v.Note, "connector-polling-period-minimum", period)
+	}
 
-	for _, q := range []string{"pageSize=0", "pageSize=1001", "pageSize=ten", "pollingPeriod=soon", "endpoint=localhost:8080", "stack=ftp://x"} {
+	// pageSize is no setting any more: any pageSize parameter is refused, saying why.
+	for _, q := range []string{"pageSize=25", "pageSize=100", "pageSize=", "pollingPeriod=20m&pageSize=50"} {
+		detail := c.errorDetail(http.StatusBadRequest, "GET", "/admin/api/install?"+q, nil)
+		assert.Contains(t, detail, "pageSize is no longer a setting", q)
+		assert.Contains(t, detail, "pageSize=100", q)
+	}
+	for _, q := range []string{"pollingPeriod=soon", "pollingPeriod=-5m", "pollingPeriod=0s", "endpoint=localhost:8080", "stack=ftp://x"} {
 		detail := c.errorDetail(http.StatusBadRequest, "GET", "/admin/api/install?"+q, nil)
 		name, _, _ := strings.Cut(q, "=")
 		assert.Contains(t, detail, name)

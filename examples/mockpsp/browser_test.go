@@ -198,15 +198,45 @@ func TestBrowserPanel(t *testing.T) {
 	assert.Contains(t, text("#requests-table"), "/accounts/acc_0001/balances")
 	assert.Contains(t, text("#live"), "Last request")
 
-	step("the Install view shows the config for the key",
+	step("the Install view shows the config for the key, with a 20m polling period and no page size",
 		chromedp.Click(chromedp.ID("btn-install")),
 		chromedp.WaitVisible(chromedp.ID("panel-install")),
 		setField("install-stack", "https://acme-sandbox.eu-west-1.formance.cloud"),
-		setField("install-polling", "10s"),
-		chromedp.Poll[chromedp.Void](`document.querySelector("#install-curl").textContent.includes("acme-sandbox") && document.querySelector("#install-config").textContent.includes('"10s"')`, chromedp.WithPollingTimeout(10*time.Second)),
+		chromedp.Poll[chromedp.Void](`document.querySelector("#install-curl").textContent.includes("acme-sandbox")`, chromedp.WithPollingTimeout(10*time.Second)),
 	)
 	assert.Contains(t, text("#install-config"), `"apiKey": "`+key+`"`)
+	assert.Contains(t, text("#install-config"), `"pollingPeriod": "20m"`)
 	assert.Contains(t, text("#install-curl"), "/api/payments/v3/connectors/install/generic")
+	for _, sel := range []string{"#install-config", "#install-fctl", "#install-curl"} {
+		assert.NotContains(t, text(sel), "pageSize", sel)
+	}
+	visible := func(js string) bool {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
+		require.NoError(t, err)
+		return v
+	}
+	assert.False(t, visible(`document.getElementById("install-page-size") !== null || document.querySelector('#install [name="pageSize"]') !== null`),
+		"the form has no page size field")
+	assert.False(t, visible(`!document.getElementById("install-note").hidden`), "no note for 20m")
+	assert.Contains(t, text("#panel-install .hint"), "connector-polling-period-minimum")
+
+	step("a polling period below 20m shows the note",
+		setField("install-polling", "10s"),
+		chromedp.Poll[chromedp.Void](`document.querySelector("#install-config").textContent.includes('"10s"')`, chromedp.WithPollingTimeout(10*time.Second)),
+		chromedp.WaitVisible(chromedp.ID("install-note")),
+	)
+	note := text("#install-note")
+	assert.Contains(t, note, "refuses a polling period below 20m")
+	assert.Contains(t, note, "self-hosted")
+	assert.Contains(t, note, "connector-polling-period-minimum")
+	assert.NotContains(t, text("#install-curl"), "pageSize")
+
+	step("back to 20m hides the note",
+		setField("install-polling", "20m"),
+		chromedp.Poll[chromedp.Void](`document.querySelector("#install-config").textContent.includes('"20m"')`, chromedp.WithPollingTimeout(10*time.Second)),
+		chromedp.WaitNotVisible(chromedp.ID("install-note")),
+	)
 
 	if path := os.Getenv(screenshotEnv); path != "" {
 		takeScreenshot(t, ctx, srv.URL, key, path)

@@ -308,12 +308,15 @@ let installTimer = null;
 async function updateInstall() {
   if (!apiKey) return;
   if (!$("install-endpoint").value) $("install-endpoint").value = window.location.origin;
-  const q = new URLSearchParams(fields($("install"), ["stack", "name", "endpoint", "pollingPeriod", "pageSize"]));
+  const q = new URLSearchParams(fields($("install"), ["stack", "name", "endpoint", "pollingPeriod"]));
   try {
     const v = await api("GET", "install?" + q.toString());
     $("install-config").textContent = v.configJSON;
     $("install-fctl").textContent = v.fctl;
     $("install-curl").textContent = v.curl;
+    // A period below a default stack's minimum (20m) comes with a note saying so.
+    $("install-note").textContent = v.note || "";
+    $("install-note").hidden = !v.note;
     $("install").classList.remove("invalid");
   } catch (e) {
     $("install").classList.add("invalid");
