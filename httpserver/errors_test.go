@@ -239,7 +239,7 @@ func TestInvalidProviderOutput(t *testing.T) {
 				p.alterPayout = func(po *models.Payout) { po.IdempotencyKey = "ik_other" }
 			},
 			req:        request{method: http.MethodPost, path: "/payouts", body: payoutBody},
-			wantDetail: `POST /payouts: provider returned payout "po_ik_9" with idempotencyKey "ik_other" for a request with idempotencyKey "ik_9"`,
+			wantDetail: `POST /payouts: provider returned payout "po_ik_9" with idempotencyKey "ik_other" for a request with idempotencyKey "ik_9" (the PSP accepted the payout: this answer is replayed to every retry with this idempotencyKey, and the provider is not called again)`,
 		},
 		{
 			name: "created payout with an invalid status",
@@ -276,7 +276,7 @@ func TestInvalidProviderOutput(t *testing.T) {
 				p.alterTransfr = func(tr *models.Transfer) { tr.IdempotencyKey = "ik_x" }
 			},
 			req:        request{method: http.MethodPost, path: "/transfers", body: transferBody},
-			wantDetail: `POST /transfers: provider returned transfer "tr_ik_8" with idempotencyKey "ik_x" for a request with idempotencyKey "ik_8"`,
+			wantDetail: `POST /transfers: provider returned transfer "tr_ik_8" with idempotencyKey "ik_x" for a request with idempotencyKey "ik_8" (the PSP accepted the transfer: this answer is replayed to every retry with this idempotencyKey, and the provider is not called again)`,
 		},
 		{
 			name: "created transfer without id",
@@ -284,7 +284,7 @@ func TestInvalidProviderOutput(t *testing.T) {
 				p.alterTransfr = func(tr *models.Transfer) { tr.ID = "" }
 			},
 			req:        request{method: http.MethodPost, path: "/transfers", body: transferBody},
-			wantDetail: `POST /transfers: provider returned an invalid transfer: transfer "ik_8": field "id": is required`,
+			wantDetail: `POST /transfers: provider returned an invalid transfer: transfer "ik_8": field "id": is required (the PSP accepted the transfer: this answer is replayed to every retry with this idempotencyKey, and the provider is not called again)`,
 		},
 		{
 			name: "fetched transfer with a bad currency",
@@ -303,7 +303,7 @@ func TestInvalidProviderOutput(t *testing.T) {
 				p.alterBank = func(b *models.BankAccount) { b.Country = "France" }
 			},
 			req:        request{method: http.MethodPost, path: "/bank-accounts", body: bankAccountBody},
-			wantDetail: `POST /bank-accounts: provider returned an invalid bank account: bank account "ba_1": field "country": "France" is not an ISO 3166-1 alpha-2 country code (e.g. "FR")`,
+			wantDetail: `POST /bank-accounts: provider returned an invalid bank account: bank account "ba_1": field "country": "France" is not an ISO 3166-1 alpha-2 country code (e.g. "FR") (the PSP accepted the bank account: this answer is replayed to every retry with this Idempotency-Key header, and the provider is not called again)`,
 		},
 	}
 	for _, tt := range tests {

@@ -9,7 +9,9 @@ import (
 	"net/url"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/pspconnect/pspconnect/connector"
 	"github.com/pspconnect/pspconnect/httpserver/idempotency"
@@ -59,8 +61,10 @@ type Handler struct {
 	provider connector.Provider
 	cfg      config
 	logger   *slog.Logger
-	guard    *guard       // runs each write once per idempotency key
-	handler  http.Handler // the middleware chain around the router
+	guard    *guard // runs each write once per idempotency key
+	// cursorScope is unique to this handler, so that handlers sharing a CursorCache keep apart.
+	cursorScope string
+	handler     http.Handler // the middleware chain around the router
 }
 
 // New returns the handler serving p. At least one of WithAPIKey, WithAPIKeys or WithAuthenticator
@@ -100,7 +104,8 @@ func New(p connector.Provider, opts ...Option) (*Handler, error) {
 		cfg.idemStore = idempotency.NewMemoryStore()
 	}
 
-	h := &Handler{provider: p, cfg: cfg, logger: cfg.logger, guard: newGuard(cfg)}
+	h := &Handler{provider: p, cfg: cfg, logger: cfg.logger, guard: newGuard(cfg),
+		cursorScope: strconv.FormatUint(handlerCount.Add(1), 10)}
 	auth := &authenticator{custom: cfg.authenticator, logger: cfg.logger}
 	for key, tenant := range cfg.keys {
 		auth.keys = append(auth.keys, apiKey{digest: sha256.Sum256([]byte(key)), tenant: tenant})
@@ -121,6 +126,9 @@ func New(p connector.Provider, opts ...Option) (*Handler, error) {
 	h.handler = chain(h.routes(), middlewares...)
 	return h, nil
 }
+
+// handlerCount numbers the handlers of the process, for their cursor scopes.
+var handlerCount atomic.Uint64
 
 // ServeHTTP serves one request of the Generic Connector API. A path that is not clean is served as
 // its clean route (see cleanRequest) before the middlewares run, so the request log, authentication
@@ -200,18 +208,18 @@ type route struct {
 // method, and a JSON 404 for anything else.
 func (h *Handler) routes() http.Handler {
 	routes := []route{
-		{http.MethodGet, "/accounts", serveList(h, pagination.FieldCreatedAt, h.provider.ListAccounts,
+		{http.MethodGet, "/accounts", serveList(h, pagination.FieldCreatedAt, h.provider.ListAccounts, nil,
 			func(a *models.Account) string { return a.ID }, appendAccount)},
 		{http.MethodGet, "/accounts/{accountId}/balances", h.getBalances},
-		{http.MethodGet, "/beneficiaries", serveList(h, pagination.FieldCreatedAt, h.provider.ListBeneficiaries,
+		{http.MethodGet, "/beneficiaries", serveList(h, pagination.FieldCreatedAt, h.provider.ListBeneficiaries, nil,
 			func(b *models.Beneficiary) string { return b.ID }, appendBeneficiary)},
-		{http.MethodGet, "/transactions", serveList(h, pagination.FieldUpdatedAt, h.provider.ListTransactions,
+		{http.MethodGet, "/transactions", serveList(h, pagination.FieldUpdatedAt, h.provider.ListTransactions, h.linkTransactions,
 			func(t *models.Transaction) string { return t.ID }, appendTransaction)},
-		{http.MethodPost, "/payouts", h.createPayout},
-		{http.MethodGet, "/payouts/{payoutId}", h.getPayout},
-		{http.MethodPost, "/transfers", h.createTransfer},
-		{http.MethodGet, "/transfers/{transferId}", h.getTransfer},
-		{http.MethodPost, "/bank-accounts", h.createBankAccount},
+		{http.MethodPost, "/payouts", h.writeRoute(routePayouts)},
+		{http.MethodGet, "/payouts/{payoutId}", h.getRoute("/payouts/{payoutId}")},
+		{http.MethodPost, "/transfers", h.writeRoute(routeTransfers)},
+		{http.MethodGet, "/transfers/{transferId}", h.getRoute("/transfers/{transferId}")},
+		{http.MethodPost, "/bank-accounts", h.writeRoute(routeBankAccounts)},
 	}
 	mux := http.NewServeMux()
 	allowed := map[string][]string{}

@@ -16,8 +16,10 @@ import (
 )
 
 // DefaultIdempotencyWait is how long a repeated write request waits for the first one to finish
-// before it is answered 409 "in flight", unless WithIdempotencyWait says otherwise.
-const DefaultIdempotencyWait = 10 * time.Second
+// before it is answered 423 "in flight", unless WithIdempotencyWait says otherwise. It ends well
+// before Formance's 10 s client timeout, so that Formance reads the 423 (and retries) rather than
+// timing out.
+const DefaultIdempotencyWait = 8 * time.Second
 
 // IdempotencyKeyHeader is the request header that names the idempotency key of POST /bank-accounts,
 // whose body has no idempotencyKey field. Payouts and transfers use their body's idempotencyKey and
@@ -30,7 +32,7 @@ const IdempotencyKeyHeader = "Idempotency-Key"
 const ReplayedHeader = "Idempotent-Replayed"
 
 const (
-	// inFlightRetryAfter is the Retry-After of a 409 "in flight" answer.
+	// inFlightRetryAfter is the Retry-After of a 423 "in flight" answer.
 	inFlightRetryAfter = 5 * time.Second
 	// storeCallTimeout bounds every call to the idempotency store. Store calls do not stop when the
 	// client goes away: a Begin whose result was lost would leave a record nobody owns.
@@ -58,13 +60,15 @@ func WithIdempotencyStore(s idempotency.Store) Option {
 	}
 }
 
-// WithIdempotencyInFlightTTL sets how long a write request that started but never finished (its
-// process died during the provider call) blocks its idempotency key (default
-// idempotency.DefaultInFlightTTL, 24 hours). Until then every repeat is answered 409 with Retry-After
-// and a Detail saying the request is in flight, because the first call may have reached the PSP;
-// after it, the next repeat calls the provider again. It also bounds the provider call: its context
-// ends when the TTL does. Keep it well above your slowest PSP call, and pass the idempotency key on
-// to the PSP when its API takes one, so that a call after expiry cannot move money twice.
+// WithIdempotencyInFlightTTL sets how long a write whose outcome is unknown blocks its idempotency
+// key (default idempotency.DefaultInFlightTTL, 24 hours): a request whose process died during the
+// provider call, or whose provider call panicked or failed with an error that does not say whether
+// the PSP acted (see the Handler's doc). Until then every repeat is answered 423 Locked with
+// Retry-After, which Formance retries, and a Detail saying the outcome is unknown, because the first
+// call may have reached the PSP; after it, the next repeat calls the provider again. It also bounds
+// the provider call: its context ends when the TTL does. Keep it well above your slowest PSP call,
+// and pass the idempotency key on to the PSP when its API takes one, so that a call after expiry
+// cannot move money twice.
 func WithIdempotencyInFlightTTL(d time.Duration) Option {
 	return durationOption("in-flight TTL", d, func(c *config) { c.inFlightTTL = d })
 }
@@ -77,8 +81,9 @@ func WithIdempotencyRetention(d time.Duration) Option {
 }
 
 // WithIdempotencyWait sets how long a write request whose idempotency key is in flight (a concurrent
-// duplicate, here or on another instance) waits for the first request's answer before it gets 409 with
-// Retry-After (default DefaultIdempotencyWait). It also ends when the client goes away.
+// duplicate, here or on another instance) waits for the first request's answer before it gets 423
+// Locked with Retry-After (default DefaultIdempotencyWait). It also ends when the client goes away.
+// Keep it below Formance's 10 s client timeout.
 func WithIdempotencyWait(d time.Duration) Option {
 	return durationOption("idempotency wait", d, func(c *config) { c.idemWait = d })
 }
@@ -127,12 +132,16 @@ func (a *answer) write(w http.ResponseWriter, replayed bool) {
 
 // storedAnswer is an answer read from the store.
 func storedAnswer(a idempotency.Answer) *answer {
-	return &answer{
+	ans := &answer{
 		status:   a.Status,
 		header:   http.Header{"Content-Type": {"application/json"}, "X-Content-Type-Options": {"nosniff"}},
 		body:     a.Body,
 		replayed: true,
 	}
+	if a.Status == http.StatusLocked { // an outcome-unknown answer: the retry comes later
+		ans.header.Set("Retry-After", retryAfterSeconds(inFlightRetryAfter))
+	}
+	return ans
 }
 
 // errorAnswer is an error answer in the contract's shape.
@@ -178,17 +187,32 @@ func (r *recorder) answer() *answer {
 	return &answer{status: status, header: r.header, body: r.body.Bytes()}
 }
 
-// storable reports whether an answer is final for its idempotency key. Answers that invite a retry
-// (429, 408, a client that went away, and every 5xx: the PSP was unavailable, or the middleware
-// failed) are not stored, so that the retry calls the provider again.
-func storable(status int) bool {
-	switch {
-	case status >= 500, status == http.StatusTooManyRequests, status == http.StatusRequestTimeout,
-		status == statusClientClosedRequest:
-		return false
-	}
-	return true
+// writeOutcome says what a provider call of a write means for its idempotency key.
+type writeOutcome int
+
+const (
+	// outcomeFinal: the outcome is known and final (the provider created the object, or refused the
+	// request for good). The answer is stored and replayed to every repeat; the provider is not
+	// called again for the key.
+	outcomeFinal writeOutcome = iota
+	// outcomeRetry: the provider says nothing happened at the PSP (connector.ErrUnavailable,
+	// connector.ErrRateLimited). The key is released, so that Formance's retry calls it again.
+	outcomeRetry
+	// outcomeUnknown: the PSP may or may not have acted (an unexpected error, a panic). The key stays
+	// blocked until its in-flight TTL, repeats get 423, and the provider is not called again before.
+	outcomeUnknown
+)
+
+// callResult is what a write's provider call reports to the guard, besides the answer it wrote.
+type callResult struct {
+	outcome writeOutcome
+	// createdID is the id of the payout or transfer the call created, for the link that fills
+	// relatedTransactionID on its transaction row.
+	createdID string
 }
+
+// writeCall is the provider call of a write: it writes its answer to w and says what it means.
+type writeCall func(ctx context.Context, w http.ResponseWriter) callResult
 
 func newGuard(cfg config) *guard {
 	return &guard{
@@ -210,12 +234,11 @@ type write struct {
 	keySource   string // where the key came from, for Details: "idempotencyKey", …
 }
 
-// serve answers a write request: it runs call (the provider call, which writes its answer to the
-// writer it gets) at most once per key across everyone sharing the store, and otherwise answers with
-// the stored answer, 409 for a different body under the same key, or 409 "in flight". call gets a
-// context that does not end when the client goes away: once started, a provider call runs to its end
-// so that its answer is stored for the client's retry.
-func (g *guard) serve(w http.ResponseWriter, r *http.Request, wr write, call func(ctx context.Context, w http.ResponseWriter)) {
+// serve answers a write request: it runs call at most once per key across everyone sharing the
+// store, and otherwise answers with the stored answer, 409 for a different body under the same key,
+// or 423 "in flight". call gets a context that does not end when the client goes away: once started,
+// a provider call runs to its end so that its answer is stored for the client's retry.
+func (g *guard) serve(w http.ResponseWriter, r *http.Request, wr write, call writeCall) {
 	ctx, cancel := context.WithTimeout(r.Context(), g.wait)
 	defer cancel()
 	for {
@@ -241,8 +264,8 @@ func (g *guard) serve(w http.ResponseWriter, r *http.Request, wr write, call fun
 				f.answer.write(w, true)
 				return
 			}
-			// The first request left nothing to share (its wait for another instance timed out):
-			// decide again, through the store.
+			// The first request left nothing to share (its wait for another instance timed out, or
+			// the provider asked for a retry): decide again, through the store.
 		case <-ctx.Done():
 			g.inFlight(r, wr, idempotency.Outcome{}).write(w, false)
 			return
@@ -253,16 +276,9 @@ func (g *guard) serve(w http.ResponseWriter, r *http.Request, wr write, call fun
 // lead decides the write for this handler: it asks the store, polls while another instance has the
 // key in flight, and calls the provider when the key is acquired. Local duplicates wait on f, which
 // is nil when this request is not the one they wait for.
-func (g *guard) lead(ctx context.Context, r *http.Request, wr write, f *flight, call func(context.Context, http.ResponseWriter)) *answer {
+func (g *guard) lead(ctx context.Context, r *http.Request, wr write, f *flight, call writeCall) *answer {
 	var shared *answer
-	calling := false
 	defer func() {
-		if calling {
-			// The provider call panicked: local duplicates get a 500 rather than calling the
-			// provider again at once; the key was abandoned, so a later retry does.
-			shared = errorAnswer(http.StatusInternalServerError,
-				"internal error: the request handler panicked (see the middleware's logs)", 0)
-		}
 		if f == nil {
 			return
 		}
@@ -286,10 +302,9 @@ func (g *guard) lead(ctx context.Context, r *http.Request, wr write, f *flight, 
 		}
 		switch out.Kind {
 		case idempotency.Acquired:
-			calling = true
-			shared = g.run(r, wr, out.Token, leaseEnd, call)
-			calling = false
-			return shared
+			var own *answer
+			own, shared = g.run(r, wr, out, leaseEnd, call)
+			return own
 		case idempotency.Completed:
 			shared = storedAnswer(out.Answer)
 			return shared
@@ -310,7 +325,7 @@ func (g *guard) lead(ctx context.Context, r *http.Request, wr write, f *flight, 
 		default:
 			g.logger.LogAttrs(r.Context(), slog.LevelError, "idempotency store failed",
 				slog.String("route", routeName(r)), slog.String("error", "Begin returned outcome "+out.Kind.String()))
-			shared = errorAnswer(http.StatusInternalServerError, routeName(r)+": internal error", 0)
+			shared = errorAnswer(http.StatusServiceUnavailable, routeName(r)+": internal error: the idempotency store gave an unknown answer; nothing was sent to the PSP, retry later", 0)
 			return shared
 		}
 	}
@@ -328,36 +343,57 @@ func (g *guard) begin(r *http.Request, wr write) (idempotency.Outcome, error) {
 	return g.store.Begin(ctx, wr.key, wr.fingerprint, g.inFlightTTL)
 }
 
-// run makes the provider call of an acquired key, then stores its answer (Complete) or frees the key
-// (Abandon) when the answer invites a retry or the call panicked.
-func (g *guard) run(r *http.Request, wr write, token string, leaseEnd time.Time, call func(context.Context, http.ResponseWriter)) *answer {
+// run makes the provider call of an acquired key and records what it means: it stores a final
+// answer (Complete), frees the key when the provider asked for a retry (Abandon), and, when the
+// outcome is unknown (an unexpected error, or a panic, which goes on up to the recovery middleware),
+// stores a 423 "outcome unknown" answer for the rest of the in-flight TTL, so that repeats are told
+// at once and the provider is not called again before the TTL ends. It returns the answer for this
+// request and the one for its local duplicates.
+func (g *guard) run(r *http.Request, wr write, acquired idempotency.Outcome, leaseEnd time.Time, call writeCall) (own, shared *answer) {
+	var unknown *answer
 	finished := false
 	defer func() {
-		if !finished { // the call panicked: the panic goes on up to the recovery middleware
-			g.abandon(r, wr, token)
+		if !finished { // the call panicked after the provider was entered: the outcome is unknown
+			g.logger.LogAttrs(r.Context(), slog.LevelError, "write panicked: its outcome is unknown, the key stays blocked",
+				slog.String("route", routeName(r)), slog.String("idempotency_key", wr.key.IdempotencyKey))
+			g.complete(r, wr, acquired.Token, g.unknownAnswer(wr, acquired, leaseEnd), "", leaseEnd)
 		}
 	}()
 	ctx, cancel := context.WithDeadline(context.WithoutCancel(r.Context()), leaseEnd)
 	defer cancel()
 	rec := newRecorder()
-	call(ctx, rec)
+	res := call(ctx, rec)
 	finished = true
 
 	ans := rec.answer()
-	if !storable(ans.status) {
-		g.abandon(r, wr, token)
-		return ans
+	switch res.outcome {
+	case outcomeRetry:
+		g.abandon(r, wr, acquired.Token)
+		return ans, ans // concurrent duplicates are told to retry too
+	case outcomeUnknown:
+		g.logger.LogAttrs(r.Context(), slog.LevelError, "write failed with an unknown outcome: the key stays blocked",
+			slog.String("route", routeName(r)), slog.String("idempotency_key", wr.key.IdempotencyKey),
+			slog.Int("status", ans.status), slog.Time("blocked_until", leaseEnd))
+		unknown = g.unknownAnswer(wr, acquired, leaseEnd)
+		g.complete(r, wr, acquired.Token, unknown, "", leaseEnd)
+		return ans, unknown
 	}
-	sctx, scancel := storeContext(r)
-	defer scancel()
-	if err := g.store.Complete(sctx, wr.key, token, idempotency.Answer{Status: ans.status, Body: ans.body}, g.retention); err != nil {
-		// The answer is right and is sent; the record stays in flight until its TTL, so retries
-		// get 409 rather than a second provider call.
+	g.complete(r, wr, acquired.Token, ans, res.createdID, time.Now().Add(g.retention))
+	return ans, ans
+}
+
+// complete stores ans for the key until expires. When the store fails, the record stays in flight
+// until its TTL: repeats get 423 rather than a second provider call.
+func (g *guard) complete(r *http.Request, wr write, token string, ans *answer, createdID string, expires time.Time) {
+	ctx, cancel := storeContext(r)
+	defer cancel()
+	retention := max(time.Until(expires), time.Second)
+	err := g.store.Complete(ctx, wr.key, token, idempotency.Answer{Status: ans.status, Body: ans.body, CreatedID: createdID}, retention)
+	if err != nil {
 		g.logger.LogAttrs(r.Context(), slog.LevelError, "cannot store the answer of a write",
 			slog.String("route", routeName(r)), slog.String("idempotency_key", wr.key.IdempotencyKey),
 			slog.Int("status", ans.status), slog.String("error", err.Error()))
 	}
-	return ans
 }
 
 func (g *guard) abandon(r *http.Request, wr write, token string) {
@@ -370,8 +406,17 @@ func (g *guard) abandon(r *http.Request, wr write, token string) {
 	}
 }
 
-// inFlight is the 409 answer for a key another request holds. out, when known, gives the record's
-// times.
+// unknownAnswer is the 423 answer stored for a write whose outcome is unknown.
+func (g *guard) unknownAnswer(wr write, acquired idempotency.Outcome, leaseEnd time.Time) *answer {
+	return errorAnswer(http.StatusLocked, fmt.Sprintf(
+		"the outcome of the %s request with %s %q (started at %s) is unknown: the provider failed in a way that does not say whether the PSP acted (see the middleware's logs). So that the PSP is not called twice, the key stays blocked until %s; check the PSP, and retry after that",
+		wr.object, wr.keySource, wr.key.IdempotencyKey, acquired.CreatedAt.UTC().Format(time.RFC3339), leaseEnd.UTC().Format(time.RFC3339)),
+		inFlightRetryAfter)
+}
+
+// inFlight is the 423 answer for a key another request holds (Formance retries a 423; a 409 would
+// make it mark the payment initiation FAILED while the first request may still move money). out,
+// when known, gives the record's times.
 func (g *guard) inFlight(r *http.Request, wr write, out idempotency.Outcome) *answer {
 	g.logger.LogAttrs(r.Context(), slog.LevelWarn, "write still in flight",
 		slog.String("route", routeName(r)), slog.String("idempotency_key", wr.key.IdempotencyKey))
@@ -381,7 +426,7 @@ func (g *guard) inFlight(r *http.Request, wr write, out idempotency.Outcome) *an
 			"a %s request with %s %q is still in flight (started at %s): retry later. If the process handling it stopped before answering, the key stays blocked until %s, so that the PSP is not called twice",
 			wr.object, wr.keySource, wr.key.IdempotencyKey, out.CreatedAt.UTC().Format(time.RFC3339), out.ExpiresAt.UTC().Format(time.RFC3339))
 	}
-	return errorAnswer(http.StatusConflict, detail, inFlightRetryAfter)
+	return errorAnswer(http.StatusLocked, detail, inFlightRetryAfter)
 }
 
 // maybePurge asks the store, at most once per purgeInterval, to delete its expired records.
@@ -411,9 +456,7 @@ func (g *guard) maybePurge(r *http.Request) {
 // idempotent serves a decoded write request through the guard. key is the client's idempotency key
 // and keySource names where it came from ("idempotencyKey"), or key is "" to derive one from the
 // request's fingerprint (bank accounts without an Idempotency-Key header).
-func idempotent[Req any](h *Handler, w http.ResponseWriter, r *http.Request, route, object, key, keySource string, req Req,
-	call func(ctx context.Context, w http.ResponseWriter),
-) {
+func idempotent[Req any](h *Handler, w http.ResponseWriter, r *http.Request, route, object, key, keySource string, req Req, call writeCall) {
 	fp, err := idempotency.Fingerprint(req)
 	if err != nil { // a decoded request always encodes; keep the handler total anyway
 		h.logger.LogAttrs(r.Context(), slog.LevelError, "cannot fingerprint a write request",

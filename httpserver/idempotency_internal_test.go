@@ -59,17 +59,8 @@ func TestGuardRefusesAnUnknownOutcome(t *testing.T) {
 	called := false
 	rec := httptest.NewRecorder()
 	g.serve(rec, httptest.NewRequest(http.MethodPost, "/payouts", nil), write{key: idempotency.Key{IdempotencyKey: "k"}},
-		func(context.Context, http.ResponseWriter) { called = true })
-	require.Equal(t, http.StatusInternalServerError, rec.Code)
+		func(context.Context, http.ResponseWriter) callResult { called = true; return callResult{} })
+	require.Equal(t, http.StatusServiceUnavailable, rec.Code, "nothing was sent: Formance may retry")
 	assert.False(t, called, "the provider is not called on an outcome the guard does not understand")
 	assert.Contains(t, logs.String(), "Begin returned outcome OutcomeKind(0)")
-}
-
-func TestStorable(t *testing.T) {
-	for status, want := range map[int]bool{
-		200: true, 201: true, 400: true, 404: true, 409: true, 422: true,
-		408: false, 429: false, statusClientClosedRequest: false, 500: false, 502: false, 503: false,
-	} {
-		assert.Equal(t, want, storable(status), "status %d", status)
-	}
 }

@@ -38,9 +38,6 @@ var (
 	_ connector.BankAccountCreator = (*writeProvider)(nil)
 )
 
-// errInvalidOutput, returned by behave, makes CreatePayout return an invalid payout (and no error).
-var errInvalidOutput = errors.New("answer an invalid payout")
-
 func newWriteProvider(behave func(ctx context.Context, n int64) error) *writeProvider {
 	return &writeProvider{fakeProvider: newFake(), behave: behave}
 }
@@ -56,17 +53,13 @@ func (p *writeProvider) start(ctx context.Context, method, arg string) (int64, e
 
 func (p *writeProvider) CreatePayout(ctx context.Context, req models.PayoutRequest) (models.Payout, error) {
 	n, err := p.start(ctx, "CreatePayout", req.IdempotencyKey)
-	status := models.TransactionStatusPending
-	switch {
-	case errors.Is(err, errInvalidOutput):
-		status = "PROCESSED" // an old status Formance refuses
-	case err != nil:
+	if err != nil {
 		return models.Payout{}, err
 	}
 	return models.Payout{
 		ID: fmt.Sprintf("po_%d", n), IdempotencyKey: req.IdempotencyKey, Amount: req.Amount, Currency: req.Currency,
 		SourceAccountID: req.SourceAccountID, DestinationAccountID: req.DestinationAccountID,
-		Status: status, CreatedAt: t0,
+		Status: models.TransactionStatusPending, CreatedAt: t0,
 	}, nil
 }
 
@@ -221,6 +214,8 @@ func TestSameKeyWithAnotherBodyIsRefused(t *testing.T) {
 	assert.EqualValues(t, 1, p.n.Load(), "a refused request never reaches the provider")
 }
 
+// TestRetryableAnswersAreNotStored: a provider that says nothing happened at the PSP
+// (ErrUnavailable, ErrRateLimited) frees the key, so that Formance's retry calls it again.
 func TestRetryableAnswersAreNotStored(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -229,8 +224,6 @@ func TestRetryableAnswersAreNotStored(t *testing.T) {
 	}{
 		{"upstream unavailable", func(context.Context) error { return connector.Unavailable(nil, "psp down") }, http.StatusServiceUnavailable},
 		{"rate limited", func(context.Context) error { return connector.RateLimited(time.Second, "slow down") }, http.StatusTooManyRequests},
-		{"unknown error", func(context.Context) error { return errors.New("socket closed") }, http.StatusInternalServerError},
-		{"panic", func(context.Context) error { panic("provider bug") }, http.StatusInternalServerError},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -253,18 +246,88 @@ func TestRetryableAnswersAreNotStored(t *testing.T) {
 	}
 }
 
-func TestInvalidProviderOutputIsNotStored(t *testing.T) {
-	p := newWriteProvider(func(_ context.Context, n int64) error {
-		if n == 1 {
-			return errInvalidOutput
-		}
-		return nil
-	})
-	srv, _ := newServer(t, p)
-	e := errorBody(t, postPayout(t, srv.URL, payoutBody), http.StatusInternalServerError)
-	assert.Contains(t, e.Detail, `provider returned an invalid payout: payout "po_1": field "status"`)
-	assert.Equal(t, "po_2", decodeInto[models.Payout](t, postPayout(t, srv.URL, payoutBody)).ID)
-	assert.EqualValues(t, 2, p.n.Load())
+// TestUnknownOutcomeBlocksTheKey: an error that does not say whether the PSP acted, or a panic
+// after the provider was entered, leaves the outcome unknown. The key is not released: repeats get
+// 423 (which Formance retries, where a 409 would fail the payment initiation) until the in-flight
+// TTL, and the provider is not called again before.
+func TestUnknownOutcomeBlocksTheKey(t *testing.T) {
+	tests := []struct {
+		name string
+		fail func(ctx context.Context) error
+	}{
+		{"unknown error", func(context.Context) error { return errors.New("read tcp: connection reset by peer") }},
+		{"deadline", func(context.Context) error { return fmt.Errorf("POST /v1/payouts: %w", context.DeadlineExceeded) }},
+		{"panic", func(context.Context) error { panic("provider bug") }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := &lockedClock{now: time.Now()}
+			store := idempotency.NewMemoryStore(idempotency.WithClock(clock.Now))
+			p := newWriteProvider(func(ctx context.Context, n int64) error {
+				if n == 1 {
+					return tt.fail(ctx)
+				}
+				return nil
+			})
+			srv, logs := newServer(t, p, httpserver.WithIdempotencyStore(store), httpserver.WithIdempotencyInFlightTTL(time.Hour))
+
+			first := postPayout(t, srv.URL, payoutBody)
+			assert.Equal(t, http.StatusInternalServerError, first.status, "body: %s", first.body)
+			for range 3 {
+				res := postPayout(t, srv.URL, payoutBody)
+				e := errorBody(t, res, http.StatusLocked)
+				assert.Contains(t, e.Detail, `the outcome of the payout request with idempotencyKey "ik_9" (started at `)
+				assert.Contains(t, e.Detail, "is unknown")
+				assert.Equal(t, "5", res.header.Get("Retry-After"))
+			}
+			assert.EqualValues(t, 1, p.n.Load(), "the provider is not called again while the outcome is unknown")
+			assert.Contains(t, logs.String(), "the key stays blocked")
+
+			clock.Advance(2 * time.Hour) // past the in-flight TTL: the key is free again
+			res := postPayout(t, srv.URL, payoutBody)
+			require.Equal(t, http.StatusCreated, res.status, "body: %s", res.body)
+			assert.EqualValues(t, 2, p.n.Load())
+		})
+	}
+}
+
+// TestAcceptedWritesAreNeverRepeated: once the provider returned a payout or transfer without an
+// error, the PSP made it. A record the library must refuse (a zero createdAt, a status outside the
+// enum, another idempotencyKey) answers 500 naming the field, and that answer is stored: every
+// retry gets it, and the provider is called once.
+func TestAcceptedWritesAreNeverRepeated(t *testing.T) {
+	tests := []struct {
+		name        string
+		path, body  string
+		payout      func(*models.Payout)
+		transfer    func(*models.Transfer)
+		wantInfield string
+	}{
+		{"payout without createdAt", "/payouts", payoutBody, func(p *models.Payout) { p.CreatedAt = time.Time{} }, nil, `field "createdAt"`},
+		{"payout PROCESSING", "/payouts", payoutBody, func(p *models.Payout) { p.Status = "PROCESSING" }, nil, `field "status"`},
+		{"payout with another key", "/payouts", payoutBody, func(p *models.Payout) { p.IdempotencyKey = "other" }, nil, `idempotencyKey "other"`},
+		{"transfer without createdAt", "/transfers", transferBody, nil, func(tr *models.Transfer) { tr.CreatedAt = time.Time{} }, `field "createdAt"`},
+		{"transfer PROCESSING", "/transfers", transferBody, nil, func(tr *models.Transfer) { tr.Status = "PROCESSING" }, `field "status"`},
+		{"transfer with another key", "/transfers", transferBody, nil, func(tr *models.Transfer) { tr.IdempotencyKey = "other" }, `idempotencyKey "other"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newFull()
+			p.alterPayout, p.alterTransfr = tt.payout, tt.transfer
+			srv, _ := newServer(t, p)
+			first := send(t, srv.URL, request{method: http.MethodPost, path: tt.path, body: tt.body})
+			e := errorBody(t, first, http.StatusInternalServerError)
+			assert.Contains(t, e.Detail, tt.wantInfield)
+			assert.Contains(t, e.Detail, "the provider is not called again")
+			for range 2 {
+				again := send(t, srv.URL, request{method: http.MethodPost, path: tt.path, body: tt.body})
+				assert.Equal(t, http.StatusInternalServerError, again.status)
+				assert.Equal(t, first.body, again.body, "the stored answer is replayed")
+				assert.Equal(t, "true", again.header.Get(httpserver.ReplayedHeader))
+			}
+			assert.Len(t, p.recorded(), 1, "the provider is called once per idempotency key, whatever it returned")
+		})
+	}
 }
 
 func TestDefinitiveErrorsAreStored(t *testing.T) {
@@ -405,7 +468,7 @@ func TestRequestInFlightWhenItsProcessDiedStaysBlockedUntilItExpires(t *testing.
 		httpserver.WithIdempotencyInFlightTTL(time.Hour), httpserver.WithIdempotencyWait(50*time.Millisecond))
 
 	res := postPayout(t, srv.URL, payoutBody)
-	e := errorBody(t, res, http.StatusConflict)
+	e := errorBody(t, res, http.StatusLocked) // Formance retries 423; a 409 would fail the payout
 	assert.Contains(t, e.Detail, `a payout request with idempotencyKey "ik_9" is still in flight (started at `)
 	assert.Contains(t, e.Detail, "the key stays blocked until "+out.ExpiresAt.UTC().Format(time.RFC3339))
 	assert.Equal(t, "5", res.header.Get("Retry-After"))
@@ -430,7 +493,7 @@ func TestDuplicateWaitsForTheFirstUpToItsWait(t *testing.T) {
 	<-g.entered // the first request is in the provider
 
 	res := postPayout(t, srv.URL, payoutBody)
-	e := errorBody(t, res, http.StatusConflict)
+	e := errorBody(t, res, http.StatusLocked)
 	assert.Equal(t, `a payout request with idempotencyKey "ik_9" is still in flight: retry later`, e.Detail)
 	assert.Equal(t, "5", res.header.Get("Retry-After"))
 
@@ -517,7 +580,7 @@ func TestIdempotencyStoreFailures(t *testing.T) {
 		srv, logs := newServer(t, p, httpserver.WithIdempotencyStore(store), httpserver.WithIdempotencyWait(20*time.Millisecond))
 		first := postPayout(t, srv.URL, payoutBody)
 		require.Equal(t, http.StatusCreated, first.status)
-		errorBody(t, postPayout(t, srv.URL, payoutBody), http.StatusConflict)
+		errorBody(t, postPayout(t, srv.URL, payoutBody), http.StatusLocked)
 		assert.EqualValues(t, 1, p.n.Load(), "a payout whose answer could not be stored is never sent twice")
 		srv.Close()
 		assert.Contains(t, logs.String(), `"msg":"cannot store the answer of a write"`)

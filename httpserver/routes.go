@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -16,9 +17,11 @@ import (
 
 // serveList serves a list route whose items are sorted and filtered by field: it parses the query,
 // asks the provider for the page (through the cursor cache for a connector.CursorPaged provider),
-// checks the page and every item, and writes them as a bare JSON array with appendItem.
+// completes the items with prepare (nil for none), checks the page and every item, and writes them
+// as a bare JSON array with appendItem.
 func serveList[T any](h *Handler, field pagination.Field,
 	list func(context.Context, connector.ListRequest) (connector.Page[T], error),
+	prepare func(*http.Request, []T) ([]T, error),
 	id func(*T) string,
 	appendItem func([]byte, *T) ([]byte, error),
 ) http.HandlerFunc {
@@ -36,8 +39,10 @@ func serveList[T any](h *Handler, field pagination.Field,
 
 		var items []T
 		if _, cursorPaged := h.provider.(connector.CursorPaged); cursorPaged {
+			// The handler's own scope first: handlers sharing one cache (WithCursorCache) never
+			// start from each other's cursors, even for the same tenant and path.
 			tenant, _ := connector.TenantFrom(r.Context())
-			scope := tenant + "\x00" + r.URL.Path
+			scope := h.cursorScope + "\x00" + tenant + "\x00" + r.URL.Path
 			items, err = pagination.FetchByCursor(r.Context(), h.cfg.cursors, scope, q,
 				func(ctx context.Context, q pagination.Query) ([]T, string, error) {
 					page, err := list(ctx, q)
@@ -57,6 +62,12 @@ func serveList[T any](h *Handler, field pagination.Field,
 			return
 		}
 
+		if prepare != nil && len(items) > 0 {
+			if items, err = prepare(r, items); err != nil {
+				h.linkUnavailable(w, r, err)
+				return
+			}
+		}
 		if len(items) > q.PageSize {
 			h.writeInvalidOutput(w, r, fmt.Sprintf(
 				"provider returned %d items for pageSize=%d (a page must hold at most pageSize items)", len(items), q.PageSize))
@@ -133,10 +144,19 @@ func invalidItem(err error, index, count int) string {
 	return fmt.Sprintf("provider returned an invalid item (item %d of %d on the page): %v", index+1, count, err)
 }
 
-// notImplemented answers 501 for an optional capability the provider lacks.
+// notImplemented answers 501 for an optional read capability the provider lacks. Formance retries
+// a 501, which is harmless for the extension read routes it does not call.
 func notImplemented(w http.ResponseWriter, does, iface string) {
 	WriteError(w, http.StatusNotImplemented, "",
 		fmt.Sprintf("this middleware does not %s: the provider does not implement connector.%s", does, iface))
+}
+
+// cannotWrite answers a write this middleware cannot do with 405, a final answer: Formance marks the
+// payment initiation FAILED at once, where a 501 would be retried for ever. The path allows no
+// method then (an empty Allow header).
+func cannotWrite(w http.ResponseWriter, detail string) {
+	w.Header().Set("Allow", "")
+	WriteError(w, http.StatusMethodNotAllowed, "", detail)
 }
 
 func (h *Handler) getBalances(w http.ResponseWriter, r *http.Request) {
@@ -173,144 +193,189 @@ const (
 	routeBankAccounts = "POST /bank-accounts"
 )
 
-func (h *Handler) createPayout(w http.ResponseWriter, r *http.Request) {
-	creator, ok := h.provider.(connector.PayoutCreator)
-	if !ok {
-		notImplemented(w, "create payouts", "PayoutCreator")
-		return
-	}
-	req, ok := decodeBody[models.PayoutRequest](w, r, "payout request", h.cfg.maxBodyBytes)
-	if !ok {
-		return
-	}
-	idempotent(h, w, r, routePayouts, "payout", req.IdempotencyKey, "idempotencyKey", req,
-		func(ctx context.Context, w http.ResponseWriter) {
-			p, err := creator.CreatePayout(ctx, req)
-			if err != nil {
-				writeProviderError(w, r, h.logger, err)
-				return
-			}
-			if !h.checkIdempotencyKey(w, r, "payout", p.ID, &p.IdempotencyKey, req.IdempotencyKey) {
-				return
-			}
-			h.writeResult(w, r, http.StatusCreated, "payout", p)
-		})
+// writeSpec describes a write route to serveWrite: POST /payouts, /transfers or /bank-accounts.
+type writeSpec[Req, Obj any] struct {
+	route      string // as named in idempotency keys, e.g. routePayouts
+	object     string // "payout", for Details
+	does       string // "create payouts", for the Detail of a missing capability
+	capability string // "PayoutCreator"
+	// create is the provider's method, nil when the provider lacks the capability.
+	create func(context.Context, Req) (Obj, error)
+	// key returns the request's idempotency key and where it came from; "" keys by the body.
+	key func(r *http.Request, req *Req) (key, source string)
+	// created returns the created object's id and, for payouts and transfers, its idempotencyKey
+	// field (nil for objects without one).
+	created func(*Obj) (id string, idempotencyKey *string)
+	// linked: the object has a transaction row that Formance must join to its payment initiation,
+	// so the guard records the link from its id to the write (see linkTransactions).
+	linked bool
 }
 
-func (h *Handler) getPayout(w http.ResponseWriter, r *http.Request) {
-	getter, ok := h.provider.(connector.PayoutGetter)
-	if !ok {
-		notImplemented(w, "report payouts", "PayoutGetter")
-		return
+// serveWrite serves a write route: one path for payouts, transfers and bank accounts, so that every
+// rule holds for all three. The provider is called at most once per idempotency key (see guard),
+// and what it returned decides what repeats get (see writeOutcome).
+func serveWrite[Req, Obj any](h *Handler, spec writeSpec[Req, Obj]) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if spec.create == nil {
+			cannotWrite(w, fmt.Sprintf("this middleware does not %s: the provider does not implement connector.%s", spec.does, spec.capability))
+			return
+		}
+		req, ok := decodeBody[Req](w, r, spec.object+" request", h.cfg.maxBodyBytes)
+		if !ok {
+			return
+		}
+		key, source := spec.key(r, &req)
+		idempotent(h, w, r, spec.route, spec.object, key, source, req, func(ctx context.Context, w http.ResponseWriter) callResult {
+			obj, err := spec.create(ctx, req)
+			if err != nil {
+				return h.writeCreateError(w, r, spec.does, err)
+			}
+			id, objKey := spec.created(&obj)
+			res := callResult{outcome: outcomeFinal}
+			if spec.linked {
+				res.createdID = id
+			}
+			// From here the outcome is known: the PSP made the object. Whatever is wrong with the
+			// record, the answer is stored and replayed, and the provider is not called again.
+			problem := ""
+			if objKey != nil {
+				problem = checkIdempotencyKey(spec.object, id, objKey, key)
+			}
+			if problem == "" {
+				if err := models.Validate(&obj); err != nil {
+					problem = fmt.Sprintf("provider returned an invalid %s: %v", spec.object, err)
+				}
+			}
+			if problem != "" {
+				h.writeInvalidOutput(w, r, problem+fmt.Sprintf(
+					" (the PSP accepted the %s: this answer is replayed to every retry with this %s, and the provider is not called again)",
+					spec.object, source))
+				return res
+			}
+			h.writeJSON(w, r, http.StatusCreated, &obj)
+			return res
+		})
 	}
-	id := r.PathValue("payoutId")
-	p, err := getter.GetPayout(r.Context(), id)
-	if err != nil {
+}
+
+// writeCreateError answers an error of a write's provider call and says what it means for the key:
+// ErrUnavailable and ErrRateLimited say nothing happened at the PSP (released: the retry calls the
+// provider again); ErrInvalidRequest, ErrNotFound, ErrConflict and ErrNotImplemented are final
+// refusals (stored; ErrNotImplemented answers 405, which Formance does not retry); any other error
+// leaves the outcome unknown (the key stays blocked until its in-flight TTL).
+func (h *Handler) writeCreateError(w http.ResponseWriter, r *http.Request, does string, err error) callResult {
+	switch {
+	case connector.IsRetryable(err):
 		writeProviderError(w, r, h.logger, err)
-		return
-	}
-	if !h.checkID(w, r, "payout", p.ID, id) {
-		return
-	}
-	h.writeResult(w, r, http.StatusOK, "payout", p)
-}
-
-func (h *Handler) createTransfer(w http.ResponseWriter, r *http.Request) {
-	creator, ok := h.provider.(connector.TransferCreator)
-	if !ok {
-		notImplemented(w, "create transfers", "TransferCreator")
-		return
-	}
-	req, ok := decodeBody[models.TransferRequest](w, r, "transfer request", h.cfg.maxBodyBytes)
-	if !ok {
-		return
-	}
-	idempotent(h, w, r, routeTransfers, "transfer", req.IdempotencyKey, "idempotencyKey", req,
-		func(ctx context.Context, w http.ResponseWriter) {
-			t, err := creator.CreateTransfer(ctx, req)
-			if err != nil {
-				writeProviderError(w, r, h.logger, err)
-				return
-			}
-			if !h.checkIdempotencyKey(w, r, "transfer", t.ID, &t.IdempotencyKey, req.IdempotencyKey) {
-				return
-			}
-			h.writeResult(w, r, http.StatusCreated, "transfer", t)
-		})
-}
-
-func (h *Handler) getTransfer(w http.ResponseWriter, r *http.Request) {
-	getter, ok := h.provider.(connector.TransferGetter)
-	if !ok {
-		notImplemented(w, "report transfers", "TransferGetter")
-		return
-	}
-	id := r.PathValue("transferId")
-	t, err := getter.GetTransfer(r.Context(), id)
-	if err != nil {
+		return callResult{outcome: outcomeRetry}
+	case errors.Is(err, connector.ErrNotImplemented):
+		h.logger.LogAttrs(r.Context(), slog.LevelInfo, "provider refused request",
+			slog.String("route", routeName(r)), slog.String("error", err.Error()))
+		cannotWrite(w, fmt.Sprintf("this middleware does not %s here: %s", does, providerDetail(err, http.StatusNotImplemented)))
+		return callResult{outcome: outcomeFinal}
+	case errors.Is(err, connector.ErrInvalidRequest), errors.Is(err, connector.ErrNotFound), errors.Is(err, connector.ErrConflict):
 		writeProviderError(w, r, h.logger, err)
-		return
+		return callResult{outcome: outcomeFinal}
 	}
-	if !h.checkID(w, r, "transfer", t.ID, id) {
-		return
-	}
-	h.writeResult(w, r, http.StatusOK, "transfer", t)
+	writeProviderError(w, r, h.logger, err)
+	return callResult{outcome: outcomeUnknown}
 }
 
-func (h *Handler) createBankAccount(w http.ResponseWriter, r *http.Request) {
-	creator, ok := h.provider.(connector.BankAccountCreator)
-	if !ok {
-		notImplemented(w, "create bank accounts", "BankAccountCreator")
-		return
+// serveGet serves GET /payouts/{payoutId} or /transfers/{transferId}: the provider's object, whose
+// id must be the one asked for.
+func serveGet[Obj any](h *Handler, object, does, capability, param string, get func(context.Context, string) (Obj, error), idOf func(*Obj) string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if get == nil {
+			notImplemented(w, does, capability)
+			return
+		}
+		id := r.PathValue(param)
+		obj, err := get(r.Context(), id)
+		if err != nil {
+			writeProviderError(w, r, h.logger, err)
+			return
+		}
+		if got := idOf(&obj); got != id {
+			h.writeInvalidOutput(w, r, fmt.Sprintf("provider returned %s %q when asked for %s %q", object, got, object, id))
+			return
+		}
+		if err := models.Validate(&obj); err != nil {
+			h.writeInvalidOutput(w, r, fmt.Sprintf("provider returned an invalid %s: %v", object, err))
+			return
+		}
+		h.writeJSON(w, r, http.StatusOK, &obj)
 	}
-	req, ok := decodeBody[models.BankAccountRequest](w, r, "bank account request", h.cfg.maxBodyBytes)
-	if !ok {
-		return
-	}
-	// The body has no idempotency key: use the Idempotency-Key header, or else the body itself, so
-	// that a retried registration of the same account returns the first answer.
-	idempotent(h, w, r, routeBankAccounts, "bank account", r.Header.Get(IdempotencyKeyHeader), IdempotencyKeyHeader+" header", req,
-		func(ctx context.Context, w http.ResponseWriter) {
-			b, err := creator.CreateBankAccount(ctx, req)
-			if err != nil {
-				writeProviderError(w, r, h.logger, err)
-				return
-			}
-			h.writeResult(w, r, http.StatusCreated, "bank account", b)
-		})
 }
 
 // checkIdempotencyKey fills an empty idempotency key of a created payout or transfer from the
-// request, and refuses (500) a different one: Formance matches the answer to its payment initiation
-// by this key.
-func (h *Handler) checkIdempotencyKey(w http.ResponseWriter, r *http.Request, object, id string, got *string, want string) bool {
+// request, and describes a different one: Formance matches the answer to its payment initiation by
+// this key.
+func checkIdempotencyKey(object, id string, got *string, want string) string {
 	switch *got {
 	case "":
 		*got = want
-		return true
+		return ""
 	case want:
-		return true
+		return ""
 	}
-	h.writeInvalidOutput(w, r, fmt.Sprintf(
-		"provider returned %s %q with idempotencyKey %q for a request with idempotencyKey %q",
-		object, id, *got, want))
-	return false
+	return fmt.Sprintf("provider returned %s %q with idempotencyKey %q for a request with idempotencyKey %q", object, id, *got, want)
 }
 
-// checkID refuses (500) an object whose id differs from the one asked for in the path.
-func (h *Handler) checkID(w http.ResponseWriter, r *http.Request, object, got, want string) bool {
-	if got == want {
-		return true
+// writeRoute returns the handler of a write route, built from the provider's capabilities.
+func (h *Handler) writeRoute(route string) http.HandlerFunc {
+	switch route {
+	case routePayouts:
+		spec := writeSpec[models.PayoutRequest, models.Payout]{
+			route: route, object: "payout", does: "create payouts", capability: "PayoutCreator", linked: true,
+			key: func(_ *http.Request, req *models.PayoutRequest) (string, string) {
+				return req.IdempotencyKey, "idempotencyKey"
+			},
+			created: func(p *models.Payout) (string, *string) { return p.ID, &p.IdempotencyKey },
+		}
+		if c, ok := h.provider.(connector.PayoutCreator); ok {
+			spec.create = c.CreatePayout
+		}
+		return serveWrite(h, spec)
+	case routeTransfers:
+		spec := writeSpec[models.TransferRequest, models.Transfer]{
+			route: route, object: "transfer", does: "create transfers", capability: "TransferCreator", linked: true,
+			key: func(_ *http.Request, req *models.TransferRequest) (string, string) {
+				return req.IdempotencyKey, "idempotencyKey"
+			},
+			created: func(t *models.Transfer) (string, *string) { return t.ID, &t.IdempotencyKey },
+		}
+		if c, ok := h.provider.(connector.TransferCreator); ok {
+			spec.create = c.CreateTransfer
+		}
+		return serveWrite(h, spec)
 	}
-	h.writeInvalidOutput(w, r, fmt.Sprintf("provider returned %s %q when asked for %s %q", object, got, object, want))
-	return false
+	// POST /bank-accounts: the body has no idempotency key, so the Idempotency-Key header, or else
+	// the body itself, keys it, and a retried registration of the same account gets the first answer.
+	spec := writeSpec[models.BankAccountRequest, models.BankAccount]{
+		route: routeBankAccounts, object: "bank account", does: "create bank accounts", capability: "BankAccountCreator",
+		key: func(r *http.Request, _ *models.BankAccountRequest) (string, string) {
+			return r.Header.Get(IdempotencyKeyHeader), IdempotencyKeyHeader + " header"
+		},
+		created: func(b *models.BankAccount) (string, *string) { return b.ID, nil },
+	}
+	if c, ok := h.provider.(connector.BankAccountCreator); ok {
+		spec.create = c.CreateBankAccount
+	}
+	return serveWrite(h, spec)
 }
 
-// writeResult validates one object returned by the provider and writes it, or answers 500.
-func (h *Handler) writeResult(w http.ResponseWriter, r *http.Request, status int, object string, v any) {
-	if err := models.Validate(v); err != nil {
-		h.writeInvalidOutput(w, r, fmt.Sprintf("provider returned an invalid %s: %v", object, err))
-		return
+// getRoute returns the handler of GET /payouts/{payoutId} or GET /transfers/{transferId}.
+func (h *Handler) getRoute(path string) http.HandlerFunc {
+	if path == "/payouts/{payoutId}" {
+		var get func(context.Context, string) (models.Payout, error)
+		if g, ok := h.provider.(connector.PayoutGetter); ok {
+			get = g.GetPayout
+		}
+		return serveGet(h, "payout", "report payouts", "PayoutGetter", "payoutId", get, func(p *models.Payout) string { return p.ID })
 	}
-	h.writeJSON(w, r, status, v)
+	var get func(context.Context, string) (models.Transfer, error)
+	if g, ok := h.provider.(connector.TransferGetter); ok {
+		get = g.GetTransfer
+	}
+	return serveGet(h, "transfer", "report transfers", "TransferGetter", "transferId", get, func(t *models.Transfer) string { return t.ID })
 }

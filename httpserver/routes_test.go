@@ -288,29 +288,36 @@ func TestMountedUnderPrefix(t *testing.T) {
 	errorBody(t, res, http.StatusUnauthorized)
 }
 
-func TestMissingCapabilitiesAnswer501(t *testing.T) {
+// TestMissingCapabilities: a missing read capability answers 501 (harmless: Formance does not call
+// the extension read routes); a missing write capability answers 405, a final answer, because
+// Formance retries a 501 for ever and the payment initiation would never end.
+func TestMissingCapabilities(t *testing.T) {
 	p := newFake() // only the required Provider interface
 	srv, _ := newServer(t, p)
 
 	tests := []struct {
 		req        request
+		wantStatus int
 		wantDetail string
 	}{
-		{request{method: http.MethodPost, path: "/payouts", body: payoutBody},
+		{request{method: http.MethodPost, path: "/payouts", body: payoutBody}, http.StatusMethodNotAllowed,
 			"this middleware does not create payouts: the provider does not implement connector.PayoutCreator"},
-		{request{path: "/payouts/po_1"},
+		{request{path: "/payouts/po_1"}, http.StatusNotImplemented,
 			"this middleware does not report payouts: the provider does not implement connector.PayoutGetter"},
-		{request{method: http.MethodPost, path: "/transfers", body: transferBody},
+		{request{method: http.MethodPost, path: "/transfers", body: transferBody}, http.StatusMethodNotAllowed,
 			"this middleware does not create transfers: the provider does not implement connector.TransferCreator"},
-		{request{path: "/transfers/tr_1"},
+		{request{path: "/transfers/tr_1"}, http.StatusNotImplemented,
 			"this middleware does not report transfers: the provider does not implement connector.TransferGetter"},
-		{request{method: http.MethodPost, path: "/bank-accounts", body: bankAccountBody},
+		{request{method: http.MethodPost, path: "/bank-accounts", body: bankAccountBody}, http.StatusMethodNotAllowed,
 			"this middleware does not create bank accounts: the provider does not implement connector.BankAccountCreator"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.req.method+" "+tt.req.path, func(t *testing.T) {
 			res := send(t, srv.URL, tt.req)
-			assert.Equal(t, tt.wantDetail, errorBody(t, res, http.StatusNotImplemented).Detail)
+			assert.Equal(t, tt.wantDetail, errorBody(t, res, tt.wantStatus).Detail)
+			if tt.wantStatus == http.StatusMethodNotAllowed {
+				assert.Equal(t, []string{""}, res.header.Values("Allow"), "the path allows no method")
+			}
 		})
 	}
 	assert.Empty(t, p.recorded())

@@ -18,11 +18,21 @@ const sweepInterval = time.Minute
 // records are deleted as new requests come in (at most once a minute), so memory use follows the
 // number of writes within the retention period.
 type MemoryStore struct {
-	now func() time.Time
+	now           func() time.Time
+	linkRetention time.Duration
 
 	mu        sync.Mutex
 	records   map[Key]*memoryRecord
+	links     map[linkKey]memoryLink
 	lastSweep time.Time
+}
+
+// linkKey identifies a created object: its tenant and id.
+type linkKey struct{ tenant, id string }
+
+type memoryLink struct {
+	Link
+	expiresAt time.Time
 }
 
 type memoryRecord struct {
@@ -47,9 +57,24 @@ func WithClock(now func() time.Time) MemoryOption {
 	}
 }
 
+// WithMemoryLinkRetention sets how long the store keeps the link from a created payout or transfer to
+// its write (default DefaultLinkRetention). A non-positive d keeps the default.
+func WithMemoryLinkRetention(d time.Duration) MemoryOption {
+	return func(s *MemoryStore) {
+		if d > 0 {
+			s.linkRetention = d
+		}
+	}
+}
+
 // NewMemoryStore returns an empty in-memory store.
 func NewMemoryStore(opts ...MemoryOption) *MemoryStore {
-	s := &MemoryStore{now: time.Now, records: make(map[Key]*memoryRecord)}
+	s := &MemoryStore{
+		now:           time.Now,
+		linkRetention: DefaultLinkRetention,
+		records:       make(map[Key]*memoryRecord),
+		links:         make(map[linkKey]memoryLink),
+	}
 	for _, opt := range opts {
 		if opt != nil {
 			opt(s)
@@ -116,7 +141,33 @@ func (s *MemoryStore) Complete(_ context.Context, key Key, token string, answer 
 	rec.token = ""
 	rec.answer = Answer{Status: answer.Status, Body: slices.Clone(answer.Body)}
 	rec.expiresAt = now.Add(retention)
+	if answer.CreatedID != "" {
+		s.links[linkKey{key.Tenant, answer.CreatedID}] = memoryLink{
+			Link:      Link{Route: key.Route, IdempotencyKey: key.IdempotencyKey},
+			expiresAt: now.Add(s.linkRetention),
+		}
+	}
 	return nil
+}
+
+// Linked implements Store.
+func (s *MemoryStore) Linked(ctx context.Context, tenant string, ids []string) (map[string]Link, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var found map[string]Link
+	for _, id := range ids {
+		if l, ok := s.links[linkKey{tenant, id}]; ok && now.Before(l.expiresAt) {
+			if found == nil {
+				found = make(map[string]Link)
+			}
+			found[id] = l.Link
+		}
+	}
+	return found, nil
 }
 
 // Abandon implements Store.
@@ -144,6 +195,11 @@ func (s *MemoryStore) purgeLocked(now time.Time) int {
 		if !now.Before(rec.expiresAt) {
 			delete(s.records, key)
 			n++
+		}
+	}
+	for key, l := range s.links {
+		if !now.Before(l.expiresAt) {
+			delete(s.links, key)
 		}
 	}
 	return n

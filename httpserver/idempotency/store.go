@@ -23,6 +23,11 @@
 //     its in-flight TTL ends: the request may or may not have reached the PSP, so it is not re-sent
 //     blindly. After the TTL the record is treated as absent and the next Begin acquires it again.
 //     Completed records are replayed until their retention ends. Purge deletes expired records.
+//  4. An answer that created a payout or transfer names it (Answer.CreatedID). The store keeps a
+//     link from that id to the write's route and idempotency key, for its link retention (a year
+//     and more, well past the answer's), and Linked returns it: httpserver uses it to fill
+//     relatedTransactionID on the PSP's transaction row of that payout, which is how Formance joins
+//     the row to the payment initiation it created.
 //
 // This package does not call providers or speak HTTP; see httpserver for how answers are recorded
 // and replayed, and WithIdempotencyStore there to choose the store.
@@ -73,10 +78,28 @@ func (k Key) String() string {
 	return fmt.Sprintf("%s %s %q", k.Tenant, k.Route, k.IdempotencyKey)
 }
 
+// DefaultLinkRetention is how long a store keeps the link from a created payout or transfer to its
+// write (see Linked) unless configured otherwise: 400 days, longer than card networks allow for a
+// dispute, so that every later state of the payout's transaction row still joins its payment.
+const DefaultLinkRetention = 400 * 24 * time.Hour
+
 // Answer is a stored answer: the exact status code and body sent the first time. The body is JSON.
 type Answer struct {
 	Status int
 	Body   []byte
+	// CreatedID, when not empty, is the id of the payout or transfer this answer created (the PSP's
+	// id, as in the answer's body). Complete then also records the link returned by Linked. It is
+	// an input of Complete only: the answer Begin replays does not carry it.
+	CreatedID string
+}
+
+// Link ties the id of a payout or transfer created through the middleware to the write that created
+// it.
+type Link struct {
+	// Route is the write route, e.g. "POST /payouts".
+	Route string
+	// IdempotencyKey is the key of the write: Formance's reference of the payment initiation.
+	IdempotencyKey string
 }
 
 // OutcomeKind says what Begin decided.
@@ -145,8 +168,14 @@ type Store interface {
 	// again. It is used for answers that say "retry later". It returns an error wrapping
 	// ErrLeaseLost when token does not own an in-flight record for key.
 	Abandon(ctx context.Context, key Key, token string) error
-	// Purge deletes every expired record and returns how many it deleted.
+	// Purge deletes every expired record (and expired link) and returns how many records it deleted.
 	Purge(ctx context.Context) (int, error)
+	// Linked returns the links of those ids that a completed write of tenant created
+	// (Answer.CreatedID), keyed by id; ids without a live link are absent. Links outlive their
+	// records: they are kept for the store's link retention (DefaultLinkRetention unless configured)
+	// from Complete. A later write that creates the same id replaces its link. An error means the
+	// store could not answer.
+	Linked(ctx context.Context, tenant string, ids []string) (map[string]Link, error)
 }
 
 // Fingerprint returns the SHA-256 of the canonical JSON encoding of request (a decoded

@@ -35,6 +35,9 @@ type psp struct {
 	delay   time.Duration
 	entered chan struct{}
 	release chan struct{}
+
+	mu   sync.Mutex
+	rows []models.Transaction // a transaction row per payout, as the PSP lists them
 }
 
 var _ connector.PayoutCreator = (*psp)(nil)
@@ -48,7 +51,9 @@ func (p *psp) ListBeneficiaries(context.Context, connector.ListRequest) (connect
 }
 
 func (p *psp) ListTransactions(context.Context, connector.ListRequest) (connector.Page[models.Transaction], error) {
-	return connector.Page[models.Transaction]{}, nil
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return connector.Page[models.Transaction]{Items: append([]models.Transaction(nil), p.rows...)}, nil
 }
 
 func (p *psp) GetBalances(_ context.Context, id string) (models.Balances, error) {
@@ -64,10 +69,16 @@ func (p *psp) CreatePayout(ctx context.Context, req models.PayoutRequest) (model
 		<-p.release
 	}
 	time.Sleep(p.delay)
+	at := time.Date(2024, 3, 1, 10, 0, int(n), 0, time.UTC)
+	p.mu.Lock()
+	p.rows = append(p.rows, models.Transaction{ID: fmt.Sprintf("po_%d", n), CreatedAt: at, UpdatedAt: at, Currency: req.Currency,
+		Type: models.TransactionTypePayOut, Status: models.TransactionStatusPending, Amount: req.Amount,
+		SourceAccountID: req.SourceAccountID, DestinationAccountID: req.DestinationAccountID})
+	p.mu.Unlock()
 	return models.Payout{
 		ID: fmt.Sprintf("po_%d", n), IdempotencyKey: req.IdempotencyKey, Amount: req.Amount, Currency: req.Currency,
 		SourceAccountID: req.SourceAccountID, DestinationAccountID: req.DestinationAccountID,
-		Status: models.TransactionStatusPending, CreatedAt: time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC),
+		Status: models.TransactionStatusPending, CreatedAt: at,
 	}, nil
 }
 
@@ -192,18 +203,44 @@ func TestRequestInFlightWhenItsInstanceDied(t *testing.T) {
 	instA.close() // …and lost its database: it can never record the answer
 
 	inFlight := post(t, http.DefaultClient, urlB, payoutBody)
-	assert.Equal(t, http.StatusConflict, inFlight.status)
+	assert.Equal(t, http.StatusLocked, inFlight.status, "a status Formance retries")
 	assert.Contains(t, inFlight.body, "is still in flight")
 	assert.Contains(t, inFlight.body, "the key stays blocked until")
 
 	close(dying.release)
 	<-firstDone
 	again := post(t, http.DefaultClient, urlB, payoutBody)
-	assert.Equal(t, http.StatusConflict, again.status, "an answer that was never recorded is not guessed: %s", again.body)
+	assert.Equal(t, http.StatusLocked, again.status, "an answer that was never recorded is not guessed: %s", again.body)
 	assert.Zero(t, survivor.calls.Load(), "nothing is re-sent while the dead request is in flight")
 
 	time.Sleep(time.Until(startedAt.Add(ttl + 200*time.Millisecond)))
 	assert.Equal(t, "po_1", payoutID(t, post(t, http.DefaultClient, urlB, payoutBody)),
 		"after the in-flight TTL the request is sent to the PSP again")
 	assert.EqualValues(t, 1, survivor.calls.Load())
+}
+
+// TestLinksAcrossRestartsAndInstances: the row of a payout created on one instance is served with
+// relatedTransactionID = its idempotencyKey by another instance, and after a restart.
+func TestLinksAcrossRestartsAndInstances(t *testing.T) {
+	schema := newSchema(t)
+	p := &psp{}
+	urlA, instA := instance(t, schema, p)
+	urlB, _ := instance(t, schema, p)
+	id := payoutID(t, post(t, http.DefaultClient, urlA, payoutBody))
+	instA.close()
+	urlC, _ := instance(t, schema, p) // A restarted
+
+	for _, url := range []string{urlB, urlC} {
+		req, err := http.NewRequest(http.MethodGet, url+"/transactions", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+apiKey)
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		var rows []models.Transaction
+		require.NoError(t, json.NewDecoder(res.Body).Decode(&rows))
+		res.Body.Close()
+		require.Len(t, rows, 1)
+		assert.Equal(t, id, rows[0].ID)
+		assert.Equal(t, "ik_1", rows[0].RelatedTransactionID, "the link is read from PostgreSQL")
+	}
 }

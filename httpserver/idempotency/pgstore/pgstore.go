@@ -44,9 +44,12 @@ const beginAttempts = 5
 // Store is an idempotency.Store on a PostgreSQL database. Build it with New and create its table with
 // Migrate. It is safe for concurrent use by any number of goroutines and processes.
 type Store struct {
-	pool      *pgxpool.Pool
-	table     string // the sanitized, possibly schema-qualified, table name
-	indexName string // the sanitized name of the index on expires_at
+	pool          *pgxpool.Pool
+	table         string // the sanitized, possibly schema-qualified, table name
+	indexName     string // the sanitized name of the index on expires_at
+	links         string // the sanitized name of the links table: the table's name + "_links"
+	linksIndex    string // the sanitized name of the index on the links' expires_at
+	linkRetention time.Duration
 }
 
 var _ idempotency.Store = (*Store)(nil)
@@ -55,7 +58,18 @@ var _ idempotency.Store = (*Store)(nil)
 type Option func(*options)
 
 type options struct {
-	table string
+	table         string
+	linkRetention time.Duration
+}
+
+// WithLinkRetention sets how long the store keeps the link from a created payout or transfer to its
+// write (default idempotency.DefaultLinkRetention). A non-positive d keeps the default.
+func WithLinkRetention(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.linkRetention = d
+		}
+	}
 }
 
 // WithTable sets the table name: "name" or "schema.name" (default DefaultTable, in the connection's
@@ -71,7 +85,7 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 	if pool == nil {
 		return nil, fmt.Errorf("%w: nil pool", ErrInvalidConfig)
 	}
-	o := options{table: DefaultTable}
+	o := options{table: DefaultTable, linkRetention: idempotency.DefaultLinkRetention}
 	for _, opt := range opts {
 		if opt != nil {
 			opt(&o)
@@ -86,10 +100,15 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 			return nil, fmt.Errorf("%w: table name %q has an empty part", ErrInvalidConfig, o.table)
 		}
 	}
+	name := parts[len(parts)-1]
+	linkParts := append(parts[:len(parts)-1:len(parts)-1], name+"_links")
 	return &Store{
-		pool:      pool,
-		table:     pgx.Identifier(parts).Sanitize(),
-		indexName: pgx.Identifier{parts[len(parts)-1] + "_expires_at_idx"}.Sanitize(),
+		pool:          pool,
+		table:         pgx.Identifier(parts).Sanitize(),
+		indexName:     pgx.Identifier{name + "_expires_at_idx"}.Sanitize(),
+		links:         pgx.Identifier(linkParts).Sanitize(),
+		linksIndex:    pgx.Identifier{name + "_links_expires_at_idx"}.Sanitize(),
+		linkRetention: o.linkRetention,
 	}, nil
 }
 
@@ -102,6 +121,10 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 // U+FFFD), fingerprint, state ('in_flight' or 'completed'), owner_token, status and body (the stored
 // answer), created_at, completed_at and expires_at. To release a key stuck in flight after a crash,
 // once you have checked the PSP, delete its row.
+//
+// A second table, the table's name + "_links", keeps one row per payout or transfer created through
+// the middleware: id (SHA-256 of tenant and created id; the primary key), tenant and created_id (for
+// people), route, idempotency_key and expires_at. See idempotency.Store's Linked.
 func (s *Store) Migrate(ctx context.Context) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
@@ -125,6 +148,15 @@ func (s *Store) Migrate(ctx context.Context) error {
 			expires_at      timestamptz NOT NULL
 		)`,
 		`CREATE INDEX IF NOT EXISTS ` + s.indexName + ` ON ` + s.table + ` (expires_at)`,
+		`CREATE TABLE IF NOT EXISTS ` + s.links + ` (
+			id              bytea       PRIMARY KEY,
+			tenant          text        NOT NULL,
+			created_id      text        NOT NULL,
+			route           bytea       NOT NULL,
+			idempotency_key bytea       NOT NULL,
+			expires_at      timestamptz NOT NULL
+		)`,
+		`CREATE INDEX IF NOT EXISTS ` + s.linksIndex + ` ON ` + s.links + ` (expires_at)`,
 	}
 	for _, stmt := range statements {
 		if _, err := tx.Exec(ctx, stmt); err != nil {
@@ -140,8 +172,15 @@ func (s *Store) Migrate(ctx context.Context) error {
 // rowID is the primary key of key's row: the SHA-256 of its three parts, each prefixed by its
 // length, so that no two keys share an id and keys of any size fit in the index.
 func rowID(key idempotency.Key) []byte {
+	return hashParts(key.Tenant, key.Route, key.IdempotencyKey)
+}
+
+// linkID is the primary key of the link of the object id created for tenant.
+func linkID(tenant, id string) []byte { return hashParts("link", tenant, id) }
+
+func hashParts(parts ...string) []byte {
 	h := sha256.New()
-	for _, part := range []string{key.Tenant, key.Route, key.IdempotencyKey} {
+	for _, part := range parts {
 		var n [8]byte
 		binary.BigEndian.PutUint64(n[:], uint64(len(part)))
 		h.Write(n[:])
@@ -222,18 +261,66 @@ func (s *Store) Complete(ctx context.Context, key idempotency.Key, token string,
 	if body == nil {
 		body = []byte{}
 	}
-	tag, err := s.pool.Exec(ctx, `
-		UPDATE `+s.table+` SET state = 'completed', owner_token = NULL, status = $3, body = $4,
-			completed_at = now(), expires_at = now() + $5::bigint * interval '1 microsecond'
-		WHERE id = $1 AND state = 'in_flight' AND owner_token = $2`,
-		rowID(key), token, int32(answer.Status), body, micros(retention))
+	// One statement, so that the answer and the link are stored together or not at all.
+	var done int
+	err := s.pool.QueryRow(ctx, `
+		WITH done AS (
+			UPDATE `+s.table+` SET state = 'completed', owner_token = NULL, status = $3, body = $4,
+				completed_at = now(), expires_at = now() + $5::bigint * interval '1 microsecond'
+			WHERE id = $1 AND state = 'in_flight' AND owner_token = $2
+			RETURNING 1
+		), link AS (
+			INSERT INTO `+s.links+` AS l (id, tenant, created_id, route, idempotency_key, expires_at)
+			SELECT $6, $7, $8, $9, $10, now() + $11::bigint * interval '1 microsecond' FROM done WHERE $12
+			ON CONFLICT (id) DO UPDATE SET route = excluded.route, idempotency_key = excluded.idempotency_key,
+				expires_at = excluded.expires_at
+		)
+		SELECT count(*) FROM done`,
+		rowID(key), token, int32(answer.Status), body, micros(retention),
+		linkID(key.Tenant, answer.CreatedID), readable(key.Tenant), readable(answer.CreatedID),
+		[]byte(key.Route), []byte(key.IdempotencyKey), micros(s.linkRetention), answer.CreatedID != "",
+	).Scan(&done)
 	if err != nil {
 		return fmt.Errorf("pgstore: complete %s: %w", key, err)
 	}
-	if tag.RowsAffected() == 0 {
+	if done == 0 {
 		return fmt.Errorf("%w (%s)", idempotency.ErrLeaseLost, key)
 	}
 	return nil
+}
+
+// Linked implements idempotency.Store with one indexed lookup for all ids.
+func (s *Store) Linked(ctx context.Context, tenant string, ids []string) (map[string]idempotency.Link, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	byLinkID := make(map[string]string, len(ids))
+	keys := make([][]byte, len(ids))
+	for i, id := range ids {
+		keys[i] = linkID(tenant, id)
+		byLinkID[string(keys[i])] = id
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id, route, idempotency_key FROM `+s.links+`
+		WHERE id = ANY($1) AND expires_at > now()`, keys)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: linked: %w", err)
+	}
+	defer rows.Close()
+	var found map[string]idempotency.Link
+	for rows.Next() {
+		var lid, route, key []byte
+		if err := rows.Scan(&lid, &route, &key); err != nil {
+			return nil, fmt.Errorf("pgstore: linked: %w", err)
+		}
+		if found == nil {
+			found = make(map[string]idempotency.Link)
+		}
+		found[byLinkID[string(lid)]] = idempotency.Link{Route: string(route), IdempotencyKey: string(key)}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pgstore: linked: %w", err)
+	}
+	return found, nil
 }
 
 // Abandon implements idempotency.Store.
@@ -249,11 +336,15 @@ func (s *Store) Abandon(ctx context.Context, key idempotency.Key, token string) 
 	return nil
 }
 
-// Purge implements idempotency.Store: it deletes every row whose expires_at has passed.
+// Purge implements idempotency.Store: it deletes every row, and every link, whose expires_at has
+// passed.
 func (s *Store) Purge(ctx context.Context) (int, error) {
 	tag, err := s.pool.Exec(ctx, `DELETE FROM `+s.table+` WHERE expires_at <= now()`)
 	if err != nil {
 		return 0, fmt.Errorf("pgstore: purge: %w", err)
+	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM `+s.links+` WHERE expires_at <= now()`); err != nil {
+		return int(tag.RowsAffected()), fmt.Errorf("pgstore: purge links: %w", err)
 	}
 	return int(tag.RowsAffected()), nil
 }

@@ -1,8 +1,8 @@
 // Package storetest checks an idempotency.Store implementation against the rules of package
 // idempotency: one owner per key even under concurrent Begin calls, exact replay of stored answers,
 // refusal of a different fingerprint, Abandon and Complete guarded by the owner token, expiry of
-// in-flight and completed records, Purge, and keys that are binary-safe and isolated by tenant and
-// route. Call Run from a test of your store:
+// in-flight and completed records, Purge, keys that are binary-safe and isolated by tenant and
+// route, and the links from created payouts and transfers to their writes (Linked). Call Run from a test of your store:
 //
 //	func TestRedisStore(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T) idempotency.Store { return newIsolatedRedisStore(t) })
@@ -52,6 +52,8 @@ func Run(t *testing.T, newStore func(t *testing.T) idempotency.Store) {
 		{"CompletedRecordExpires", checkCompletedExpires},
 		{"PurgeDeletesOnlyExpiredRecords", checkPurge},
 		{"ConcurrentBeginHasOneOwner", checkConcurrentBegin},
+		{"CreatedObjectsAreLinkedToTheirWrite", checkLinks},
+		{"LinksOutliveTheirRecords", checkLinksOutliveRecords},
 	}
 	for _, c := range checks {
 		t.Run(c.name, func(t *testing.T) {
@@ -316,4 +318,66 @@ func describe(outcomes map[idempotency.OutcomeKind]int) string {
 		parts = append(parts, fmt.Sprintf("%d %s", outcomes[k], k))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// linked calls Linked and fails the test on an error.
+func linked(t *testing.T, s idempotency.Store, tenant string, ids ...string) map[string]idempotency.Link {
+	t.Helper()
+	got, err := s.Linked(context.Background(), tenant, ids)
+	if err != nil {
+		t.Fatalf("Linked(%q, %q): unexpected error: %v", tenant, ids, err)
+	}
+	return got
+}
+
+func checkLinks(t *testing.T, s idempotency.Store) {
+	ctx := context.Background()
+	if got := linked(t, s, "tenant-1"); len(got) != 0 {
+		t.Errorf("Linked with no ids: got %v, want none", got)
+	}
+	// A payout created by key k1, a transfer by k2 (other route), a bank account without a link.
+	out := begin(t, s, key("k1"), fpA, longTTL, idempotency.Acquired)
+	complete(t, s, key("k1"), out.Token, idempotency.Answer{Status: 201, Body: []byte(`{}`), CreatedID: "po_1"}, longTTL)
+	k2 := idempotency.Key{Tenant: "tenant-1", Route: "POST /transfers", IdempotencyKey: "k2 \u00e9"}
+	out = begin(t, s, k2, fpA, longTTL, idempotency.Acquired)
+	complete(t, s, k2, out.Token, idempotency.Answer{Status: 201, Body: []byte(`{}`), CreatedID: "tr_\u00e9 1"}, longTTL)
+	out = begin(t, s, key("k3"), fpA, longTTL, idempotency.Acquired)
+	complete(t, s, key("k3"), out.Token, idempotency.Answer{Status: 400, Body: []byte(`{}`)}, longTTL)
+	// In flight and abandoned writes link nothing.
+	begin(t, s, key("k4"), fpA, longTTL, idempotency.Acquired)
+	out = begin(t, s, key("k5"), fpA, longTTL, idempotency.Acquired)
+	if err := s.Abandon(ctx, key("k5"), out.Token); err != nil {
+		t.Fatalf("Abandon: %v", err)
+	}
+
+	got := linked(t, s, "tenant-1", "po_1", "tr_\u00e9 1", "po_unknown", "")
+	want := map[string]idempotency.Link{
+		"po_1":        {Route: "POST /payouts", IdempotencyKey: "k1"},
+		"tr_\u00e9 1": {Route: "POST /transfers", IdempotencyKey: "k2 \u00e9"},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Linked(tenant-1): got %v, want %v", got, want)
+	}
+	if got := linked(t, s, "tenant-2", "po_1"); len(got) != 0 {
+		t.Errorf("Linked(tenant-2, po_1): got %v, want nothing: links are per tenant", got)
+	}
+	// Another write creating the same id (a PSP that reuses ids) takes over its link.
+	out = begin(t, s, key("k6"), fpA, longTTL, idempotency.Acquired)
+	complete(t, s, key("k6"), out.Token, idempotency.Answer{Status: 201, Body: []byte(`{}`), CreatedID: "po_1"}, longTTL)
+	if got := linked(t, s, "tenant-1", "po_1")["po_1"]; got.IdempotencyKey != "k6" {
+		t.Errorf("Linked(po_1) after a second write created it: got %+v, want the key k6", got)
+	}
+}
+
+func checkLinksOutliveRecords(t *testing.T, s idempotency.Store) {
+	out := begin(t, s, key("k1"), fpA, longTTL, idempotency.Acquired)
+	complete(t, s, key("k1"), out.Token, idempotency.Answer{Status: 201, Body: []byte(`{}`), CreatedID: "po_1"}, shortTTL)
+	time.Sleep(expirySleep)
+	if _, err := s.Purge(context.Background()); err != nil {
+		t.Fatalf("Purge: %v", err)
+	}
+	begin(t, s, key("k1"), fpB, longTTL, idempotency.Acquired) // the record is gone
+	if got := linked(t, s, "tenant-1", "po_1")["po_1"]; got.IdempotencyKey != "k1" {
+		t.Errorf("Linked(po_1) after its record's retention ended: got %+v, want the key k1: the PSP reports later states of a payout long after its write", got)
+	}
 }

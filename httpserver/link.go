@@ -1,0 +1,133 @@
+package httpserver
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/pspconnect/pspconnect/connector"
+	"github.com/pspconnect/pspconnect/models"
+)
+
+// linkWait bounds how long a page of transactions waits for the payouts and transfers this handler
+// is creating for the tenant, when the page holds a row that may be one of them.
+const linkWait = 2 * time.Second
+
+// linkedType is the transaction type of the rows of objects created by each linked write route.
+var linkedType = map[string]models.TransactionType{
+	routePayouts:   models.TransactionTypePayOut,
+	routeTransfers: models.TransactionTypeTransfer,
+}
+
+// linkTransactions fills relatedTransactionID on the rows of payouts and transfers created through
+// this middleware: a row of type PAYOUT (TRANSFER) without relatedTransactionID whose id is that of
+// a payout (transfer) that POST /payouts (/transfers) created gets the write's idempotencyKey.
+// Formance keys the payment of a payout it created by that key, and joins a polled row to it only
+// through relatedTransactionID = idempotencyKey and the same type; without it the row becomes a
+// second payment and the payment initiation never leaves its first status.
+//
+// The links come from the idempotency store (Store.Linked), so they hold across restarts and
+// replicas sharing a store. When the page holds such a row with no link yet while this handler is
+// still creating a payout or transfer for the tenant (a provider that puts the row into its feed
+// before CreatePayout returns), the page waits for those writes, up to linkWait. A store that
+// cannot answer makes the page a 503: served without its link, the row would be stored by Formance
+// as an unrelated payment for good.
+//
+// items is not modified: when a link is filled, the page is copied first (the provider may have
+// handed over its own storage).
+func (h *Handler) linkTransactions(r *http.Request, items []models.Transaction) ([]models.Transaction, error) {
+	var ids []string
+	for i := range items {
+		tx := &items[i]
+		if tx.RelatedTransactionID == "" && tx.ID != "" &&
+			(tx.Type == models.TransactionTypePayOut || tx.Type == models.TransactionTypeTransfer) {
+			ids = append(ids, tx.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return items, nil
+	}
+	tenant, _ := connector.TenantFrom(r.Context())
+	ctx, cancel := storeContext(r)
+	defer cancel()
+	links, err := h.guard.store.Linked(ctx, tenant, ids)
+	if err != nil {
+		return nil, err
+	}
+	if len(links) < len(ids) {
+		if pending := h.guard.pendingWrites(tenant); len(pending) > 0 {
+			h.guard.waitFor(r, pending, linkWait)
+			if links, err = h.guard.store.Linked(ctx, tenant, ids); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if len(links) == 0 {
+		return items, nil
+	}
+	out := items
+	copied := false
+	for i := range out {
+		tx := &out[i]
+		if tx.RelatedTransactionID != "" {
+			continue
+		}
+		link, ok := links[tx.ID]
+		if !ok {
+			continue
+		}
+		if linkedType[link.Route] != tx.Type {
+			h.logger.LogAttrs(r.Context(), slog.LevelWarn, "transaction of a created write has another type: not linked",
+				slog.String("route", routeName(r)), slog.String("id", tx.ID), slog.String("type", string(tx.Type)),
+				slog.String("created_by", link.Route))
+			continue
+		}
+		if !copied {
+			out = append([]models.Transaction(nil), items...)
+			copied = true
+			tx = &out[i]
+		}
+		tx.RelatedTransactionID = link.IdempotencyKey
+	}
+	return out, nil
+}
+
+// pendingWrites returns the flights of the payouts and transfers this handler is creating for
+// tenant.
+func (g *guard) pendingWrites(tenant string) []*flight {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var pending []*flight
+	for key, f := range g.flights {
+		if key.Tenant == tenant && linkedType[key.Route] != "" {
+			pending = append(pending, f)
+		}
+	}
+	return pending
+}
+
+// waitFor waits until every flight is done, at most d, or until the client goes away.
+func (g *guard) waitFor(r *http.Request, flights []*flight, d time.Duration) {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for _, f := range flights {
+		select {
+		case <-f.done:
+		case <-timer.C:
+			return
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+// linkUnavailable answers a page of transactions whose links cannot be read.
+func (h *Handler) linkUnavailable(w http.ResponseWriter, r *http.Request, err error) {
+	h.logger.LogAttrs(r.Context(), slog.LevelError, "idempotency store failed",
+		slog.String("route", routeName(r)), slog.String("error", err.Error()))
+	w.Header().Set("Retry-After", retryAfterSeconds(inFlightRetryAfter))
+	WriteError(w, http.StatusServiceUnavailable, "", fmt.Sprintf(
+		"%s: cannot read which payouts and transfers this middleware created (the idempotency store is unavailable), so their rows cannot be linked to their payment initiations; retry later",
+		routeName(r)))
+}
