@@ -54,18 +54,43 @@ type Provider interface {
 }
 
 // PayoutCreator is implemented by providers that can pay money out (POST /payouts). Without it the
-// route answers 501.
+// route answers 405, a final answer whose Detail names this interface: Formance marks the payment
+// initiation FAILED at once (a 501 would be retried for ever).
+//
+// The library calls CreatePayout at most once per idempotency key and answers every repeat itself,
+// so what the method returns decides the key for good:
+//
+//   - A payout (nil error): the PSP made it. The answer is stored and replayed, even when the record
+//     breaks the contract (a zero CreatedAt, a status outside the enum, another IdempotencyKey): the
+//     library then answers a 500 naming the field, and replays that 500 rather than pay twice.
+//   - ErrInvalidRequest, ErrNotFound, ErrConflict: a final refusal (nothing was paid), stored and
+//     replayed; Formance marks the initiation FAILED. ErrNotImplemented is a final 405.
+//   - ErrUnavailable, ErrRateLimited: only when the PSP certainly did not act (the connection was
+//     refused, the PSP answered 429 or 503). The key is released and Formance's retry calls you again.
+//   - Any other error, and a panic: the outcome is unknown (a timeout after the request was sent, a
+//     reset connection). The key stays blocked for the in-flight TTL (httpserver's
+//     WithIdempotencyInFlightTTL, 24 hours by default): repeats get 423, which Formance retries, and
+//     the provider is not called again before it ends. Pass the idempotency key on to the PSP when its
+//     API takes one, so that the call after that is safe too.
+//
+// The payout's row in ListTransactions: Formance keys the payment of a payout it created by the
+// request's IdempotencyKey, and joins a polled transaction to it only when the row carries
+// RelatedTransactionID = IdempotencyKey and type PAYOUT. The library does this for you: a row of
+// type PAYOUT, without RelatedTransactionID, whose ID is the ID of a payout CreatePayout returned, is
+// served with RelatedTransactionID set to that payout's idempotency key (the link is kept in the
+// idempotency store, so it holds across restarts and replicas sharing a store). So give the row the
+// payout's ID. A provider that builds its rows under other ids sets RelatedTransactionID itself; so
+// does one whose rows can reach Formance through another replica before CreatePayout has returned
+// (the library waits for writes in flight on the same handler only).
 type PayoutCreator interface {
 	// CreatePayout asks the PSP to make the payout and returns its record, with the request's
-	// IdempotencyKey. The library calls it once per idempotency key and answers repeats itself; still,
-	// pass the key on to the PSP when its API takes one. Return ErrInvalidRequest for a request the PSP
-	// refuses (unknown account, insufficient funds), ErrUnavailable or ErrRateLimited when a retry may
-	// succeed.
+	// IdempotencyKey (an empty one is filled in). See the interface for what each answer means.
 	CreatePayout(ctx context.Context, req models.PayoutRequest) (models.Payout, error)
 }
 
 // TransferCreator is implemented by providers that can move money between their own accounts
-// (POST /transfers). Without it the route answers 501. The rules of PayoutCreator apply.
+// (POST /transfers). Without it the route answers 405. The rules of PayoutCreator apply, with type
+// TRANSFER for the transfer's row in ListTransactions.
 type TransferCreator interface {
 	// CreateTransfer asks the PSP to make the transfer and returns its record.
 	CreateTransfer(ctx context.Context, req models.TransferRequest) (models.Transfer, error)
@@ -86,7 +111,8 @@ type TransferGetter interface {
 }
 
 // BankAccountCreator is implemented by providers that can register external bank accounts
-// (POST /bank-accounts). Without it the route answers 501.
+// (POST /bank-accounts). Without it the route answers 405. The answers mean what they mean for
+// PayoutCreator.
 type BankAccountCreator interface {
 	// CreateBankAccount registers the bank account and returns its record.
 	CreateBankAccount(ctx context.Context, req models.BankAccountRequest) (models.BankAccount, error)

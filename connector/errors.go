@@ -19,13 +19,16 @@ var (
 	// ErrConflict: the request clashes with the PSP's state (an idempotency key reused with another body,
 	// a duplicate). HTTP 409.
 	ErrConflict = errors.New("conflict")
-	// ErrUnavailable: the PSP is down or timed out. Safe to retry. HTTP 503.
+	// ErrUnavailable: the PSP is down. Safe to retry. HTTP 503. For a write (CreatePayout, …) return
+	// it only when the PSP certainly did not act: a timeout after the request was sent is an unknown
+	// outcome (return the error as it is; see connector.PayoutCreator).
 	ErrUnavailable = errors.New("upstream unavailable")
 	// ErrRateLimited: the PSP is rate limiting us. Safe to retry later. HTTP 429, with Retry-After when
 	// the error is a *Error with RetryAfter set.
 	ErrRateLimited = errors.New("rate limited")
-	// ErrNotImplemented: the provider does not offer this capability. HTTP 501. The library answers it
-	// by itself for missing optional interfaces.
+	// ErrNotImplemented: the provider does not offer this capability. HTTP 501 on the read routes, a
+	// final 405 on the write routes (Formance retries a 501 for ever). The library answers it by
+	// itself for missing optional interfaces.
 	ErrNotImplemented = errors.New("not implemented")
 )
 
@@ -108,7 +111,7 @@ func HTTPStatus(err error) int {
 
 // IsRetryable reports whether the error says a retry may succeed (ErrUnavailable, ErrRateLimited).
 // The library does not store such answers for an idempotency key, so Formance's retry reaches the PSP
-// again.
+// again: for writes, return them only when the PSP did not act.
 func IsRetryable(err error) bool {
 	return errors.Is(err, ErrUnavailable) || errors.Is(err, ErrRateLimited)
 }

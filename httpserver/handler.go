@@ -40,23 +40,38 @@ import (
 //
 // The three POST routes are idempotent. Payouts and transfers are keyed by their body's
 // idempotencyKey, bank accounts by the Idempotency-Key header or, without one, by the body itself;
-// keys are per tenant and per route. The provider is called at most once per key; repeats get the
-// first answer, replayed byte for byte, unless it said "retry" (429, 503 or another 5xx), in which case
-// the next repeat calls the provider again.
+// keys are per tenant and per route. The provider is called at most once per key, whatever it
+// returned: a created object or a final refusal is replayed byte for byte to every repeat; a
+// provider error that says nothing happened at the PSP (connector.ErrUnavailable, ErrRateLimited)
+// releases the key, so the next repeat calls the provider again; any other error, a panic, or a
+// process that died during the call leaves the outcome unknown, and repeats get 423 Locked with
+// Retry-After until the in-flight TTL ends (see connector.PayoutCreator and
+// WithIdempotencyInFlightTTL). The rows of the payouts and transfers created here are served from
+// GET /transactions with relatedTransactionID set to their idempotency key, so that Formance joins
+// them to its payment initiations (see connector.PayoutCreator).
 //
-// Errors, always with a {"Title","Detail"} JSON body: 400 for a bad query parameter or request body
-// (or connector.ErrInvalidRequest), 401 for a missing or wrong API key, 404 for an unknown route (or
-// connector.ErrNotFound), 405 with an Allow header for a known path with another method, 409 (from
-// connector.ErrConflict; for an idempotency key reused with another body; or, with Retry-After, for
-// a request whose key is still in flight), 415 for a body that is not application/json, 429 (over
-// the tenant's rate limit, or from the provider) and 503 (from the provider, or when the idempotency
-// store is down), with Retry-After when a delay is known, 501 for a capability the provider does not
-// implement, and 500 for a panic, an unknown provider error (Detail "internal error"; the error is
-// logged) or invalid provider output (Detail naming the route, item and field). The Detail of a
-// provider error is only the provider's own message, never the chain that wraps it (which may carry
-// the PSP's URL or credentials): the text of the *connector.Error of its kind (`not found: account
-// "x" does not exist`), without its Cause, or else the bare sentinel's text ("not found"). The whole
-// error is logged.
+// Errors, always with a {"Title","Detail"} JSON body, and chosen by how Formance treats them (a 4xx
+// other than 408, 421, 423, 425 and 429 is final for it; the rest are retried):
+//   - 400 for a bad value of a known query parameter or a bad request body (or
+//     connector.ErrInvalidRequest); 401 for a missing or wrong API key; 404 for an unknown route (or
+//     connector.ErrNotFound); 409 from connector.ErrConflict, or for an idempotency key reused with
+//     another body; 415 for a body that is not application/json.
+//   - 405 with an Allow header for a known path with another method, and for a write the provider
+//     cannot do (a missing connector.PayoutCreator, TransferCreator or BankAccountCreator, or
+//     connector.ErrNotImplemented from one): final, so Formance fails the payment initiation at once.
+//   - 423 Locked with Retry-After for a write whose idempotency key is in flight or whose outcome is
+//     unknown.
+//   - 429 (over the tenant's rate limit, or from the provider) and 503 (from the provider, or when the
+//     idempotency store is down), with Retry-After when a delay is known.
+//   - 501 for a read capability the provider does not implement (GET /payouts/{payoutId},
+//     GET /transfers/{transferId}, which today's Formance does not call).
+//   - 500 for a panic, an unknown provider error (Detail "internal error"; the error is logged) or
+//     invalid provider output (Detail naming the route, item and field).
+//
+// The Detail of a provider error is only the provider's own message, never the chain that wraps it
+// (which may carry the PSP's URL or credentials): the text of the *connector.Error of its kind
+// (`not found: account "x" does not exist`), without its Cause, or else the bare sentinel's text
+// ("not found"). The whole error is logged.
 type Handler struct {
 	provider connector.Provider
 	cfg      config

@@ -48,6 +48,7 @@ type config struct {
 	idemWait      time.Duration
 	rateLimit     rate.Limit
 	rateBurst     int
+	quarantine    *Quarantine
 	errs          []error
 }
 

@@ -37,56 +37,87 @@ func serveList[T any](h *Handler, field pagination.Field,
 			return
 		}
 
-		var items []T
-		if _, cursorPaged := h.provider.(connector.CursorPaged); cursorPaged {
-			// The handler's own scope first: handlers sharing one cache (WithCursorCache) never
-			// start from each other's cursors, even for the same tenant and path.
-			tenant, _ := connector.TenantFrom(r.Context())
-			scope := h.cursorScope + "\x00" + tenant + "\x00" + r.URL.Path
-			items, err = pagination.FetchByCursor(r.Context(), h.cfg.cursors, scope, q,
-				func(ctx context.Context, q pagination.Query) ([]T, string, error) {
-					page, err := list(ctx, q)
-					return page.Items, page.NextCursor, err
-				})
-		} else {
-			var page connector.Page[T]
-			page, err = list(r.Context(), q)
-			items = page.Items
+		fetch := func(q pagination.Query) ([]T, error) {
+			if _, cursorPaged := h.provider.(connector.CursorPaged); cursorPaged {
+				// The handler's own scope first: handlers sharing one cache (WithCursorCache) never
+				// start from each other's cursors, even for the same tenant and path.
+				tenant, _ := connector.TenantFrom(r.Context())
+				scope := h.cursorScope + "\x00" + tenant + "\x00" + r.URL.Path
+				return pagination.FetchByCursor(r.Context(), h.cfg.cursors, scope, q,
+					func(ctx context.Context, q pagination.Query) ([]T, string, error) {
+						page, err := list(ctx, q)
+						return page.Items, page.NextCursor, err
+					})
+			}
+			page, err := list(r.Context(), q)
+			return page.Items, err
 		}
-		if errors.Is(err, pagination.ErrCursorOverflow) || errors.Is(err, pagination.ErrCursorLoop) {
-			h.writeInvalidOutput(w, r, "provider broke the cursor paging contract: "+err.Error())
-			return
+
+		seen := seenIDs.Get().(map[string]int)
+		defer func() { clear(seen); seenIDs.Put(seen) }()
+		var items []T    // the answer
+		var kept []T     // with a quarantine: the valid items, once one was left out
+		leftOut := false // an item of this answer was left out
+		for part := q; ; part.Page++ {
+			got, err := fetch(part)
+			if errors.Is(err, pagination.ErrCursorOverflow) || errors.Is(err, pagination.ErrCursorLoop) {
+				h.writeInvalidOutput(w, r, "provider broke the cursor paging contract: "+err.Error())
+				return
+			}
+			if err != nil {
+				writeProviderError(w, r, h.logger, err)
+				return
+			}
+			if len(got) > q.PageSize {
+				h.writeInvalidOutput(w, r, fmt.Sprintf(
+					"provider returned %d items for pageSize=%d (a page must hold at most pageSize items)", len(got), q.PageSize))
+				return
+			}
+			if part.Page == q.Page {
+				items = got
+			}
+			for i := range got {
+				if err := models.Validate(&got[i]); err != nil {
+					if h.cfg.quarantine == nil {
+						h.writeInvalidOutput(w, r, invalidItem(err, i, len(got)))
+						return
+					}
+					if !leftOut {
+						leftOut = true
+						kept = append(make([]T, 0, q.PageSize), items[:i]...)
+					}
+					h.quarantine(r, id(&got[i]), i, err)
+					continue
+				}
+				itemID := id(&got[i])
+				if first, dup := seen[itemID]; dup && part.Page == q.Page {
+					h.writeInvalidOutput(w, r, fmt.Sprintf(
+						"provider returned id %q twice on one page (items %d and %d of %d)", itemID, first+1, i+1, len(got)))
+					return
+				} else if dup {
+					continue // a fill page repeating an item (the data moved): it is served once
+				}
+				seen[itemID] = i
+				if leftOut && len(kept) < q.PageSize {
+					kept = append(kept, got[i])
+				}
+			}
+			// Without a quarantined item the provider's page is the answer. With one, fill the
+			// answer up from the following pages, so that it stays full unless the data ends.
+			if !leftOut || len(kept) >= q.PageSize || len(got) < q.PageSize {
+				break
+			}
 		}
-		if err != nil {
-			writeProviderError(w, r, h.logger, err)
-			return
+		if leftOut {
+			items = kept
 		}
 
 		if prepare != nil && len(items) > 0 {
+			var err error
 			if items, err = prepare(r, items); err != nil {
 				h.linkUnavailable(w, r, err)
 				return
 			}
-		}
-		if len(items) > q.PageSize {
-			h.writeInvalidOutput(w, r, fmt.Sprintf(
-				"provider returned %d items for pageSize=%d (a page must hold at most pageSize items)", len(items), q.PageSize))
-			return
-		}
-		seen := seenIDs.Get().(map[string]int)
-		defer func() { clear(seen); seenIDs.Put(seen) }()
-		for i := range items {
-			if err := models.Validate(&items[i]); err != nil {
-				h.writeInvalidOutput(w, r, invalidItem(err, i, len(items)))
-				return
-			}
-			itemID := id(&items[i])
-			if first, dup := seen[itemID]; dup {
-				h.writeInvalidOutput(w, r, fmt.Sprintf(
-					"provider returned id %q twice on one page (items %d and %d of %d)", itemID, first+1, i+1, len(items)))
-				return
-			}
-			seen[itemID] = i
 		}
 		writeItems(h, w, r, items, appendItem)
 	}
