@@ -484,6 +484,8 @@ func TestRequestInFlightWhenItsProcessDiedStaysBlockedUntilItExpires(t *testing.
 }
 
 func TestDuplicateWaitsForTheFirstUpToItsWait(t *testing.T) {
+	assert.Less(t, httpserver.DefaultIdempotencyWait, 10*time.Second,
+		"the default wait ends before Formance's 10 s client timeout, so it reads the 423 and retries")
 	g := newGate()
 	p := newWriteProvider(func(ctx context.Context, _ int64) error { return g.wait(ctx) })
 	srv, _ := newServer(t, p, httpserver.WithIdempotencyWait(100*time.Millisecond))
