@@ -20,7 +20,7 @@ type Config struct {
 	// Retention is how long a superseded slot stays at least (WithRetention).
 	Retention time.Duration
 	// Now reads the clock (WithClock).
-	Now func() time.Time
+	Now  func() time.Time
 	errs []error
 }
 
