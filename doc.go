@@ -11,17 +11,21 @@
 //   - connector: the Provider interface you implement, optional capabilities (payouts, transfers,
 //     status reads, bank accounts) and the errors a provider returns.
 //   - models: the contract's objects and value types (Amount, Asset, TransactionStatus, …).
-//   - pagination: query parsing, and Collection, an in-memory store that pages exactly as the poller
-//     needs and keeps items that share a timestamp from being skipped.
+//   - feed: the store the list routes read (Memory in this process, feed/pgfeed in PostgreSQL): it
+//     pages exactly as the poller needs, keeps items that share a timestamp from being skipped and
+//     changes from being missed, and answers a list request in one line (feed.List).
+//   - pagination: query parsing; FetchByCursor, for providers that page through an upstream by
+//     cursor; and Collection, the in-memory store that preceded feed.
 //   - httpserver: New turns a Provider into the http.Handler you mount in your app.
 //   - connectortest: Run proves a middleware against the contract and a faithful copy of Formance's
 //     poller, in your own test suite.
-//   - examples: runnable middlewares to copy (inmemory, mockpsp).
+//   - examples: runnable middlewares to copy (inmemory, cursorpsp, mockpsp).
 //
 // # A complete provider
 //
-// The provider below serves accounts and transactions from memory. A real one calls its PSP in the
-// same methods, or keeps a local copy of the PSP's data in pagination collections.
+// The provider below serves accounts and transactions from feeds in memory. A real one copies its
+// PSP's data into the feeds as it learns it (Put, for the tenant the data belongs to), or calls its
+// PSP in the same methods.
 //
 //	package main
 //
@@ -31,30 +35,33 @@
 //		"time"
 //
 //		"github.com/pspconnect/pspconnect/connector"
+//		"github.com/pspconnect/pspconnect/feed"
 //		"github.com/pspconnect/pspconnect/httpserver"
 //		"github.com/pspconnect/pspconnect/models"
-//		"github.com/pspconnect/pspconnect/pagination"
 //	)
 //
 //	type bank struct {
-//		accounts     *pagination.Collection[models.Account]
-//		transactions *pagination.Collection[models.Transaction]
+//		accounts     feed.Feed[models.Account]
+//		transactions feed.Feed[models.Transaction]
 //	}
 //
-//	func (b *bank) ListAccounts(_ context.Context, req connector.ListRequest) (connector.Page[models.Account], error) {
-//		return connector.Page[models.Account]{Items: b.accounts.Page(req)}, nil
+//	func (b *bank) ListAccounts(ctx context.Context, req connector.ListRequest) (connector.Page[models.Account], error) {
+//		return feed.List(ctx, b.accounts, req)
 //	}
 //
 //	func (b *bank) ListBeneficiaries(context.Context, connector.ListRequest) (connector.Page[models.Beneficiary], error) {
 //		return connector.Page[models.Beneficiary]{}, nil // this PSP has no beneficiaries
 //	}
 //
-//	func (b *bank) ListTransactions(_ context.Context, req connector.ListRequest) (connector.Page[models.Transaction], error) {
-//		return connector.Page[models.Transaction]{Items: b.transactions.Page(req)}, nil
+//	func (b *bank) ListTransactions(ctx context.Context, req connector.ListRequest) (connector.Page[models.Transaction], error) {
+//		return feed.List(ctx, b.transactions, req)
 //	}
 //
-//	func (b *bank) GetBalances(_ context.Context, accountID string) (models.Balances, error) {
-//		if _, ok := b.accounts.Get(accountID); !ok {
+//	func (b *bank) GetBalances(ctx context.Context, accountID string) (models.Balances, error) {
+//		tenant, _ := connector.TenantFrom(ctx)
+//		if _, ok, err := b.accounts.Get(ctx, tenant, accountID); err != nil {
+//			return models.Balances{}, err
+//		} else if !ok {
 //			return models.Balances{}, connector.NotFound("account %q does not exist", accountID)
 //		}
 //		return models.Balances{
@@ -64,21 +71,37 @@
 //	}
 //
 //	func main() {
-//		b := &bank{accounts: pagination.NewAccounts(), transactions: pagination.NewTransactions()}
+//		ctx := context.Background()
+//		accounts, err := feed.NewMemoryAccounts()
+//		if err != nil {
+//			panic(err)
+//		}
+//		transactions, err := feed.NewMemoryTransactions()
+//		if err != nil {
+//			panic(err)
+//		}
+//		b := &bank{accounts: accounts, transactions: transactions}
+//
+//		// The data of the tenant that WithAPIKey's key authenticates as.
+//		tenant := httpserver.DefaultTenant
 //		created := time.Date(2024, 1, 1, 10, 0, 0, 0, time.UTC)
-//		_ = b.accounts.Put(models.Account{ID: "acc_1", AccountName: "Main", CreatedAt: created})
-//		_ = b.transactions.Put(models.Transaction{
+//		if err := accounts.Put(ctx, tenant, models.Account{ID: "acc_1", AccountName: "Main", CreatedAt: created}); err != nil {
+//			panic(err)
+//		}
+//		if err := transactions.Put(ctx, tenant, models.Transaction{
 //			ID: "tx_1", CreatedAt: created, UpdatedAt: created, Currency: "EUR/2",
 //			Type: models.TransactionTypePayIn, Status: models.TransactionStatusSucceeded,
 //			Amount: models.AmountFromInt64(10_000), DestinationAccountID: "acc_1",
-//		})
+//		}); err != nil {
+//			panic(err)
+//		}
 //
 //		handler, err := httpserver.New(b, httpserver.WithAPIKey("change-me"))
 //		if err != nil {
 //			panic(err)
 //		}
 //		// Mount handler wherever you like, e.g. http.StripPrefix("/formance", handler).
-//		_ = httpserver.ListenAndServe(context.Background(), ":8080", handler, slog.Default())
+//		_ = httpserver.ListenAndServe(ctx, ":8080", handler, slog.Default())
 //	}
 //
 // The same provider, compiled and exercised, is this package's Example.
