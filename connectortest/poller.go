@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,6 +67,9 @@ type Request struct {
 	// Items is the number of items in the answer: list items for a list route, balances for a
 	// balances route; 0 when it could not be decoded.
 	Items int
+	// Target is the index, in the Poller's targets, of the target the request was sent to: always 0
+	// for a Poller over one target (NewPoller). It is not part of String.
+	Target int
 }
 
 // String returns "GET /path?query".
@@ -140,12 +144,43 @@ type State struct {
 // contract's values, required fields present. One item that does not decode fails the fetch.
 //
 // A Poller is safe for concurrent use, but its cycles run one at a time.
+//
+// # Replicas, restarts and changes during a fetch
+//
+// Formance sends each request on its own: behind a load balancer, the pages of one fetch may be
+// answered by different replicas of the middleware, a middleware may restart between two pages, and
+// the PSP's data may change while the client pages. NewPollerWithOptions builds a Poller that tests
+// these cases (the requests and the bookkeeping stay exactly those described above):
+//
+//   - Replicas: PollerOptions.Targets lists several targets (or NewReplicaPoller). Each request, a
+//     list page or a balances request, goes to the next target in turn, round-robin, starting with
+//     the first and continuing from one cycle to the next: with two targets, page 1 of a fetch goes
+//     to one replica and page 2 to the other. Request.Target tells which target got each request.
+//     Any state the middleware keeps between two pages (a cursor cache, a snapshot) must therefore be
+//     shared by the replicas, or the pages must not depend on it.
+//   - Changes during a fetch: PollerOptions.BetweenPages is called after each page of a fetch when
+//     the fetch goes on, before the next page is requested. Changing the data there reproduces the
+//     contract's "The listing must not shift under the client while it pages": within a busy second
+//     the client reads pages 1, 2, … of the same range by offset, so a changed item that moves to
+//     the end of the listing between two pages makes the item at the page boundary vanish.
+//     PollerOptions.BetweenFetches is called between two fetches of one cycle.
+//   - Restarts: serve each replica's handler through a Swappable and Swap in a new handler (a new
+//     process, with empty in-memory state) from BetweenPages or BetweenFetches. For a deployed target
+//     (Target.BaseURL), restart the process itself from the hook, and return once it serves again.
+//   - Between cycles: nothing is needed, the caller runs its changes (or restarts) between two calls
+//     of Cycle, like Options.Changes does for Run.
+//
+// To prove that nothing is lost, compare what the cycles delivered with the data the PSP holds at
+// the end (see ExamplePoller_replicas).
 type Poller struct {
-	target   Target
-	pageSize int
+	targets        []Target
+	pageSize       int
+	betweenPages   func(ctx context.Context, route string, page int) error
+	betweenFetches func(ctx context.Context, done Fetch) error
 
 	mu       sync.Mutex // held during a cycle
-	conn     *conn
+	conn     *conn      // a borrowed connection (newBorrowedPoller), used as the only target
+	rp       *replicas  // the connections, one per target, once connected
 	dialErr  error
 	state    State
 	maxPages int // MaxPagesPerFetch; lowered by tests
@@ -155,10 +190,62 @@ type Poller struct {
 // DefaultPollerPageSize. It starts from scratch (zero State), like a newly installed connector.
 // When target.Handler is set, the first Cycle starts a test server for it: call Close when done.
 func NewPoller(target Target, pageSize int) *Poller {
+	return NewPollerWithOptions(PollerOptions{Targets: []Target{target}, PageSize: pageSize})
+}
+
+// PollerOptions configures a Poller built with NewPollerWithOptions. The zero value of each field
+// gives the behaviour of NewPoller.
+type PollerOptions struct {
+	// Targets are the replicas of the middleware, all serving the same data. Each request goes to
+	// the next target in turn (round-robin per request, across pages, fetches and cycles), starting
+	// with Targets[0]. One target gives NewPoller's Poller. Empty is an error of the first Cycle
+	// (wrapping ErrTarget), as is an unusable target (the error then names its index).
+	Targets []Target
+	// PageSize is Formance's page size; 0 or less means DefaultPollerPageSize.
+	PageSize int
+	// BetweenPages, when set, is called inside a fetch of route ("/accounts", "/beneficiaries" or
+	// "/transactions") after page number page (1, 2, …) was read and the fetch decided to go on,
+	// right before page+1 is requested. It is not called after the last page of a fetch. Use it to
+	// change the data, or restart a target, in the middle of a fetch.
+	//
+	// An error ends the cycle: Cycle and Stream return it unchanged (not wrapped in a FetchError),
+	// page+1 is not requested, nothing of the fetch is delivered and the route's state stays as it
+	// was before the fetch, as for a fetch that failed.
+	BetweenPages func(ctx context.Context, route string, page int) error
+	// BetweenFetches, when set, is called between two fetches of one cycle, after the fetch done
+	// (and, for accounts, its balances) was delivered and the state moved, before the next request:
+	// between two fetches of one route when done.HasMore, and between routes. It is not called after
+	// the cycle's last fetch; between cycles the caller does what it wants between its calls of Cycle.
+	//
+	// An error ends the cycle: Cycle and Stream return it unchanged. The fetch done stays delivered
+	// and its route's state moved.
+	BetweenFetches func(ctx context.Context, done Fetch) error
+}
+
+// NewPollerWithOptions returns a Poller configured by o (see PollerOptions and, in Poller's doc,
+// "Replicas, restarts and changes during a fetch"). It starts from scratch (zero State). When a
+// target has a Handler, the first Cycle starts a test server for it: call Close when done.
+//
+// The hooks run inside the cycle, which holds the Poller: they must not call the Poller's methods
+// (State, SetState, Cycle, Stream, Close), which would wait forever. They get the cycle's context.
+func NewPollerWithOptions(o PollerOptions) *Poller {
+	pageSize := o.PageSize
 	if pageSize <= 0 {
 		pageSize = DefaultPollerPageSize
 	}
-	return &Poller{target: target, pageSize: pageSize, maxPages: MaxPagesPerFetch}
+	return &Poller{
+		targets:        slices.Clone(o.Targets),
+		pageSize:       pageSize,
+		betweenPages:   o.BetweenPages,
+		betweenFetches: o.BetweenFetches,
+		maxPages:       MaxPagesPerFetch,
+	}
+}
+
+// NewReplicaPoller returns a Poller that sends each request to the next of targets in turn, the
+// replicas of one middleware serving the same data: NewPollerWithOptions with Targets and PageSize.
+func NewReplicaPoller(targets []Target, pageSize int) *Poller {
+	return NewPollerWithOptions(PollerOptions{Targets: targets, PageSize: pageSize})
 }
 
 // PageSize returns the page size the poller sends.
@@ -178,20 +265,30 @@ func (p *Poller) SetState(s State) {
 	p.state = s
 }
 
-// Close stops the test server started for Target.Handler, if any. The Poller must not be used after.
+// Close stops the test servers started for the targets' Handlers, if any. The Poller must not be
+// used after.
 func (p *Poller) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.conn != nil {
+	switch {
+	case p.rp != nil:
+		p.rp.close()
+	case p.conn != nil:
 		p.conn.close()
 	}
 }
 
-func (p *Poller) connect() (*conn, error) {
-	if p.conn == nil && p.dialErr == nil {
-		p.conn, p.dialErr = dial(p.target)
+// connect dials every target once, on the first cycle.
+func (p *Poller) connect() (*replicas, error) {
+	if p.rp != nil || p.dialErr != nil {
+		return p.rp, p.dialErr
 	}
-	return p.conn, p.dialErr
+	if p.conn != nil {
+		p.rp = &replicas{conns: []*conn{p.conn}}
+		return p.rp, nil
+	}
+	p.rp, p.dialErr = dialAll(p.targets)
+	return p.rp, p.dialErr
 }
 
 // Cycle runs one polling cycle and returns what it delivered. On error it returns what was delivered
@@ -243,20 +340,21 @@ type Delivery struct {
 func (p *Poller) Stream(ctx context.Context, fn func(Delivery) error) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	c, err := p.connect()
+	rp, err := p.connect()
 	if err != nil {
 		return err
 	}
+	fc := fetchConfig{rp: rp, pageSize: p.pageSize, maxPages: p.maxPages, betweenPages: p.betweenPages}
 	for {
 		before := p.state.Accounts
-		items, f, err := fetchList(ctx, c, routeAccounts, p.pageSize, &p.state.Accounts, decodeAccount, p.maxPages)
+		items, f, err := fetchList(ctx, fc, routeAccounts, &p.state.Accounts, decodeAccount)
 		if err != nil {
 			_ = fn(Delivery{Fetch: f})
 			return err
 		}
 		d := Delivery{Fetch: f, Accounts: items}
 		for _, a := range items {
-			b, req, err := fetchBalances(ctx, c, a.ID)
+			b, req, err := fetchBalances(ctx, rp, a.ID)
 			d.BalanceRequests = append(d.BalanceRequests, req)
 			if err != nil {
 				p.state.Accounts = before
@@ -269,30 +367,48 @@ func (p *Poller) Stream(ctx context.Context, fn func(Delivery) error) error {
 			p.state.Accounts = before
 			return err
 		}
+		// Beneficiaries follow, whether or not accounts have more.
+		if err := p.between(ctx, f); err != nil {
+			return err
+		}
 		if !f.HasMore {
 			break
 		}
 	}
-	if err := streamRoute(ctx, p, c, routeBeneficiaries, &p.state.Beneficiaries, decodeBeneficiary,
+	if err := streamRoute(ctx, p, fc, routeBeneficiaries, &p.state.Beneficiaries, decodeBeneficiary, false,
 		func(f Fetch, items []models.Beneficiary) error { return fn(Delivery{Fetch: f, Beneficiaries: items}) }); err != nil {
 		return err
 	}
-	return streamRoute(ctx, p, c, routeTransactions, &p.state.Transactions, decodeTransaction,
+	return streamRoute(ctx, p, fc, routeTransactions, &p.state.Transactions, decodeTransaction, true,
 		func(f Fetch, items []models.Transaction) error { return fn(Delivery{Fetch: f, Transactions: items}) })
 }
 
+// between calls the BetweenFetches hook, if any, after the fetch done.
+func (p *Poller) between(ctx context.Context, done Fetch) error {
+	if p.betweenFetches == nil {
+		return nil
+	}
+	return p.betweenFetches(ctx, done)
+}
+
 // streamRoute runs the fetches of one route without balances while they have more, handing each to
-// deliver.
-func streamRoute[T any](ctx context.Context, p *Poller, c *conn, rs routeSpec, s *time.Time, decode decoder[T], deliver func(Fetch, []T) error) error {
+// deliver. last reports whether the route is the cycle's last: no BetweenFetches after its last fetch.
+func streamRoute[T any](ctx context.Context, p *Poller, fc fetchConfig, rs routeSpec, s *time.Time, decode decoder[T], last bool, deliver func(Fetch, []T) error) error {
 	for {
 		before := *s
-		items, f, err := fetchList(ctx, c, rs, p.pageSize, s, decode, p.maxPages)
+		items, f, err := fetchList(ctx, fc, rs, s, decode)
 		if err != nil {
 			_ = deliver(f, nil)
 			return err
 		}
 		if err := deliver(f, items); err != nil {
 			*s = before
+			return err
+		}
+		if !f.HasMore && last {
+			return nil
+		}
+		if err := p.between(ctx, f); err != nil {
 			return err
 		}
 		if !f.HasMore {
@@ -321,8 +437,24 @@ func logEntry(r request, status, items int) Request {
 	return Request{Method: r.method, Path: r.path, Query: r.displayQuery(), Status: status, Items: items}
 }
 
+// targetEntry is logEntry for a request sent to target number ti.
+func targetEntry(r request, ti, status, items int) Request {
+	e := logEntry(r, status, items)
+	e.Target = ti
+	return e
+}
+
+// fetchConfig is what every fetch of a cycle shares.
+type fetchConfig struct {
+	rp           *replicas
+	pageSize     int
+	maxPages     int
+	betweenPages func(ctx context.Context, route string, page int) error
+}
+
 // fetchList runs one fetch of a list route and moves *s forward.
-func fetchList[T any](ctx context.Context, c *conn, rs routeSpec, pageSize int, s *time.Time, decode decoder[T], maxPages int) ([]T, Fetch, error) {
+func fetchList[T any](ctx context.Context, fc fetchConfig, rs routeSpec, s *time.Time, decode decoder[T]) ([]T, Fetch, error) {
+	pageSize, maxPages := fc.pageSize, fc.maxPages
 	if maxPages <= 0 {
 		maxPages = MaxPagesPerFetch
 	}
@@ -338,39 +470,44 @@ func fetchList[T any](ctx context.Context, c *conn, rs routeSpec, pageSize int, 
 			r := listRequest(rs, page, pageSize, *s)
 			return nil, f, &FetchError{Request: logEntry(r, 0, 0), Err: fmt.Errorf("%w: %d pages read without a page shorter than pageSize=%d (is the page parameter ignored?)", ErrRunaway, maxPages, pageSize)}
 		}
+		if page > 1 && fc.betweenPages != nil {
+			if err := fc.betweenPages(ctx, rs.path, page-1); err != nil {
+				return nil, f, err
+			}
+		}
 		r := listRequest(rs, page, pageSize, *s)
-		res, err := c.do(ctx, r)
+		res, ti, err := fc.rp.do(ctx, r)
 		if err != nil {
-			entry := logEntry(r, 0, 0)
+			entry := targetEntry(r, ti, 0, 0)
 			f.Requests = append(f.Requests, entry)
-			return nil, f, &FetchError{Request: entry, Err: err}
+			return nil, f, fc.rp.fetchError(entry, err)
 		}
 		if res.status != 200 {
-			entry := logEntry(r, res.status, 0)
+			entry := targetEntry(r, ti, res.status, 0)
 			f.Requests = append(f.Requests, entry)
-			return nil, f, &FetchError{Request: entry, Err: fmt.Errorf("%w %d: %s", ErrUnexpectedStatus, res.status, bodySnippet(res.body))}
+			return nil, f, fc.rp.fetchError(entry, fmt.Errorf("%w %d: %s", ErrUnexpectedStatus, res.status, bodySnippet(res.body)))
 		}
 		items, ok := decode.page(res.body, pageSize)
 		if !ok {
 			// Decode item by item to name the failing one, exactly as the client reports it.
 			var raws []json.RawMessage
 			if err := json.Unmarshal(res.body, &raws); err != nil {
-				entry := logEntry(r, res.status, 0)
+				entry := targetEntry(r, ti, res.status, 0)
 				f.Requests = append(f.Requests, entry)
-				return nil, f, &FetchError{Request: entry, Err: fmt.Errorf("%w: not a JSON array of %ss: %v", ErrUndecodable, rs.object, err)}
+				return nil, f, fc.rp.fetchError(entry, fmt.Errorf("%w: not a JSON array of %ss: %v", ErrUndecodable, rs.object, err))
 			}
 			items = make([]T, len(raws))
 			for i, raw := range raws {
 				item, err := decode.item(raw)
 				if err != nil {
-					entry := logEntry(r, res.status, len(raws))
+					entry := targetEntry(r, ti, res.status, len(raws))
 					f.Requests = append(f.Requests, entry)
-					return nil, f, &FetchError{Request: entry, Err: fmt.Errorf("%w: item %d: %w", ErrUndecodable, i, err)}
+					return nil, f, fc.rp.fetchError(entry, fmt.Errorf("%w: item %d: %w", ErrUndecodable, i, err))
 				}
 				items[i] = item
 			}
 		}
-		f.Requests = append(f.Requests, logEntry(r, res.status, len(items)))
+		f.Requests = append(f.Requests, targetEntry(r, ti, res.status, len(items)))
 		for i := range items {
 			at := decode.at(&items[i])
 			if !at.After(*s) {
@@ -396,25 +533,25 @@ func fetchList[T any](ctx context.Context, c *conn, rs routeSpec, pageSize int, 
 	return kept, f, nil
 }
 
-func fetchBalances(ctx context.Context, c *conn, accountID string) (models.Balances, Request, error) {
+func fetchBalances(ctx context.Context, rp *replicas, accountID string) (models.Balances, Request, error) {
 	r := request{method: "GET", path: balancesPath(accountID)}
-	res, err := c.do(ctx, r)
+	res, ti, err := rp.do(ctx, r)
 	if err != nil {
-		entry := logEntry(r, 0, 0)
-		return models.Balances{}, entry, &FetchError{Request: entry, Err: err}
+		entry := targetEntry(r, ti, 0, 0)
+		return models.Balances{}, entry, rp.fetchError(entry, err)
 	}
 	if res.status != 200 {
-		entry := logEntry(r, res.status, 0)
-		return models.Balances{}, entry, &FetchError{Request: entry, Err: fmt.Errorf("%w %d: %s", ErrUnexpectedStatus, res.status, bodySnippet(res.body))}
+		entry := targetEntry(r, ti, res.status, 0)
+		return models.Balances{}, entry, rp.fetchError(entry, fmt.Errorf("%w %d: %s", ErrUnexpectedStatus, res.status, bodySnippet(res.body)))
 	}
 	var b models.Balances
 	if err := json.Unmarshal(res.body, &b); err != nil {
-		entry := logEntry(r, res.status, 0)
-		return b, entry, &FetchError{Request: entry, Err: fmt.Errorf("%w: %w", ErrUndecodable, err)}
+		entry := targetEntry(r, ti, res.status, 0)
+		return b, entry, rp.fetchError(entry, fmt.Errorf("%w: %w", ErrUndecodable, err))
 	}
-	entry := logEntry(r, res.status, len(b.Balances))
+	entry := targetEntry(r, ti, res.status, len(b.Balances))
 	if err := models.Validate(b); err != nil {
-		return b, entry, &FetchError{Request: entry, Err: fmt.Errorf("%w: %w", ErrUndecodable, err)}
+		return b, entry, rp.fetchError(entry, fmt.Errorf("%w: %w", ErrUndecodable, err))
 	}
 	return b, entry, nil
 }
