@@ -251,7 +251,7 @@ func (s *suite) checkOrder(t tb, pageSize int) {
 			}
 			got := make(map[string]bool, len(lf.items))
 			for _, it := range lf.items {
-				got[it.id] = true
+				got[it.key] = true
 				if it.atOK && it.at.Before(from) {
 					f.errorf("%s: %s is before %s=%s", lf.pages[it.page-1].req, it.label(rs), fromName(rs), formatFrom(from))
 				}
@@ -265,7 +265,7 @@ func (s *suite) checkOrder(t tb, pageSize int) {
 				continue
 			}
 			for _, it := range ref[rs.path].items {
-				if !it.atOK || it.at.Before(from) || got[it.id] {
+				if !it.atOK || it.at.Before(from) || got[it.key] {
 					continue
 				}
 				why := "it is after " + fromName(rs)
@@ -330,7 +330,7 @@ func (s *suite) checkTiling(t tb, pageSize int) {
 				if it.id == "" {
 					continue
 				}
-				if fp, ok := first[it.id]; ok {
+				if fp, ok := first[it.key]; ok {
 					if fp == page {
 						f.errorf("%s: %s twice on this page", p.req, it.id)
 					} else {
@@ -338,22 +338,22 @@ func (s *suite) checkTiling(t tb, pageSize int) {
 					}
 					continue
 				}
-				first[it.id] = page
+				first[it.key] = page
 			}
 		}
 		if err == nil {
 			full := ref[rs.path]
 			inFull := make(map[string]bool, len(full.items))
 			for _, it := range full.items {
-				inFull[it.id] = true
-				if _, ok := first[it.id]; !ok && it.id != "" {
+				inFull[it.key] = true
+				if _, ok := first[it.key]; !ok && it.id != "" {
 					f.errorf("%s: %s is in the full listing (%s) but on no page", walkLabel(l), it.label(rs), walkLabel(full))
 				}
 			}
 			for _, it := range l.items {
-				if it.id != "" && !inFull[it.id] {
+				if it.id != "" && !inFull[it.key] {
 					f.errorf("%s: %s is on page %d but not in the full listing (%s)", walkLabel(l), it.label(rs), it.page, walkLabel(full))
-					inFull[it.id] = true
+					inFull[it.key] = true
 				}
 			}
 		}
@@ -374,10 +374,10 @@ func tilingFault(l *listing) string {
 			return fmt.Sprintf("page %d is short but page %d is not empty", i+1, i+2)
 		}
 		for _, it := range p.items {
-			if fp, ok := seen[it.id]; ok && it.id != "" {
+			if fp, ok := seen[it.key]; ok && it.id != "" {
 				return fmt.Sprintf("%s is on page %d and page %d", it.id, fp, i+1)
 			}
-			seen[it.id] = i + 1
+			seen[it.key] = i + 1
 		}
 	}
 	return ""

@@ -254,10 +254,10 @@ func walkFull(ctx context.Context, c *conn, rs routeSpec, pageSize int, from tim
 	}
 	seen := make(map[string]bool, len(l.items))
 	for _, it := range l.items {
-		seen[it.id] = true
+		seen[it.key] = true
 	}
 	for _, raw := range probe {
-		if id := rawID(raw); id != "" && !seen[id] {
+		if it := readItem(raw, rs.field); it.id != "" && !seen[it.key] {
 			l, err = walk(ctx, c, rs, first, from)
 			return l, first, err
 		}

@@ -86,12 +86,12 @@ func (s *suite) checkSync(t tb, pageSize int) {
 	s.cycle(t, p, "polling cycle after that (nothing changed)", none, after, after)
 }
 
+// byID returns the latest version of each item of a listing: the last one listed, since a listing
+// is sorted ascending by its time field (a transaction's earlier slots come before its latest).
 func byID(items []listItem) map[string]listItem {
 	m := make(map[string]listItem, len(items))
 	for _, it := range items {
-		if _, dup := m[it.id]; !dup {
-			m[it.id] = it
-		}
+		m[it.id] = it
 	}
 	return m
 }
@@ -102,7 +102,9 @@ func byID(items []listItem) map[string]listItem {
 func diff(t tb, rs routeSpec, before, after *listing, st State) map[string]listItem {
 	old := byID(before.items)
 	out := make(map[string]listItem)
-	for _, it := range after.items {
+	latest := byID(after.items)
+	for _, id := range sortedIDs(latest) {
+		it := latest[id]
 		prev, existed := old[it.id]
 		switch {
 		case !existed:

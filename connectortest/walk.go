@@ -19,6 +19,10 @@ type listItem struct {
 	atOK bool
 	raw  json.RawMessage
 	page int // 1-based page it was on
+	// key identifies the item in a listing: its id for accounts and beneficiaries, its id and
+	// updatedAt for transactions, whose listing may hold earlier versions of a changed transaction
+	// (a lossless server keeps the earlier slot in place while a poller pages; see CONTRACT.md).
+	key string
 }
 
 func (it listItem) label(rs routeSpec) string {
@@ -71,10 +75,10 @@ func walk(ctx context.Context, c *conn, rs routeSpec, pageSize int, from time.Ti
 		for _, raw := range raws {
 			it := readItem(raw, rs.field)
 			it.page = page
-			if !seen[it.id] || it.id == "" {
+			if !seen[it.key] || it.id == "" {
 				fresh = true
 			}
-			seen[it.id] = true
+			seen[it.key] = true
 			lp.items = append(lp.items, it)
 		}
 		l.pages = append(l.pages, lp)
@@ -134,6 +138,11 @@ func readItem(raw json.RawMessage, field pagination.Field) listItem {
 	}
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		it.at, it.atOK = t, true
+		s = t.UTC().Format(time.RFC3339Nano)
+	}
+	it.key = it.id
+	if field == pagination.FieldUpdatedAt {
+		it.key = it.id + "\x00" + s
 	}
 	return it
 }

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/pspconnect/pspconnect/connector"
 	"github.com/pspconnect/pspconnect/models"
@@ -23,6 +24,7 @@ func serveList[T any](h *Handler, field pagination.Field,
 	list func(context.Context, connector.ListRequest) (connector.Page[T], error),
 	prepare func(*http.Request, []T) ([]T, error),
 	id func(*T) string,
+	version func(*T) int64,
 	appendItem func([]byte, *T) ([]byte, error),
 ) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -53,7 +55,7 @@ func serveList[T any](h *Handler, field pagination.Field,
 			return page.Items, err
 		}
 
-		seen := seenIDs.Get().(map[string]int)
+		seen := seenIDs.Get().(map[itemKey]int)
 		defer func() { clear(seen); seenIDs.Put(seen) }()
 		var items []T    // the answer
 		var kept []T     // with a quarantine: the valid items, once one was left out
@@ -89,15 +91,18 @@ func serveList[T any](h *Handler, field pagination.Field,
 					h.quarantine(r, id(&got[i]), i, err)
 					continue
 				}
-				itemID := id(&got[i])
-				if first, dup := seen[itemID]; dup && part.Page == q.Page {
+				k := itemKey{id: id(&got[i])}
+				if version != nil {
+					k.version = version(&got[i])
+				}
+				if first, dup := seen[k]; dup && part.Page == q.Page {
 					h.writeInvalidOutput(w, r, fmt.Sprintf(
-						"provider returned id %q twice on one page (items %d and %d of %d)", itemID, first+1, i+1, len(got)))
+						"provider returned %s twice on one page (items %d and %d of %d)", k.describe(version != nil), first+1, i+1, len(got)))
 					return
 				} else if dup {
 					continue // a fill page repeating an item (the data moved): it is served once
 				}
-				seen[itemID] = i
+				seen[k] = i
 				if leftOut && len(kept) < q.PageSize {
 					kept = append(kept, got[i])
 				}
@@ -123,8 +128,24 @@ func serveList[T any](h *Handler, field pagination.Field,
 	}
 }
 
-// seenIDs recycles the maps that find an id repeated on a page.
-var seenIDs = sync.Pool{New: func() any { return make(map[string]int) }}
+// seenIDs recycles the maps that find an item repeated on a page.
+var seenIDs = sync.Pool{New: func() any { return make(map[itemKey]int) }}
+
+// itemKey identifies an item on a page: its id and, for transactions, its updatedAt (Unix ns). A
+// page may hold two versions of one transaction (a lossless feed keeps a changed transaction's
+// earlier slot in place, serving its earlier state, so that positions do not shift while Formance
+// pages; Formance stores each state as an adjustment); the same version twice is a provider bug.
+type itemKey struct {
+	id      string
+	version int64
+}
+
+func (k itemKey) describe(versioned bool) string {
+	if !versioned {
+		return fmt.Sprintf("id %q", k.id)
+	}
+	return fmt.Sprintf("id %q with updatedAt %s", k.id, time.Unix(0, k.version).UTC().Format(time.RFC3339Nano))
+}
 
 // writeItems writes a page as a bare JSON array ([] when empty, never null): the items appended
 // one after the other into a recycled buffer, then written at once with their Content-Length. The
