@@ -9,12 +9,10 @@ import (
 
 	"github.com/pspconnect/pspconnect/connectortest"
 	"github.com/pspconnect/pspconnect/httpserver"
-	"github.com/pspconnect/pspconnect/pagination"
 )
 
-// serve loads a dataset into a MemoryProvider built with opts and serves it with httpserver.
-func serve(ds *connectortest.Dataset, opts ...pagination.CollectionOption) connectortest.Target {
-	p := connectortest.NewMemoryProvider(opts...)
+// serve loads a dataset into p and serves it with httpserver.
+func serve(p *connectortest.MemoryProvider, ds *connectortest.Dataset) connectortest.Target {
 	if err := p.Load(ds); err != nil {
 		panic(err)
 	}
@@ -27,18 +25,19 @@ func serve(ds *connectortest.Dataset, opts ...pagination.CollectionOption) conne
 
 // A Poller replays Formance's sync. With second-precision timestamps, about three accounts a second
 // and pageSize 25, serving the PSP's times as they are loses the accounts that share a second across
-// a page cut; pagination.Collection's tie-breaking (MemoryProvider's default) loses none.
+// a page cut (NewLossyMemoryProvider); the unique served times of package feed (NewMemoryProvider)
+// lose none.
 func ExamplePoller() {
 	spec := connectortest.GenSpec{Seed: 11, Accounts: 300, Precision: time.Second, PerSecond: 3}
 
 	for _, c := range []struct {
-		name string
-		opts []pagination.CollectionOption
+		name     string
+		provider *connectortest.MemoryProvider
 	}{
-		{"served as they are", []pagination.CollectionOption{pagination.WithoutTieBreaking()}},
-		{"tie-broken", nil},
+		{"served as they are", connectortest.NewLossyMemoryProvider()},
+		{"tie-broken", connectortest.NewMemoryProvider()},
 	} {
-		poller := connectortest.NewPoller(serve(connectortest.Generate(spec), c.opts...), 25)
+		poller := connectortest.NewPoller(serve(c.provider, connectortest.Generate(spec)), 25)
 		cycle, err := poller.Cycle(context.Background())
 		poller.Close()
 		if err != nil {

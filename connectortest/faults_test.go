@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pspconnect/pspconnect/models"
-	"github.com/pspconnect/pspconnect/pagination"
 )
 
 // runRecorded runs the checks against target on a recorder and returns it.
@@ -157,14 +156,16 @@ func assertFinding(t *testing.T, rec *recorder, check string, want ...string) {
 }
 
 // TestRunCoarseTimestamps: second-precision timestamps, about 3 items a second, pageSize 25.
-// Served as they are (pagination.WithoutTieBreaking), Formance's poller loses accounts that share a
-// second across a page cut, and the sync check names them; with the default tie-breaking nothing is
-// lost.
+// Served as they are (NewLossyMemoryProvider), Formance's poller loses accounts that share a
+// second across a page cut, and the sync check names them; served from feeds (NewMemoryProvider)
+// nothing is lost.
 func TestRunCoarseTimestamps(t *testing.T) {
 	spec := GenSpec{Seed: 11, Accounts: 300, Beneficiaries: 30, Transactions: 30, Precision: time.Second, PerSecond: 3}
 
-	t.Run("WithoutTieBreaking loses items", func(t *testing.T) {
-		_, target := serveMemory(t, Generate(spec), pagination.WithoutTieBreaking())
+	t.Run("served as they are loses items", func(t *testing.T) {
+		p := NewLossyMemoryProvider()
+		require.NoError(t, p.Load(Generate(spec)))
+		_, target := serveProvider(t, p)
 		rec := runRecorded(t, target, Options{PageSizes: []int{25}, SkipWrites: true})
 		require.Equal(t, []string{"sync"}, rec.failedChecks(), "findings:\n%s", rec.dump())
 		assertFinding(t, rec, "sync", "pageSize=25: first polling cycle (from scratch): account acc_", "never arrived",

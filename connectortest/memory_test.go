@@ -10,11 +10,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pspconnect/pspconnect/connector"
+	"github.com/pspconnect/pspconnect/feed"
 	"github.com/pspconnect/pspconnect/models"
 	"github.com/pspconnect/pspconnect/pagination"
 )
 
-func loadedProvider(t *testing.T, opts ...pagination.CollectionOption) (*MemoryProvider, *Dataset) {
+func loadedProvider(t *testing.T, opts ...feed.Option) (*MemoryProvider, *Dataset) {
 	t.Helper()
 	ds := Generate(GenSpec{Seed: 4, Accounts: 5, Beneficiaries: 3, Transactions: 20})
 	p := NewMemoryProvider(opts...)
@@ -121,29 +122,29 @@ func TestMemoryProviderData(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"acc_0003", "acc_0004"}, ids(page.Items, func(a models.Account) string { return a.ID }))
 
-	// A status change is served again, with a later updatedAt even though the PSP kept its own.
+	// A status change is served again, with a later updatedAt even though the PSP kept its own, at the
+	// end of the listing; the earlier state keeps its place, so that the items after it do not shift
+	// under a poller paging through them (package feed, rule 4).
 	txQuery := connector.ListRequest{Page: 1, PageSize: 100, Sort: pagination.Sort{Field: pagination.FieldUpdatedAt, Direction: pagination.Ascending}}
-	servedAt := func() (models.Transaction, bool) {
+	listed := func() []models.Transaction {
 		all, err := p.ListTransactions(ctx, txQuery)
 		require.NoError(t, err)
-		require.Len(t, all.Items, len(ds.Transactions))
-		for _, it := range all.Items {
-			if it.ID == ds.Transactions[0].ID {
-				return it, true
-			}
-		}
-		return models.Transaction{}, false
+		return all.Items
 	}
 	tx := ds.Transactions[0]
-	old, ok := servedAt()
-	require.True(t, ok)
+	before := listed()
+	require.Len(t, before, len(ds.Transactions))
+	require.Equal(t, tx.ID, before[0].ID)
 	changed, err := p.SetStatus(tx.ID, models.TransactionStatusRefunded, tx.UpdatedAt)
 	require.NoError(t, err)
 	assert.Equal(t, models.TransactionStatusRefunded, changed.Status)
-	now, ok := servedAt()
-	require.True(t, ok)
+	after := listed()
+	require.Len(t, after, len(ds.Transactions)+1, "the earlier state stays listed")
+	assert.Equal(t, before, after[:len(before)], "nothing shifted")
+	now := after[len(after)-1]
+	assert.Equal(t, tx.ID, now.ID)
 	assert.Equal(t, models.TransactionStatusRefunded, now.Status)
-	assert.True(t, now.UpdatedAt.After(old.UpdatedAt), "served updatedAt moves forward: %s then %s", old.UpdatedAt, now.UpdatedAt)
+	assert.True(t, now.UpdatedAt.After(before[len(before)-1].UpdatedAt), "served after everything served before: %s", now.UpdatedAt)
 	stored, ok := p.Transaction(tx.ID)
 	require.True(t, ok)
 	assert.True(t, stored.UpdatedAt.Equal(tx.UpdatedAt), "Transaction returns the PSP's own time")

@@ -8,14 +8,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pspconnect/pspconnect/feed"
 	"github.com/pspconnect/pspconnect/httpserver"
-	"github.com/pspconnect/pspconnect/pagination"
 )
 
 const testKey = "connectortest-key"
 
 // serveMemory loads a generated dataset into a MemoryProvider and serves it with httpserver.
-func serveMemory(t *testing.T, ds *Dataset, opts ...pagination.CollectionOption) (*MemoryProvider, Target) {
+func serveMemory(t *testing.T, ds *Dataset, opts ...feed.Option) (*MemoryProvider, Target) {
 	t.Helper()
 	p := NewMemoryProvider(opts...)
 	require.NoError(t, p.Load(ds))
