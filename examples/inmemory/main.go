@@ -34,22 +34,44 @@ func main() {
 }
 
 func run(ctx context.Context, addr, apiKey string, logger *slog.Logger) error {
-	handler, err := newHandler(apiKey, time.Now, logger)
+	p, handler, err := newHandler(ctx, apiKey, time.Now, logger)
 	if err != nil {
 		return err
 	}
+	go prune(ctx, p, time.Hour, logger)
 	// The key is printed once for the person starting the example, never written to the request log.
 	fmt.Fprintf(os.Stderr, "\nInstall Formance's Generic Connector with:\n  endpoint: http://localhost%s\n  apiKey:   %s\n\n", portOf(addr), apiKey)
 	return httpserver.ListenAndServe(ctx, addr, handler, logger)
 }
 
 // newHandler builds the provider with its sample data and wraps it in the library's handler.
-func newHandler(apiKey string, now func() time.Time, logger *slog.Logger) (http.Handler, error) {
-	p := NewProvider(now)
-	if err := seed(p, now()); err != nil {
-		return nil, fmt.Errorf("seed data: %w", err)
+func newHandler(ctx context.Context, apiKey string, now func() time.Time, logger *slog.Logger) (*Provider, http.Handler, error) {
+	p, err := NewProvider(now)
+	if err != nil {
+		return nil, nil, err
 	}
-	return newHandlerFor(p, apiKey, logger)
+	if err := seed(ctx, p, now()); err != nil {
+		return nil, nil, fmt.Errorf("seed data: %w", err)
+	}
+	h, err := newHandlerFor(p, apiKey, logger)
+	return p, h, err
+}
+
+// prune deletes, every interval until ctx ends, the earlier states of changed transactions that
+// the feed no longer needs to keep (see Provider.Prune): without it they stay in memory for ever.
+func prune(ctx context.Context, p *Provider, interval time.Duration, logger *slog.Logger) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if _, err := p.Prune(ctx); err != nil && ctx.Err() == nil {
+			logger.Warn("pruning the transactions feed", "error", err)
+		}
+	}
 }
 
 // newHandlerFor serves p to Formance with one API key.
@@ -57,8 +79,9 @@ func newHandlerFor(p *Provider, apiKey string, logger *slog.Logger) (http.Handle
 	return httpserver.New(p, httpserver.WithAPIKey(apiKey), httpserver.WithLogger(logger))
 }
 
-// seed stores the sample data: two accounts with balances, one beneficiary, three transactions.
-func seed(p *Provider, now time.Time) error {
+// seed stores the sample data: two accounts with balances, one beneficiary, three transactions, for
+// the tenant of ctx (httpserver.DefaultTenant outside a request: the tenant of WithAPIKey's key).
+func seed(ctx context.Context, p *Provider, now time.Time) error {
 	start := now.UTC().Add(-time.Hour).Truncate(time.Second)
 	accounts := []struct {
 		account models.Account
@@ -68,11 +91,11 @@ func seed(p *Provider, now time.Time) error {
 		{models.Account{ID: "acc_fees", AccountName: "Fees", CreatedAt: start}, models.Balance{Amount: models.AmountFromInt64(-1_500), Currency: "EUR/2"}},
 	}
 	for _, a := range accounts {
-		if err := p.AddAccount(a.account, a.balance); err != nil {
+		if err := p.AddAccount(ctx, a.account, a.balance); err != nil {
 			return err
 		}
 	}
-	if err := p.AddBeneficiary(models.Beneficiary{ID: "ben_acme", OwnerName: "ACME Supplies Ltd", CreatedAt: start.Add(time.Minute)}); err != nil {
+	if err := p.AddBeneficiary(ctx, models.Beneficiary{ID: "ben_acme", OwnerName: "ACME Supplies Ltd", CreatedAt: start.Add(time.Minute)}); err != nil {
 		return err
 	}
 	txs := []models.Transaction{
@@ -81,13 +104,13 @@ func seed(p *Provider, now time.Time) error {
 		{ID: "tx_0003", Type: models.TransactionTypeTransfer, Status: models.TransactionStatusPending, Amount: models.AmountFromInt64(1_500), SourceAccountID: "acc_main", DestinationAccountID: "acc_fees"},
 	}
 	for i, tx := range txs {
-		// Same second on purpose: pagination.Collection keeps them apart for the poller.
+		// Same second on purpose: the feed serves them at distinct times, so the poller keeps them apart.
 		tx.CreatedAt = start.Add(2 * time.Minute)
 		tx.UpdatedAt = tx.CreatedAt
 		tx.Currency = "EUR/2"
 		tx.Scheme = "sepa"
 		tx.Metadata = models.Metadata{"sample": fmt.Sprint(i + 1)}
-		if err := p.PutTransaction(tx); err != nil {
+		if err := p.PutTransaction(ctx, tx); err != nil {
 			return err
 		}
 	}

@@ -48,15 +48,17 @@ func TestInMemoryExamplePassesConformance(t *testing.T) {
 }
 
 func testConformance(t *testing.T, clock *coarseClock) {
-	p := NewProvider(clock.now)
-	require.NoError(t, seed(p, clock.now()))
+	ctx := t.Context()
+	p, err := NewProvider(clock.now)
+	require.NoError(t, err)
+	require.NoError(t, seed(ctx, p, clock.now()))
 	// More data than the sample, with shared timestamps, so pages are cut inside a timestamp.
 	for i := range 60 {
 		at := clock.now()
-		require.NoError(t, p.AddAccount(models.Account{ID: fmt.Sprintf("acc_%03d", i), AccountName: fmt.Sprintf("Account %d", i), CreatedAt: at},
+		require.NoError(t, p.AddAccount(ctx, models.Account{ID: fmt.Sprintf("acc_%03d", i), AccountName: fmt.Sprintf("Account %d", i), CreatedAt: at},
 			models.Balance{Amount: models.AmountFromInt64(int64(i) * 100), Currency: "EUR/2"}))
-		require.NoError(t, p.AddBeneficiary(models.Beneficiary{ID: fmt.Sprintf("ben_%03d", i), OwnerName: fmt.Sprintf("Owner %d", i), CreatedAt: at}))
-		require.NoError(t, p.PutTransaction(models.Transaction{
+		require.NoError(t, p.AddBeneficiary(ctx, models.Beneficiary{ID: fmt.Sprintf("ben_%03d", i), OwnerName: fmt.Sprintf("Owner %d", i), CreatedAt: at}))
+		require.NoError(t, p.PutTransaction(ctx, models.Transaction{
 			ID: fmt.Sprintf("tx_%03d", i), CreatedAt: at, UpdatedAt: at, Currency: "EUR/2",
 			Type: models.TransactionTypePayIn, Status: models.TransactionStatusPending,
 			Amount: models.AmountFromInt64(int64(1000 + i)), DestinationAccountID: "acc_main",
@@ -66,14 +68,14 @@ func testConformance(t *testing.T, clock *coarseClock) {
 	require.NoError(t, err)
 
 	round := 0
-	changes := func(context.Context) error {
+	changes := func(ctx context.Context) error {
 		round++
 		// A status change within the second, and a brand-new transaction.
-		if err := p.SetTransactionStatus(fmt.Sprintf("tx_%03d", round), models.TransactionStatusSucceeded); err != nil {
+		if err := p.SetTransactionStatus(ctx, fmt.Sprintf("tx_%03d", round), models.TransactionStatusSucceeded); err != nil {
 			return err
 		}
 		at := clock.now()
-		return p.PutTransaction(models.Transaction{
+		return p.PutTransaction(ctx, models.Transaction{
 			ID: fmt.Sprintf("tx_new_%d", round), CreatedAt: at, UpdatedAt: at, Currency: "EUR/2",
 			Type: models.TransactionTypePayIn, Status: models.TransactionStatusPending,
 			Amount: models.AmountFromInt64(500), DestinationAccountID: "acc_main",
@@ -84,11 +86,12 @@ func testConformance(t *testing.T, clock *coarseClock) {
 
 // A payout answered by POST /payouts and read from GET /payouts/{id} has the createdAt and updatedAt
 // of its row in GET /transactions (same id, type PAYOUT), before and after its status changes, and no
-// served transaction has its updatedAt before its createdAt. The clock gives nanoseconds, finer than
-// the Collection's microsecond buckets.
+// served transaction has its updatedAt before its createdAt. The clock gives nanoseconds, so the
+// served times are the clock's own unless two readings collide.
 func TestPayoutTimesMatchTheirTransaction(t *testing.T) {
-	p := NewProvider(time.Now)
-	require.NoError(t, seed(p, time.Now()))
+	p, err := NewProvider(time.Now)
+	require.NoError(t, err)
+	require.NoError(t, seed(t.Context(), p, time.Now()))
 	h, err := newHandlerFor(p, "test-key", slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	srv := httptest.NewServer(h)
@@ -158,7 +161,7 @@ func TestPayoutTimesMatchTheirTransaction(t *testing.T) {
 	}
 
 	before := listAll()
-	require.NoError(t, p.SetTransactionStatus(ids[0], models.TransactionStatusSucceeded))
+	require.NoError(t, p.SetTransactionStatus(t.Context(), ids[0], models.TransactionStatusSucceeded))
 	after := listAll()
 	assert.True(t, after[ids[0]].UpdatedAt.After(before[ids[0]].UpdatedAt), "the change moved updatedAt forward")
 	for _, id := range ids {

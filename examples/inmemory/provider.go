@@ -7,27 +7,37 @@ import (
 	"time"
 
 	"github.com/pspconnect/pspconnect/connector"
+	"github.com/pspconnect/pspconnect/feed"
+	"github.com/pspconnect/pspconnect/httpserver"
 	"github.com/pspconnect/pspconnect/models"
-	"github.com/pspconnect/pspconnect/pagination"
 )
 
 // Provider is the smallest useful middleware: a PSP whose data lives in memory. Copy it and replace
-// the data with calls to your PSP (or keep the collections as a local copy that a sync job fills).
+// the data with calls to your PSP (or keep the feeds as a local copy that a sync job fills).
 //
-// The pagination.Collection values do the part that is easy to get wrong: they sort, filter and page
-// exactly as Formance's poller needs, and give every item a unique timestamp so that items sharing a
-// second are never skipped.
+// The feeds (package feed) do the part that is easy to get wrong: they sort, filter and page
+// exactly as Formance's poller needs, give every item a unique served time so that items sharing a
+// second are never skipped, and move a changed transaction after everything Formance may have read,
+// without shifting the items it has not read yet. feed.Memory keeps them in this process; package
+// feed/pgfeed keeps them in PostgreSQL, for restarts and replicas, behind the same feed.Feed.
+//
+// Every item belongs to a tenant: the one httpserver authenticated the request as
+// (connector.TenantFrom), which is httpserver.DefaultTenant for the key of WithAPIKey. feed.List reads
+// it from the request; the methods that put data take a context for the same reason (see tenantOf).
 type Provider struct {
-	accounts      *pagination.Collection[models.Account]
-	beneficiaries *pagination.Collection[models.Beneficiary]
-	transactions  *pagination.Collection[models.Transaction]
+	accounts      *feed.Memory[models.Account]
+	beneficiaries *feed.Memory[models.Beneficiary]
+	transactions  *feed.Memory[models.Transaction]
 	now           func() time.Time
 
 	mu       sync.Mutex
-	balances map[string][]models.Balance // by account id
-	payouts  map[string]models.Payout    // by payout id, as created; status and times come from its transaction
+	balances map[ref][]models.Balance // by account
+	payouts  map[ref]models.Payout    // as created; status and times come from its transaction
 	nextID   int
 }
+
+// ref names an item of one tenant.
+type ref struct{ tenant, id string }
 
 // Compile-time checks: the provider serves the four read routes and creates and reads payouts.
 var (
@@ -37,36 +47,59 @@ var (
 )
 
 // NewProvider returns an empty provider whose clock is now.
-func NewProvider(now func() time.Time) *Provider {
-	return &Provider{
-		accounts:      pagination.NewAccounts(),
-		beneficiaries: pagination.NewBeneficiaries(),
-		transactions:  pagination.NewTransactions(),
-		now:           now,
-		balances:      map[string][]models.Balance{},
-		payouts:       map[string]models.Payout{},
+func NewProvider(now func() time.Time) (*Provider, error) {
+	accounts, err := feed.NewMemoryAccounts()
+	if err != nil {
+		return nil, err
 	}
+	beneficiaries, err := feed.NewMemoryBeneficiaries()
+	if err != nil {
+		return nil, err
+	}
+	transactions, err := feed.NewMemoryTransactions()
+	if err != nil {
+		return nil, err
+	}
+	return &Provider{
+		accounts:      accounts,
+		beneficiaries: beneficiaries,
+		transactions:  transactions,
+		now:           now,
+		balances:      map[ref][]models.Balance{},
+		payouts:       map[ref]models.Payout{},
+	}, nil
+}
+
+// tenantOf returns the tenant of ctx: the one the request was authenticated as, or
+// httpserver.DefaultTenant outside a request (when seeding data, or in a job that copies the PSP's
+// data), which is the tenant of the key given with httpserver.WithAPIKey.
+func tenantOf(ctx context.Context) string {
+	if tenant, ok := connector.TenantFrom(ctx); ok {
+		return tenant
+	}
+	return httpserver.DefaultTenant
 }
 
 // ListAccounts serves GET /accounts.
-func (p *Provider) ListAccounts(_ context.Context, req connector.ListRequest) (connector.Page[models.Account], error) {
-	return connector.Page[models.Account]{Items: p.accounts.Page(req)}, nil
+func (p *Provider) ListAccounts(ctx context.Context, req connector.ListRequest) (connector.Page[models.Account], error) {
+	return feed.List(ctx, p.accounts, req)
 }
 
 // ListBeneficiaries serves GET /beneficiaries.
-func (p *Provider) ListBeneficiaries(_ context.Context, req connector.ListRequest) (connector.Page[models.Beneficiary], error) {
-	return connector.Page[models.Beneficiary]{Items: p.beneficiaries.Page(req)}, nil
+func (p *Provider) ListBeneficiaries(ctx context.Context, req connector.ListRequest) (connector.Page[models.Beneficiary], error) {
+	return feed.List(ctx, p.beneficiaries, req)
 }
 
 // ListTransactions serves GET /transactions.
-func (p *Provider) ListTransactions(_ context.Context, req connector.ListRequest) (connector.Page[models.Transaction], error) {
-	return connector.Page[models.Transaction]{Items: p.transactions.Page(req)}, nil
+func (p *Provider) ListTransactions(ctx context.Context, req connector.ListRequest) (connector.Page[models.Transaction], error) {
+	return feed.List(ctx, p.transactions, req)
 }
 
 // GetBalances serves GET /accounts/{accountId}/balances.
-func (p *Provider) GetBalances(_ context.Context, accountID string) (models.Balances, error) {
-	if _, ok := p.accounts.Get(accountID); !ok {
-		return models.Balances{}, connector.NotFound("account %q does not exist", accountID)
+func (p *Provider) GetBalances(ctx context.Context, accountID string) (models.Balances, error) {
+	tenant := tenantOf(ctx)
+	if _, ok, err := p.accounts.Get(ctx, tenant, accountID); err != nil || !ok {
+		return models.Balances{}, notFound(err, "account %q does not exist", accountID)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -74,8 +107,16 @@ func (p *Provider) GetBalances(_ context.Context, accountID string) (models.Bala
 		ID:        "bal_" + accountID,
 		AccountID: accountID,
 		At:        p.now().UTC(),
-		Balances:  append([]models.Balance{}, p.balances[accountID]...),
+		Balances:  append([]models.Balance{}, p.balances[ref{tenant, accountID}]...),
 	}, nil
+}
+
+// notFound returns err when the feed failed, or connector.NotFound otherwise.
+func notFound(err error, format string, args ...any) error {
+	if err != nil {
+		return err
+	}
+	return connector.NotFound(format, args...)
 }
 
 // CreatePayout serves POST /payouts. The library calls it once per idempotency key: Formance's
@@ -85,8 +126,11 @@ func (p *Provider) GetBalances(_ context.Context, accountID string) (models.Bala
 // The payout is also a PAYOUT transaction with the same id in GET /transactions, so that Formance
 // follows its status (the library fills that row's relatedTransactionID with the idempotency key).
 // The answer carries the createdAt and updatedAt that row is served with.
-func (p *Provider) CreatePayout(_ context.Context, req models.PayoutRequest) (models.Payout, error) {
-	if _, ok := p.accounts.Get(req.SourceAccountID); !ok {
+func (p *Provider) CreatePayout(ctx context.Context, req models.PayoutRequest) (models.Payout, error) {
+	tenant := tenantOf(ctx)
+	if _, ok, err := p.accounts.Get(ctx, tenant, req.SourceAccountID); err != nil {
+		return models.Payout{}, err
+	} else if !ok {
 		return models.Payout{}, connector.InvalidRequest("source account %q does not exist", req.SourceAccountID)
 	}
 	p.mu.Lock()
@@ -106,7 +150,7 @@ func (p *Provider) CreatePayout(_ context.Context, req models.PayoutRequest) (mo
 		UpdatedAt:            now,
 		Metadata:             req.Metadata,
 	}
-	if err := p.transactions.Put(models.Transaction{
+	if err := p.transactions.Put(ctx, tenant, models.Transaction{
 		ID:                   payout.ID,
 		CreatedAt:            now,
 		UpdatedAt:            now,
@@ -120,68 +164,79 @@ func (p *Provider) CreatePayout(_ context.Context, req models.PayoutRequest) (mo
 	}); err != nil {
 		return models.Payout{}, err
 	}
-	p.payouts[payout.ID] = payout
-	return p.payoutLocked(payout.ID)
+	p.payouts[ref{tenant, payout.ID}] = payout
+	return p.payoutLocked(ctx, tenant, payout.ID)
 }
 
 // GetPayout serves GET /payouts/{payoutId}: the payout with the status of its transaction and the
 // same createdAt and updatedAt as that transaction in GET /transactions.
-func (p *Provider) GetPayout(_ context.Context, payoutID string) (models.Payout, error) {
+func (p *Provider) GetPayout(ctx context.Context, payoutID string) (models.Payout, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.payoutLocked(payoutID)
+	return p.payoutLocked(ctx, tenantOf(ctx), payoutID)
 }
 
-// payoutLocked returns a payout with the status and the served times of its transaction (GetServed
-// gives the item exactly as Page serves it). Call with mu held.
-func (p *Provider) payoutLocked(id string) (models.Payout, error) {
-	payout, ok := p.payouts[id]
-	tx, found := p.transactions.GetServed(id)
-	if !ok || !found {
+// payoutLocked returns a payout with the status and the served times of its transaction (Feed.Get
+// gives the current version exactly as the listing serves it). Call with mu held.
+func (p *Provider) payoutLocked(ctx context.Context, tenant, id string) (models.Payout, error) {
+	payout, ok := p.payouts[ref{tenant, id}]
+	if !ok {
 		return models.Payout{}, connector.NotFound("payout %q does not exist", id)
+	}
+	tx, found, err := p.transactions.Get(ctx, tenant, id)
+	if err != nil || !found {
+		return models.Payout{}, notFound(err, "payout %q does not exist", id)
 	}
 	payout.Status, payout.CreatedAt, payout.UpdatedAt = tx.Status, tx.CreatedAt, tx.UpdatedAt
 	return payout, nil
 }
 
-// AddAccount stores an account with its balances.
-func (p *Provider) AddAccount(a models.Account, balances ...models.Balance) error {
+// AddAccount stores an account of the tenant of ctx (see tenantOf) with its balances.
+func (p *Provider) AddAccount(ctx context.Context, a models.Account, balances ...models.Balance) error {
 	if err := models.Validate(a); err != nil {
 		return err
 	}
-	if err := p.accounts.Put(a); err != nil {
+	tenant := tenantOf(ctx)
+	if err := p.accounts.Put(ctx, tenant, a); err != nil {
 		return err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.balances[a.ID] = balances
+	p.balances[ref{tenant, a.ID}] = balances
 	return nil
 }
 
-// AddBeneficiary stores a beneficiary.
-func (p *Provider) AddBeneficiary(b models.Beneficiary) error {
+// AddBeneficiary stores a beneficiary of the tenant of ctx.
+func (p *Provider) AddBeneficiary(ctx context.Context, b models.Beneficiary) error {
 	if err := models.Validate(b); err != nil {
 		return err
 	}
-	return p.beneficiaries.Put(b)
+	return p.beneficiaries.Put(ctx, tenantOf(ctx), b)
 }
 
-// PutTransaction stores a new transaction or a new state of one. A changed transaction is served
-// again with a later updatedAt, so Formance sees every change.
-func (p *Provider) PutTransaction(tx models.Transaction) error {
+// PutTransaction stores a new transaction of the tenant of ctx, or a new state of one. A changed
+// transaction is served again with a later updatedAt, so Formance sees every change.
+func (p *Provider) PutTransaction(ctx context.Context, tx models.Transaction) error {
 	if err := models.Validate(tx); err != nil {
 		return err
 	}
-	return p.transactions.Put(tx)
+	return p.transactions.Put(ctx, tenantOf(ctx), tx)
 }
 
-// SetTransactionStatus moves a transaction to a new status, as the PSP would report it.
-func (p *Provider) SetTransactionStatus(id string, status models.TransactionStatus) error {
-	tx, ok := p.transactions.Get(id)
-	if !ok {
-		return connector.NotFound("transaction %q does not exist", id)
+// SetTransactionStatus moves a transaction of the tenant of ctx to a new status, as the PSP would
+// report it.
+func (p *Provider) SetTransactionStatus(ctx context.Context, id string, status models.TransactionStatus) error {
+	tx, ok, err := p.transactions.Get(ctx, tenantOf(ctx), id)
+	if err != nil || !ok {
+		return notFound(err, "transaction %q does not exist", id)
 	}
 	tx.Status = status
 	tx.UpdatedAt = p.now().UTC()
-	return p.PutTransaction(tx) // a payout's status is read from its transaction
+	return p.PutTransaction(ctx, tx) // a payout's status is read from its transaction
+}
+
+// Prune deletes the earlier states of changed transactions that no poller can read any more (see
+// feed.Feed.Prune). Accounts and beneficiaries change in place and leave nothing to prune.
+func (p *Provider) Prune(ctx context.Context) (int, error) {
+	return p.transactions.Prune(ctx)
 }
