@@ -3,7 +3,7 @@
 // Formance's Generic Connector from such an upstream without losing an object or a change: accounts
 // and beneficiaries pass through one upstream call per page, with pagination.WithCursorTies giving
 // objects that share a second unique times; transactions, which change, are mirrored into a
-// pagination.Collection (Provider explains why).
+// feed.Memory (Provider explains why).
 //
 //	go run ./examples/cursorpsp
 //
@@ -71,7 +71,11 @@ func run(ctx context.Context, addr, apiKey string, logger *slog.Logger) error {
 	go simulateActivity(ctx, ds, rng, logger)
 
 	client := NewClient("http://"+ln.Addr().String(), nil, clientRate, clientBurst)
-	p := NewProvider(client, map[string]string{httpserver.DefaultTenant: secretKey}, nil)
+	p, err := NewProvider(client, map[string]string{httpserver.DefaultTenant: secretKey}, nil)
+	if err != nil {
+		return err
+	}
+	go prune(ctx, p, time.Hour, logger)
 	h, err := httpserver.New(p, httpserver.WithAPIKey(apiKey), httpserver.WithLogger(logger))
 	if err != nil {
 		return err
@@ -182,6 +186,23 @@ func simulateActivity(ctx context.Context, ds *Dataset, rng *rand.Rand, logger *
 		}
 		if err != nil {
 			logger.Warn("simulated activity", "error", err)
+		}
+	}
+}
+
+// prune deletes, every interval until ctx ends, the earlier states of changed transactions that
+// the feed no longer needs to keep (see Provider.Prune): without it they stay in memory for ever.
+func prune(ctx context.Context, p *Provider, interval time.Duration, logger *slog.Logger) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if _, err := p.Prune(ctx); err != nil && ctx.Err() == nil {
+			logger.Warn("pruning the transactions feed", "error", err)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/pspconnect/pspconnect/connector"
+	"github.com/pspconnect/pspconnect/feed"
 	"github.com/pspconnect/pspconnect/models"
 	"github.com/pspconnect/pspconnect/pagination"
 )
@@ -41,20 +42,23 @@ import (
 // T+1ns; a changes within T: the listing is b, c, a, served at T+0, T+1ns, T+2ns; Formance asks for
 // everything after T+1ns and gets a, never c. TestTieBreakingCannotFollowChanges shows it.)
 //
-// So transactions are mirrored into a pagination.Collection per tenant: at the start of each
+// So transactions are mirrored into a feed (package feed), under each tenant: at the start of each
 // Formance fetch (page 1) the provider reads the upstream's listing from the second of the last
-// change it saw, inclusive, to the end, and puts every transaction into the Collection, which serves
-// unique times that only move forward, and moves a changed transaction after everything already
-// served even when the upstream did not move its second. Re-reading the last second is what catches
-// changes made within it. The mirror costs memory (each transaction is kept); for millions of
-// transactions, keep the mirror in a database instead, with the same rule (a unique served time per
-// row, moved forward on every change; see package pagination).
+// change it saw, inclusive, to the end, and puts every transaction into the feed, which serves
+// unique times that never change, puts a changed transaction after everything Formance may have
+// read even when the upstream did not move its second, and keeps the positions of the others while
+// Formance pages. Re-reading the last second is what catches changes made within it; re-putting an
+// unchanged transaction is a no-op. The mirror costs memory (each transaction is kept, and the
+// earlier state of a changed one until Prune drops it); for millions of transactions, or to keep it
+// across restarts and replicas, use a feed/pgfeed feed instead of feed.Memory: the provider only
+// needs a feed.Feed.
 //
 // Balances are read from the upstream on every request. The provider is safe for concurrent use.
 type Provider struct {
-	client  *Client
-	secrets map[string]string // tenant -> the upstream secret key of its account
-	cursors *pagination.CursorCache
+	client       *Client
+	secrets      map[string]string // tenant -> the upstream secret key of its account
+	cursors      *pagination.CursorCache
+	transactions feed.Feed[models.Transaction] // the mirror of every tenant's transactions
 
 	mu      sync.Mutex
 	mirrors map[string]*mirror // by tenant
@@ -66,12 +70,17 @@ var _ connector.Provider = (*Provider)(nil)
 // (each tenant's upstream secret key; the tenants are those given to httpserver.WithAPIKeys).
 // cursors remembers the upstream cursors of Formance's pages; nil means a cache of
 // pagination.DefaultCursorCacheEntries. One cache serves every tenant and route, and its memory is
-// bounded by its size whatever the number of tenants.
-func NewProvider(client *Client, secrets map[string]string, cursors *pagination.CursorCache) *Provider {
+// bounded by its size whatever the number of tenants. The transactions are mirrored in a
+// feed.Memory.
+func NewProvider(client *Client, secrets map[string]string, cursors *pagination.CursorCache) (*Provider, error) {
 	if cursors == nil {
 		cursors = pagination.NewCursorCache(0, 0)
 	}
-	return &Provider{client: client, secrets: secrets, cursors: cursors, mirrors: map[string]*mirror{}}
+	transactions, err := feed.NewMemoryTransactions()
+	if err != nil {
+		return nil, err
+	}
+	return &Provider{client: client, secrets: secrets, cursors: cursors, transactions: transactions, mirrors: map[string]*mirror{}}, nil
 }
 
 // tenant returns the request's tenant and its upstream secret key.
@@ -176,7 +185,13 @@ func (p *Provider) ListTransactions(ctx context.Context, req connector.ListReque
 	if err := m.refresh(ctx, p.client, key, req.Page == 1); err != nil {
 		return connector.Page[models.Transaction]{}, err
 	}
-	return connector.Page[models.Transaction]{Items: m.items.Page(req)}, nil
+	return feed.List(ctx, p.transactions, req)
+}
+
+// Prune deletes the earlier states of changed transactions that no poller can read any more (see
+// feed.Feed.Prune). Call it now and then: run does, every hour.
+func (p *Provider) Prune(ctx context.Context) (int, error) {
+	return p.transactions.Prune(ctx)
 }
 
 func (p *Provider) mirror(tenant string) *mirror {
@@ -184,23 +199,24 @@ func (p *Provider) mirror(tenant string) *mirror {
 	defer p.mu.Unlock()
 	m, ok := p.mirrors[tenant]
 	if !ok {
-		m = &mirror{items: pagination.NewTransactions()}
+		m = &mirror{items: p.transactions, tenant: tenant}
 		p.mirrors[tenant] = m
 	}
 	return m
 }
 
-// mirror is the local copy of one tenant's transactions.
+// mirror keeps one tenant's transactions in the feed up to date with the upstream.
 type mirror struct {
-	items *pagination.Collection[models.Transaction]
+	items  feed.Feed[models.Transaction]
+	tenant string
 
 	mu     sync.Mutex // one refresh at a time
 	synced bool       // at least one refresh completed
 	since  int64      // the updated second the next refresh reads from, inclusive
 }
 
-// refresh reads the upstream's transactions updated at or after m.since into the mirror, when
-// asked to (Formance starts a fetch) or when the mirror was never filled.
+// refresh reads the upstream's transactions updated at or after m.since into the feed, when asked
+// to (Formance starts a fetch) or when the mirror was never filled.
 func (m *mirror) refresh(ctx context.Context, c *Client, secretKey string, asked bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -219,7 +235,7 @@ func (m *mirror) refresh(ctx context.Context, c *Client, secretKey string, asked
 		}
 		// In the upstream's order: a transaction seen twice (it changed during the walk) ends in its
 		// latest state, and an unchanged one is not moved.
-		if err := m.items.Put(batch...); err != nil {
+		if err := m.items.Put(ctx, m.tenant, batch...); err != nil {
 			return fmt.Errorf("cursorpsp: storing upstream transactions: %w", err)
 		}
 		if n := len(res.Data); n > 0 {

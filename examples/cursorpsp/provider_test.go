@@ -47,7 +47,8 @@ func newSetup(t testing.TB, upstreamLimit, clientLimit rate.Limit, burst int, ca
 	}
 	client := NewClient(srv.URL, srv.Client(), clientLimit, burst)
 	cursors := pagination.NewCursorCache(cacheEntries, time.Hour)
-	p := NewProvider(client, secrets, cursors)
+	p, err := NewProvider(client, secrets, cursors)
+	require.NoError(t, err)
 	h, err := httpserver.New(p, httpserver.WithAPIKeys(keys), httpserver.WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(t, err)
 	return &setup{up: up, client: client, cursors: cursors, p: p, handler: h}

@@ -46,7 +46,9 @@ func BenchmarkCursorSync(b *testing.B) {
 					pages[route+" upstream"] = s.up.Calls("sk_acme", "/v1"+route) - n
 				}
 				// A fresh mirror for the next round, as after a restart.
-				s.p.mirrors = map[string]*mirror{}
+				fresh, err := NewProvider(s.client, s.p.secrets, s.cursors)
+				require.NoError(b, err)
+				s.p.transactions, s.p.mirrors = fresh.transactions, fresh.mirrors
 			}
 			b.ReportMetric(float64(pages["/beneficiaries upstream"])/float64(pages["/beneficiaries"]), "beneficiaries-upstream-calls/page")
 			b.ReportMetric(float64(pages["/transactions upstream"])/float64(pages["/transactions"]), "transactions-upstream-calls/page")
