@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -16,7 +18,6 @@ import (
 	"github.com/pspconnect/pspconnect/connector"
 	"github.com/pspconnect/pspconnect/httpserver"
 	"github.com/pspconnect/pspconnect/models"
-	"github.com/pspconnect/pspconnect/pagination"
 )
 
 // This file is the admin side of the mock: the panel at /admin (static files embedded from web/) and
@@ -163,60 +164,65 @@ type orderView struct {
 	Actions []Action `json:"actions"`
 }
 
-// newestFirst returns the items of a Collection as Put (with the PSP's own times), the most recently
-// served first, at most limit of them.
-func newestFirst[T any](c *pagination.Collection[T], id func(T) string, limit int) []T {
-	all := c.All()
-	slices.Reverse(all)
-	all = all[:min(limit, len(all))]
-	for i, served := range all {
-		if real, ok := c.Get(id(served)); ok {
-			all[i] = real
-		}
+func (a *admin) state(w http.ResponseWriter, r *http.Request, key string, d *Dataset) {
+	var v stateView
+	if err := d.view(r.Context(), func(st *tenantState) error { v = st.adminView(adminTableLimit); return nil }); err != nil {
+		writeAdminError(w, err)
+		return
 	}
-	return all
-}
-
-func (a *admin) state(w http.ResponseWriter, _ *http.Request, key string, d *Dataset) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	v := stateView{ // every list non-nil: the panel gets [] rather than null
-		Accounts:     []accountView{},
-		Transactions: []transactionView{},
-		Tenant:       TenantOf(key),
-		Precision:    precisionName(d.clock.Precision()),
-		Totals: map[string]int{
-			"accounts": d.accounts.Len(), "beneficiaries": d.beneficiaries.Len(), "bankAccounts": len(d.bankAccounts),
-			"transactions": d.transactions.Len(), "payouts": len(d.payoutIDs), "transfers": len(d.transferIDs),
-		},
-		Beneficiaries: newestFirst(d.beneficiaries, func(b models.Beneficiary) string { return b.ID }, adminTableLimit),
-		Requests:      d.recentRequestsLocked(),
-		Actions:       Actions(),
-	}
-	for _, acc := range newestFirst(d.accounts, func(a models.Account) string { return a.ID }, adminTableLimit) {
-		asset := d.accountAsset[acc.ID]
-		v.Accounts = append(v.Accounts, accountView{Account: acc, Asset: asset, Balances: d.balancesLocked(acc.ID, asset)})
-	}
-	v.BankAccounts = append([]models.BankAccount{}, d.bankAccounts...)
-	slices.Reverse(v.BankAccounts)
-	v.BankAccounts = v.BankAccounts[:min(adminTableLimit, len(v.BankAccounts))]
-	for _, tx := range newestFirst(d.transactions, func(t models.Transaction) string { return t.ID }, adminTableLimit) {
-		v.Transactions = append(v.Transactions, transactionView{Transaction: tx, Actions: AllowedActions(tx.Type, tx.Status)})
-	}
-	v.Payouts = d.ordersLocked(d.payoutIDs, d.payouts)
-	v.Transfers = d.ordersLocked(d.transferIDs, d.transfers)
+	v.Tenant = TenantOf(key)
+	v.Precision = precisionName(d.psp.clock.Precision())
+	v.Requests = d.Requests()
+	v.Actions = Actions()
 	writeJSON(w, http.StatusOK, v)
 }
 
-func (d *Dataset) ordersLocked(ids []string, orders map[string]order) []orderView {
+// adminView returns the tables of the panel, newest first (the transactions most recently changed
+// first), at most limit rows each, with the PSP's own times. Every list is non-nil: the panel gets []
+// rather than null.
+func (st *tenantState) adminView(limit int) stateView {
+	v := stateView{
+		Accounts:      []accountView{},
+		Beneficiaries: newest(st.Beneficiaries, limit),
+		BankAccounts:  newest(st.BankAccounts, limit),
+		Transactions:  []transactionView{},
+		Totals: map[string]int{
+			"accounts": len(st.Accounts), "beneficiaries": len(st.Beneficiaries), "bankAccounts": len(st.BankAccounts),
+			"transactions": len(st.Transactions), "payouts": len(st.PayoutIDs), "transfers": len(st.TransferIDs),
+		},
+	}
+	for _, acc := range newest(st.Accounts, limit) {
+		v.Accounts = append(v.Accounts, accountView{Account: acc.Account, Asset: acc.Asset, Balances: st.balancesOf(acc.Account.ID, acc.Asset)})
+	}
+	txs := slices.Collect(maps.Values(st.Transactions))
+	slices.SortFunc(txs, func(a, b storedTransaction) int { return cmp.Compare(b.Seq, a.Seq) })
+	for _, s := range txs[:min(limit, len(txs))] {
+		v.Transactions = append(v.Transactions, transactionView{Transaction: s.Tx, Actions: AllowedActions(s.Tx.Type, s.Tx.Status)})
+	}
+	v.Payouts = st.orderViews(st.PayoutIDs, st.Payouts, limit)
+	v.Transfers = st.orderViews(st.TransferIDs, st.Transfers, limit)
+	return v
+}
+
+// newest returns the last limit items of a list in creation order, newest first.
+func newest[T any](list []T, limit int) []T {
+	out := slices.Clone(list[len(list)-min(limit, len(list)):])
+	slices.Reverse(out)
+	if out == nil {
+		out = []T{}
+	}
+	return out
+}
+
+func (st *tenantState) orderViews(ids []string, orders map[string]order, limit int) []orderView {
 	out := []orderView{}
-	for i := len(ids) - 1; i >= 0 && len(out) < adminTableLimit; i-- {
-		tx, ok := d.transactions.Get(ids[i])
+	for i := len(ids) - 1; i >= 0 && len(out) < limit; i-- {
+		s, ok := st.Transactions[ids[i]]
 		if !ok {
 			continue
 		}
 		o := orders[ids[i]]
-		out = append(out, orderView{Payout: payoutOf(tx, o), Origin: o.origin, Actions: AllowedActions(tx.Type, tx.Status)})
+		out = append(out, orderView{Payout: payoutOf(s.Tx, o), Origin: o.Origin, Actions: AllowedActions(s.Tx.Type, s.Tx.Status)})
 	}
 	return out
 }
@@ -245,7 +251,7 @@ func (a *admin) createAccount(w http.ResponseWriter, r *http.Request, _ string, 
 	if strings.TrimSpace(in.Asset) == "" {
 		in.Asset = "USD/2"
 	}
-	acc, err := d.CreateAccount(in.Name, models.Asset(strings.TrimSpace(in.Asset)), in.Metadata)
+	acc, err := d.CreateAccount(r.Context(), in.Name, models.Asset(strings.TrimSpace(in.Asset)), in.Metadata)
 	if err != nil {
 		writeAdminError(w, err)
 		return
@@ -263,7 +269,7 @@ func (a *admin) createBeneficiary(w http.ResponseWriter, r *http.Request, _ stri
 	if !decodeInput(w, r, &in) {
 		return
 	}
-	b, err := d.CreateBeneficiary(in.OwnerName, in.Metadata)
+	b, err := d.CreateBeneficiary(r.Context(), in.OwnerName, in.Metadata)
 	if err != nil {
 		writeAdminError(w, err)
 		return
@@ -277,7 +283,7 @@ func (a *admin) createBankAccount(w http.ResponseWriter, r *http.Request, _ stri
 		return
 	}
 	in.Country = strings.ToUpper(strings.TrimSpace(in.Country))
-	ba, err := d.CreateBankAccount(in)
+	ba, err := d.CreateBankAccount(r.Context(), in)
 	if err != nil {
 		writeAdminError(w, err)
 		return
@@ -336,7 +342,7 @@ func (a *admin) generate(w http.ResponseWriter, r *http.Request, _ string, d *Da
 	spec, err := in.spec()
 	if err == nil {
 		var txs []models.Transaction
-		if txs, err = d.Generate(spec); err == nil {
+		if txs, err = d.Generate(r.Context(), spec); err == nil {
 			writeJSON(w, http.StatusCreated, txs)
 			return
 		}
@@ -356,7 +362,7 @@ func (a *admin) applyAction(w http.ResponseWriter, r *http.Request, _ string, d 
 	if !decodeInput(w, r, &in) {
 		return
 	}
-	tx, err := d.Apply(r.PathValue("id"), Action(strings.TrimSpace(in.Action)))
+	tx, err := d.Apply(r.Context(), r.PathValue("id"), Action(strings.TrimSpace(in.Action)))
 	if err != nil {
 		writeAdminError(w, err)
 		return

@@ -182,11 +182,11 @@ func TestRequestLog(t *testing.T) {
 }
 
 func TestRequestLogKeepsTheLastRequests(t *testing.T) {
-	d := newDataset("ring", NewClock(0))
+	var l requestLog
 	for i := range requestLogSize + 5 {
-		d.LogRequest(RequestLogEntry{Status: i})
+		l.add(RequestLogEntry{Status: i})
 	}
-	got := d.recentRequestsLocked()
+	got := l.recent()
 	require.Len(t, got, requestLogSize)
 	assert.Equal(t, requestLogSize+4, got[0].Status, "newest first")
 	assert.Equal(t, 5, got[len(got)-1].Status, "the oldest ones dropped")

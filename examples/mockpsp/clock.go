@@ -11,7 +11,7 @@ import (
 //
 // A coarse precision is exactly what makes a naive middleware lose data under Formance's poller
 // (several items share one second); the provider stays lossless because it serves its lists through
-// pagination.Collection.
+// the feeds (package feed).
 type Clock struct {
 	precision time.Duration
 	now       func() time.Time

@@ -15,8 +15,9 @@ import (
 // startMock serves the whole mock (contract routes and admin) on a test server.
 func startMock(t *testing.T, cfg config) (*httptest.Server, *PSP) {
 	t.Helper()
-	h, psp, err := newHandler(cfg, discardLogger())
+	h, psp, err := newHandler(t.Context(), cfg, discardLogger())
 	require.NoError(t, err)
+	t.Cleanup(psp.Close)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv, psp

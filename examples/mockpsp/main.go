@@ -19,7 +19,8 @@
 //	                              that give whole seconds; 0 keeps full precision
 //
 // The files to read as a template for your own middleware are provider.go (the connector.Provider)
-// and this one (the wiring). psp.go is the simulated PSP; admin.go and web/ are the panel.
+// and this one (the wiring). psp.go is the simulated PSP, state.go where it keeps its data;
+// admin.go and web/ are the panel.
 //
 // This is an example and a test bed, not a production service: there is no persistence, and anyone
 // who can reach it can read and change the dataset of any key they guess.
@@ -49,6 +50,9 @@ type config struct {
 	SeedBeneficiaries  int
 	SeedTransactions   int
 	TimestampPrecision time.Duration
+
+	// now, when set, is the system clock the PSP reads instead of time.Now (tests only).
+	now func() time.Time
 }
 
 // parseFlags reads the command line; it returns flag.ErrHelp for -h.
@@ -93,26 +97,58 @@ func authenticate(_ *http.Request, bearerToken string) (string, error) {
 	return TenantOf(bearerToken), nil
 }
 
-// newHandler wires the mock: the admin panel and its API under /admin, and every other path to the
-// pspconnect handler serving the contract, with each request recorded in its tenant's request log.
-func newHandler(cfg config, logger *slog.Logger) (http.Handler, *PSP, error) {
-	psp := NewPSP(NewClock(cfg.TimestampPrecision))
-	if cfg.SeedKey != "" {
-		if err := psp.Dataset(cfg.SeedKey).Seed(cfg.SeedAccounts, cfg.SeedBeneficiaries, cfg.SeedTransactions); err != nil {
-			return nil, nil, fmt.Errorf("seeding %q: %w", cfg.SeedKey, err)
-		}
+// newHandler wires the mock: the PSP, the seed data, the admin panel and its API under /admin, and
+// every other path to the pspconnect handler serving the contract, with each request recorded in
+// its tenant's request log. Close the PSP when done with the handler.
+func newHandler(ctx context.Context, cfg config, logger *slog.Logger) (http.Handler, *PSP, error) {
+	clock := NewClock(cfg.TimestampPrecision)
+	if cfg.now != nil {
+		clock.now = cfg.now
 	}
-	api, err := httpserver.New(NewProvider(psp),
-		httpserver.WithAuthenticator(authenticate),
-		httpserver.WithLogger(logger),
-	)
+	opts := []httpserver.Option{httpserver.WithAuthenticator(authenticate), httpserver.WithLogger(logger)}
+	psp, err := NewMemoryPSP(clock)
 	if err != nil {
 		return nil, nil, err
+	}
+	fail := func(err error) (http.Handler, *PSP, error) {
+		psp.Close()
+		return nil, nil, err
+	}
+	if cfg.SeedKey != "" {
+		seeded, err := psp.Dataset(cfg.SeedKey).Seed(ctx, cfg.SeedAccounts, cfg.SeedBeneficiaries, cfg.SeedTransactions)
+		if err != nil {
+			return fail(fmt.Errorf("seeding %q: %w", cfg.SeedKey, err))
+		}
+		if !seeded {
+			logger.Info("seed skipped: the tenant of -seed-key already holds data", slog.String("tenant", TenantOf(cfg.SeedKey)))
+		}
+	}
+	api, err := httpserver.New(NewProvider(psp), opts...)
+	if err != nil {
+		return fail(err)
 	}
 	mux := http.NewServeMux()
 	registerAdmin(mux, psp)
 	mux.Handle("/", recordRequests(psp, api))
 	return mux, psp, nil
+}
+
+// pruneEvery deletes, every period until ctx ends, the feed slots that no poller can read any more.
+func pruneEvery(ctx context.Context, psp *PSP, period time.Duration, logger *slog.Logger) {
+	ticker := time.NewTicker(period)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			if n, err := psp.Prune(ctx); err != nil {
+				logger.Warn("pruning the feeds", "error", err)
+			} else if n > 0 {
+				logger.Info("pruned the feeds", slog.Int("slots", n))
+			}
+		}
+	}
 }
 
 // recordRequests remembers each authenticated request in the request log of its key's dataset, so
@@ -167,11 +203,14 @@ func main() {
 		fmt.Fprintln(os.Stderr, "mockpsp:", err)
 		os.Exit(2)
 	}
-	h, _, err := newHandler(cfg, logger)
+	ctx := context.Background()
+	h, psp, err := newHandler(ctx, cfg, logger)
 	if err != nil {
 		logger.Error("cannot start", "error", err)
 		os.Exit(1)
 	}
+	defer psp.Close()
+	go pruneEvery(ctx, psp, time.Hour, logger)
 	base := baseURL(cfg.Addr)
 	key := cfg.SeedKey
 	if key == "" {
@@ -180,8 +219,9 @@ func main() {
 	logger.Info("mock PSP ready",
 		slog.String("endpoint", base), slog.String("admin", base+"/admin"), slog.String("apiKey", key),
 		slog.String("timestampPrecision", precisionName(cfg.TimestampPrecision)))
-	if err := httpserver.ListenAndServe(context.Background(), cfg.Addr, h, logger); err != nil {
+	if err := httpserver.ListenAndServe(ctx, cfg.Addr, h, logger); err != nil {
 		logger.Error("server stopped", "error", err)
+		psp.Close()
 		os.Exit(1)
 	}
 }

@@ -110,8 +110,9 @@ func TestClockTruncatesAndNeverGoesBack(t *testing.T) {
 
 func TestAPIKeyNeverLogged(t *testing.T) {
 	var logs bytes.Buffer
-	h, _, err := newHandler(config{}, slog.New(slog.NewTextHandler(&logs, nil)))
+	h, psp, err := newHandler(t.Context(), config{}, slog.New(slog.NewTextHandler(&logs, nil)))
 	require.NoError(t, err)
+	t.Cleanup(psp.Close)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 

@@ -171,8 +171,9 @@ func TestConformance(t *testing.T) {
 	for _, prec := range precisions {
 		t.Run(prec.name, func(t *testing.T) {
 			const key = "conformance"
-			h, _, err := newHandler(config{SeedKey: key, SeedAccounts: 5, SeedBeneficiaries: 3, SeedTransactions: 80, TimestampPrecision: prec.d}, discardLogger())
+			h, psp, err := newHandler(t.Context(), config{SeedKey: key, SeedAccounts: 5, SeedBeneficiaries: 3, SeedTransactions: 80, TimestampPrecision: prec.d}, discardLogger())
 			require.NoError(t, err)
+			defer psp.Close()
 			// The mock accepts any key by design (each key is a dataset); Run's auth check expects a
 			// wrong key to be refused, so the test server admits only this test's key.
 			srv := httptest.NewServer(onlyKey(key, h))

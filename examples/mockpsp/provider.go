@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/pspconnect/pspconnect/connector"
+	"github.com/pspconnect/pspconnect/feed"
 	"github.com/pspconnect/pspconnect/models"
 )
 
@@ -44,33 +45,33 @@ func (p *Provider) dataset(ctx context.Context) (*Dataset, error) {
 	return p.psp.TenantDataset(tenant), nil
 }
 
-// ListAccounts serves GET /accounts. The Collection answers exactly the page asked for, sorted by a
-// served createdAt that is unique and never skipped by Formance's poller.
+// ListAccounts serves GET /accounts from the accounts feed, in one line: the feed answers exactly
+// the page asked for, sorted by a served createdAt that is unique and never moves, so Formance's
+// poller skips nothing.
 func (p *Provider) ListAccounts(ctx context.Context, req connector.ListRequest) (connector.Page[models.Account], error) {
-	d, err := p.dataset(ctx)
-	if err != nil {
+	if _, err := p.dataset(ctx); err != nil {
 		return connector.Page[models.Account]{}, err
 	}
-	return connector.Page[models.Account]{Items: d.accounts.Page(req)}, nil
+	return feed.List(ctx, p.psp.feeds.accounts, req)
 }
 
-// ListBeneficiaries serves GET /beneficiaries.
+// ListBeneficiaries serves GET /beneficiaries from the beneficiaries feed.
 func (p *Provider) ListBeneficiaries(ctx context.Context, req connector.ListRequest) (connector.Page[models.Beneficiary], error) {
-	d, err := p.dataset(ctx)
-	if err != nil {
+	if _, err := p.dataset(ctx); err != nil {
 		return connector.Page[models.Beneficiary]{}, err
 	}
-	return connector.Page[models.Beneficiary]{Items: d.beneficiaries.Page(req)}, nil
+	return feed.List(ctx, p.psp.feeds.beneficiaries, req)
 }
 
-// ListTransactions serves GET /transactions. Every lifecycle change Puts the transaction again, so it
-// is served with a later updatedAt and Formance fetches it on its next poll.
+// ListTransactions serves GET /transactions from the transactions feed. Every lifecycle change
+// puts the transaction again, so it is served in a new slot with a later updatedAt and Formance
+// fetches it on its next poll; its previous slot keeps its place, so a poller paging through a busy
+// second does not see the later items shift.
 func (p *Provider) ListTransactions(ctx context.Context, req connector.ListRequest) (connector.Page[models.Transaction], error) {
-	d, err := p.dataset(ctx)
-	if err != nil {
+	if _, err := p.dataset(ctx); err != nil {
 		return connector.Page[models.Transaction]{}, err
 	}
-	return connector.Page[models.Transaction]{Items: d.transactions.Page(req)}, nil
+	return feed.List(ctx, p.psp.feeds.transactions, req)
 }
 
 // GetBalances serves GET /accounts/{accountId}/balances; an unknown account is a 404.
@@ -79,7 +80,7 @@ func (p *Provider) GetBalances(ctx context.Context, accountID string) (models.Ba
 	if err != nil {
 		return models.Balances{}, err
 	}
-	return d.Balances(accountID)
+	return d.Balances(ctx, accountID)
 }
 
 // CreatePayout serves POST /payouts. Formance retries with the same idempotency key; the library
@@ -92,7 +93,7 @@ func (p *Provider) CreatePayout(ctx context.Context, req models.PayoutRequest) (
 	if err != nil {
 		return models.Payout{}, err
 	}
-	return d.CreatePayout(req)
+	return d.CreatePayout(ctx, req)
 }
 
 // CreateTransfer serves POST /transfers, with the rules of CreatePayout.
@@ -101,7 +102,7 @@ func (p *Provider) CreateTransfer(ctx context.Context, req models.TransferReques
 	if err != nil {
 		return models.Transfer{}, err
 	}
-	return d.CreateTransfer(req)
+	return d.CreateTransfer(ctx, req)
 }
 
 // GetPayout serves GET /payouts/{payoutId}: the payout with its current status.
@@ -110,7 +111,7 @@ func (p *Provider) GetPayout(ctx context.Context, payoutID string) (models.Payou
 	if err != nil {
 		return models.Payout{}, err
 	}
-	return d.Payout(payoutID)
+	return d.Payout(ctx, payoutID)
 }
 
 // GetTransfer serves GET /transfers/{transferId}.
@@ -119,7 +120,7 @@ func (p *Provider) GetTransfer(ctx context.Context, transferID string) (models.T
 	if err != nil {
 		return models.Transfer{}, err
 	}
-	return d.Transfer(transferID)
+	return d.Transfer(ctx, transferID)
 }
 
 // CreateBankAccount serves POST /bank-accounts.
@@ -128,5 +129,5 @@ func (p *Provider) CreateBankAccount(ctx context.Context, req models.BankAccount
 	if err != nil {
 		return models.BankAccount{}, err
 	}
-	return d.CreateBankAccount(req)
+	return d.CreateBankAccount(ctx, req)
 }

@@ -2,11 +2,11 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -15,45 +15,57 @@ import (
 
 	"github.com/pspconnect/pspconnect/connector"
 	"github.com/pspconnect/pspconnect/models"
-	"github.com/pspconnect/pspconnect/pagination"
 )
 
 // This file is the simulated PSP: what, in a real middleware, would be the payment provider's API on
-// the other side of an HTTP client. Each API key gets its own Dataset, created on first use.
+// the other side of an HTTP client. Each API key is its own tenant, created on first use.
 //
-// The lists Formance polls (accounts, beneficiaries, transactions) live in pagination.Collections:
-// they give every item a unique, growing served time, so the middleware loses nothing even when the
-// PSP's own timestamps are truncated to the second (-timestamp-precision 1s).
+// The PSP keeps its own records in each tenant's state (state.go), and puts every account,
+// beneficiary and transaction it creates or changes in three feeds (package feed), one per list
+// route for all tenants, keyed by the tenant name. The provider answers Formance's list routes from
+// the feeds, which give every item a unique, never-moving served time: the middleware loses nothing
+// even when the PSP's own timestamps are truncated to the second (-timestamp-precision 1s), or when a
+// transaction changes while Formance pages through its second.
 
-// PSP is the simulated payment service provider: one isolated Dataset per API key.
+// PSP is the simulated payment service provider: one isolated tenant per API key.
 type PSP struct {
 	clock *Clock
+	store stateStore
+	feeds feeds
 
-	mu      sync.Mutex
-	tenants map[string]*Dataset
+	mu   sync.Mutex
+	logs map[string]*requestLog // by tenant: the request log is per process
 }
 
-// NewPSP returns an empty PSP whose timestamps come from clock.
-func NewPSP(clock *Clock) *PSP {
-	return &PSP{clock: clock, tenants: map[string]*Dataset{}}
+// newPSP returns a PSP keeping its tenants' states in store and serving its lists from f, whose
+// timestamps come from clock.
+func newPSP(clock *Clock, store stateStore, f feeds) *PSP {
+	return &PSP{clock: clock, store: store, feeds: f, logs: map[string]*requestLog{}}
 }
 
-// Dataset returns the dataset of an API key, creating an empty one on first use. Keys never see each
-// other's data.
+// NewMemoryPSP returns an empty PSP that keeps everything in this process's memory.
+func NewMemoryPSP(clock *Clock) (*PSP, error) {
+	f, err := newMemoryFeeds()
+	if err != nil {
+		return nil, err
+	}
+	return newPSP(clock, newMemoryStore(f), f), nil
+}
+
+// Close releases the PSP's store (the PostgreSQL pool with -postgres).
+func (p *PSP) Close() { p.store.close() }
+
+// Prune deletes the feed slots that no poller can read any more (feed.Feed's Prune).
+func (p *PSP) Prune(ctx context.Context) (int, error) { return p.feeds.prune(ctx) }
+
+// Dataset returns the dataset of an API key. Keys never see each other's data.
 func (p *PSP) Dataset(key string) *Dataset {
 	return p.TenantDataset(TenantOf(key))
 }
 
-// TenantDataset returns the dataset of a tenant name (see TenantOf), creating it on first use.
+// TenantDataset returns the dataset of a tenant name (see TenantOf).
 func (p *PSP) TenantDataset(tenant string) *Dataset {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	d, ok := p.tenants[tenant]
-	if !ok {
-		d = newDataset(tenant, p.clock)
-		p.tenants[tenant] = d
-	}
-	return d
+	return &Dataset{psp: p, tenant: tenant}
 }
 
 // TenantOf names the tenant of an API key: "tenant-" and the first 16 hex digits of the key's
@@ -64,73 +76,83 @@ func TenantOf(key string) string {
 	return "tenant-" + hex.EncodeToString(sum[:8])
 }
 
-// Dataset is the data of one tenant (one API key). All its methods are safe for concurrent use.
+// Dataset is the data of one tenant (one API key): a handle on the PSP's store and feeds. All its
+// methods are safe for concurrent use, also from several processes sharing one PostgreSQL database.
 type Dataset struct {
+	psp    *PSP
+	tenant string
+}
+
+// view runs fn on a consistent state of the tenant; fn must not change it.
+func (d *Dataset) view(ctx context.Context, fn func(st *tenantState) error) error {
+	return d.psp.store.view(ctx, d.tenant, fn)
+}
+
+// update runs fn as one change of the tenant (see stateStore.update): fn validates everything
+// before it changes anything, and the items it puts reach the feeds with the state.
+func (d *Dataset) update(ctx context.Context, fn func(o *op) error) error {
+	return d.psp.store.update(ctx, d.tenant, func(st *tenantState) (changes, error) {
+		o := &op{tenantState: st, clock: d.psp.clock, rng: rand.New(st.RNG.PCG)}
+		if err := fn(o); err != nil {
+			return changes{}, err
+		}
+		return o.puts, nil
+	})
+}
+
+// served returns a transaction as GET /transactions serves it now (feed.Feed's Get).
+func (d *Dataset) served(ctx context.Context, id string) (models.Transaction, bool, error) {
+	return d.psp.feeds.transactions.Get(ctx, d.tenant, id)
+}
+
+// op is one change of a tenant in progress: its state, the PSP's clock and random generator, and the
+// items to put in the feeds.
+type op struct {
+	*tenantState
 	clock *Clock
-
-	// The polled lists. Collections are safe for concurrent use on their own; mu keeps them
-	// consistent with the maps below when one operation touches several.
-	accounts      *pagination.Collection[models.Account]
-	beneficiaries *pagination.Collection[models.Beneficiary]
-	transactions  *pagination.Collection[models.Transaction]
-
-	mu           sync.Mutex
-	rng          *rand.Rand
-	counters     map[string]int
-	accountAsset map[string]models.Asset                   // default asset of each internal account
-	balances     map[string]map[models.Asset]models.Amount // derived from transactions that moved money
-	bankAccounts []models.BankAccount
-	payouts      map[string]order // by transaction id: a payout's id is its transaction's id
-	transfers    map[string]order
-	payoutIDs    []string // creation order
-	transferIDs  []string
-	requests     []RequestLogEntry // ring buffer of the last requests Formance made
-	requestsNext int
+	rng   *rand.Rand
+	puts  changes
 }
 
-// order holds what a payout or transfer has on top of its transaction.
-type order struct {
-	idempotencyKey string
-	description    string
-	metadata       models.Metadata
-	origin         string // "formance" (POST /payouts, /transfers) or "panel" (Generate)
-}
-
-// RequestLogEntry is one request Formance (or anyone with the key) made to the contract's routes.
-type RequestLogEntry struct {
-	At         time.Time `json:"at"`
-	Method     string    `json:"method"`
-	Path       string    `json:"path"`
-	Query      string    `json:"query"`
-	Status     int       `json:"status"`
-	DurationMs float64   `json:"durationMs"`
-}
-
-// requestLogSize is how many requests each dataset remembers.
-const requestLogSize = 200
-
-func newDataset(tenant string, clock *Clock) *Dataset {
-	h := fnv.New64a()
-	h.Write([]byte(tenant))
-	seed := h.Sum64()
-	return &Dataset{
-		clock:         clock,
-		accounts:      pagination.NewAccounts(),
-		beneficiaries: pagination.NewBeneficiaries(),
-		transactions:  pagination.NewTransactions(),
-		rng:           rand.New(rand.NewPCG(seed, seed>>1|1)), // same key, same generated data
-		counters:      map[string]int{},
-		accountAsset:  map[string]models.Asset{},
-		balances:      map[string]map[models.Asset]models.Amount{},
-		payouts:       map[string]order{},
-		transfers:     map[string]order{},
+// now returns the PSP's current time, never before a time it gave the tenant before.
+func (o *op) now() time.Time {
+	t := o.clock.Now()
+	if t.Before(o.LastTime) {
+		t = o.LastTime
 	}
+	o.LastTime = t
+	return t
 }
 
-// nextID returns the next id with the given prefix, e.g. "acc_0001". Call with mu held.
-func (d *Dataset) nextID(prefix string) string {
-	d.counters[prefix]++
-	return fmt.Sprintf("%s_%04d", prefix, d.counters[prefix])
+// nextID returns the next id with the given prefix, e.g. "acc_0001".
+func (o *op) nextID(prefix string) string {
+	o.Counters[prefix]++
+	return fmt.Sprintf("%s_%04d", prefix, o.Counters[prefix])
+}
+
+// putTransaction records tx as the transaction's latest version and puts it in the feed.
+func (o *op) putTransaction(tx models.Transaction) {
+	o.Seq++
+	o.Transactions[tx.ID] = storedTransaction{Tx: tx, Seq: o.Seq}
+	o.puts.transactions = append(o.puts.transactions, tx)
+}
+
+// accountAsset returns the default asset of an internal account, and whether it exists.
+func (st *tenantState) accountAsset(id string) (models.Asset, bool) {
+	for _, a := range st.Accounts {
+		if a.Account.ID == id {
+			return a.Asset, true
+		}
+	}
+	return "", false
+}
+
+func (st *tenantState) hasBeneficiary(id string) bool {
+	return slices.ContainsFunc(st.Beneficiaries, func(b models.Beneficiary) bool { return b.ID == id })
+}
+
+func (st *tenantState) hasBankAccount(id string) bool {
+	return slices.ContainsFunc(st.BankAccounts, func(b models.BankAccount) bool { return b.ID == id })
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -138,23 +160,26 @@ func (d *Dataset) nextID(prefix string) string {
 
 // Balances returns the balances of one internal account: one entry per asset it ever held, and at
 // least its default asset (possibly zero).
-func (d *Dataset) Balances(accountID string) (models.Balances, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	asset, ok := d.accountAsset[accountID]
-	if !ok {
-		return models.Balances{}, connector.NotFound("account %q does not exist", accountID)
-	}
-	return models.Balances{
-		ID:        "bal_" + accountID,
-		AccountID: accountID,
-		At:        d.clock.Now(),
-		Balances:  d.balancesLocked(accountID, asset),
-	}, nil
+func (d *Dataset) Balances(ctx context.Context, accountID string) (models.Balances, error) {
+	var out models.Balances
+	err := d.view(ctx, func(st *tenantState) error {
+		asset, ok := st.accountAsset(accountID)
+		if !ok {
+			return connector.NotFound("account %q does not exist", accountID)
+		}
+		out = models.Balances{
+			ID:        "bal_" + accountID,
+			AccountID: accountID,
+			At:        d.psp.clock.Now(),
+			Balances:  st.balancesOf(accountID, asset),
+		}
+		return nil
+	})
+	return out, err
 }
 
-func (d *Dataset) balancesLocked(accountID string, defaultAsset models.Asset) []models.Balance {
-	held := d.balances[accountID]
+func (st *tenantState) balancesOf(accountID string, defaultAsset models.Asset) []models.Balance {
+	held := st.Balances[accountID]
 	out := []models.Balance{}
 	if _, ok := held[defaultAsset]; !ok {
 		out = append(out, models.Balance{Amount: models.AmountFromInt64(0), Currency: defaultAsset})
@@ -167,48 +192,50 @@ func (d *Dataset) balancesLocked(accountID string, defaultAsset models.Asset) []
 }
 
 // Payout returns a payout by id, with the current status of its transaction and the times that
-// transaction is served with in GET /transactions (GetServed), so that both routes agree.
-func (d *Dataset) Payout(id string) (models.Payout, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	o, ok := d.payouts[id]
-	tx, found := d.transactions.GetServed(id)
-	if !ok || !found {
-		return models.Payout{}, connector.NotFound("payout %q does not exist", id)
+// transaction is served with in GET /transactions (the feed's Get), so that both routes agree.
+func (d *Dataset) Payout(ctx context.Context, id string) (models.Payout, error) {
+	return d.order(ctx, "payout", id, func(st *tenantState) map[string]order { return st.Payouts })
+}
+
+// Transfer returns a transfer by id, with the current status and served times of its transaction.
+func (d *Dataset) Transfer(ctx context.Context, id string) (models.Transfer, error) {
+	p, err := d.order(ctx, "transfer", id, func(st *tenantState) map[string]order { return st.Transfers })
+	return models.Transfer(p), err
+}
+
+func (d *Dataset) order(ctx context.Context, kind, id string, orders func(*tenantState) map[string]order) (models.Payout, error) {
+	var o order
+	var ok bool
+	if err := d.view(ctx, func(st *tenantState) error { o, ok = orders(st)[id]; return nil }); err != nil {
+		return models.Payout{}, err
+	}
+	if !ok {
+		return models.Payout{}, connector.NotFound("%s %q does not exist", kind, id)
+	}
+	tx, found, err := d.served(ctx, id)
+	if err != nil {
+		return models.Payout{}, err
+	}
+	if !found {
+		return models.Payout{}, connector.NotFound("%s %q does not exist", kind, id)
 	}
 	return payoutOf(tx, o), nil
 }
 
-// Transfer returns a transfer by id, with the current status and served times of its transaction.
-func (d *Dataset) Transfer(id string) (models.Transfer, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	o, ok := d.transfers[id]
-	tx, found := d.transactions.GetServed(id)
-	if !ok || !found {
-		return models.Transfer{}, connector.NotFound("transfer %q does not exist", id)
-	}
-	return transferOf(tx, o), nil
-}
-
 func payoutOf(tx models.Transaction, o order) models.Payout {
 	return models.Payout{
-		ID: tx.ID, IdempotencyKey: o.idempotencyKey, Amount: tx.Amount, Currency: tx.Currency,
+		ID: tx.ID, IdempotencyKey: o.IdempotencyKey, Amount: tx.Amount, Currency: tx.Currency,
 		SourceAccountID: tx.SourceAccountID, DestinationAccountID: tx.DestinationAccountID,
-		Description: o.description, Status: tx.Status, CreatedAt: tx.CreatedAt, UpdatedAt: tx.UpdatedAt,
-		Metadata: o.metadata,
+		Description: o.Description, Status: tx.Status, CreatedAt: tx.CreatedAt, UpdatedAt: tx.UpdatedAt,
+		Metadata: o.Metadata,
 	}
-}
-
-func transferOf(tx models.Transaction, o order) models.Transfer {
-	return models.Transfer(payoutOf(tx, o))
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Writes. Each one validates everything first and changes nothing when it fails.
 
 // CreateAccount opens an internal account whose default asset is asset.
-func (d *Dataset) CreateAccount(name string, asset models.Asset, metadata models.Metadata) (models.Account, error) {
+func (d *Dataset) CreateAccount(ctx context.Context, name string, asset models.Asset, metadata models.Metadata) (models.Account, error) {
 	name = strings.TrimSpace(name)
 	if name == "" {
 		return models.Account{}, connector.InvalidRequest("an account needs a name")
@@ -216,106 +243,116 @@ func (d *Dataset) CreateAccount(name string, asset models.Asset, metadata models
 	if err := asset.Validate(); err != nil {
 		return models.Account{}, connector.InvalidRequest("bad asset: %v", err)
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.createAccountLocked(name, asset, metadata)
+	var a models.Account
+	err := d.update(ctx, func(o *op) error { a = o.createAccount(name, asset, metadata); return nil })
+	return a, err
 }
 
-func (d *Dataset) createAccountLocked(name string, asset models.Asset, metadata models.Metadata) (models.Account, error) {
-	a := models.Account{ID: d.nextID("acc"), AccountName: name, CreatedAt: d.clock.Now(), Metadata: metadata}
-	if err := d.accounts.Put(a); err != nil {
-		d.counters["acc"]--
-		return models.Account{}, err
-	}
-	d.accountAsset[a.ID] = asset
-	return a, nil
+func (o *op) createAccount(name string, asset models.Asset, metadata models.Metadata) models.Account {
+	a := models.Account{ID: o.nextID("acc"), AccountName: name, CreatedAt: o.now(), Metadata: metadata}
+	o.Accounts = append(o.Accounts, internalAccount{Account: a, Asset: asset})
+	o.puts.accounts = append(o.puts.accounts, a)
+	return a
 }
 
 // CreateBeneficiary registers an external counterparty that payouts can pay.
-func (d *Dataset) CreateBeneficiary(ownerName string, metadata models.Metadata) (models.Beneficiary, error) {
+func (d *Dataset) CreateBeneficiary(ctx context.Context, ownerName string, metadata models.Metadata) (models.Beneficiary, error) {
 	ownerName = strings.TrimSpace(ownerName)
 	if ownerName == "" {
 		return models.Beneficiary{}, connector.InvalidRequest("a beneficiary needs an owner name")
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.createBeneficiaryLocked(ownerName, metadata)
+	var b models.Beneficiary
+	err := d.update(ctx, func(o *op) error { b = o.createBeneficiary(ownerName, metadata); return nil })
+	return b, err
 }
 
-func (d *Dataset) createBeneficiaryLocked(ownerName string, metadata models.Metadata) (models.Beneficiary, error) {
-	b := models.Beneficiary{ID: d.nextID("ben"), OwnerName: ownerName, CreatedAt: d.clock.Now(), Metadata: metadata}
-	if err := d.beneficiaries.Put(b); err != nil {
-		d.counters["ben"]--
-		return models.Beneficiary{}, err
-	}
-	return b, nil
+func (o *op) createBeneficiary(ownerName string, metadata models.Metadata) models.Beneficiary {
+	b := models.Beneficiary{ID: o.nextID("ben"), OwnerName: ownerName, CreatedAt: o.now(), Metadata: metadata}
+	o.Beneficiaries = append(o.Beneficiaries, b)
+	o.puts.beneficiaries = append(o.puts.beneficiaries, b)
+	return b
 }
 
 // CreateBankAccount registers an external bank account (POST /bank-accounts, or New in the panel).
-func (d *Dataset) CreateBankAccount(req models.BankAccountRequest) (models.BankAccount, error) {
+func (d *Dataset) CreateBankAccount(ctx context.Context, req models.BankAccountRequest) (models.BankAccount, error) {
 	req.Name = strings.TrimSpace(req.Name)
 	if err := models.Validate(req); err != nil {
 		return models.BankAccount{}, connector.InvalidRequest("%v", err)
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	ba := models.BankAccount{
-		ID: d.nextID("bank"), Name: req.Name, CreatedAt: d.clock.Now(), AccountNumber: req.AccountNumber,
-		IBAN: req.IBAN, SwiftBicCode: req.SwiftBicCode, Country: req.Country, Metadata: req.Metadata,
-	}
-	d.bankAccounts = append(d.bankAccounts, ba)
-	return ba, nil
+	var ba models.BankAccount
+	err := d.update(ctx, func(o *op) error {
+		ba = models.BankAccount{
+			ID: o.nextID("bank"), Name: req.Name, CreatedAt: o.now(), AccountNumber: req.AccountNumber,
+			IBAN: req.IBAN, SwiftBicCode: req.SwiftBicCode, Country: req.Country, Metadata: req.Metadata,
+		}
+		o.BankAccounts = append(o.BankAccounts, ba)
+		return nil
+	})
+	return ba, err
 }
 
 // CreatePayout records a payout asked for by Formance, as a PENDING PAYOUT transaction that a person
 // settles or fails from the panel. The source must be an internal account; the destination a
 // beneficiary, a bank account or an internal account. The payout's id is its transaction's id, and
 // the answer carries the times that transaction is served with in GET /transactions.
-func (d *Dataset) CreatePayout(req models.PayoutRequest) (models.Payout, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err := d.checkPaymentLocked(req.SourceAccountID, req.DestinationAccountID, true); err != nil {
-		return models.Payout{}, err
-	}
-	o := order{idempotencyKey: req.IdempotencyKey, description: req.Description, metadata: req.Metadata, origin: "formance"}
-	tx, err := d.addOrderLocked(models.TransactionTypePayOut, req.Amount, req.Currency, req.SourceAccountID, req.DestinationAccountID, o)
-	if err != nil {
-		return models.Payout{}, err
-	}
-	return payoutOf(tx, o), nil
+func (d *Dataset) CreatePayout(ctx context.Context, req models.PayoutRequest) (models.Payout, error) {
+	o := order{IdempotencyKey: req.IdempotencyKey, Description: req.Description, Metadata: req.Metadata, Origin: "formance"}
+	return d.createOrder(ctx, models.TransactionTypePayOut, req.Amount, req.Currency, req.SourceAccountID, req.DestinationAccountID, o)
 }
 
 // CreateTransfer records a transfer between two internal accounts asked for by Formance, as a
 // PENDING TRANSFER transaction whose id is the transfer's id (times as served, like CreatePayout).
-func (d *Dataset) CreateTransfer(req models.TransferRequest) (models.Transfer, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err := d.checkPaymentLocked(req.SourceAccountID, req.DestinationAccountID, false); err != nil {
-		return models.Transfer{}, err
-	}
-	o := order{idempotencyKey: req.IdempotencyKey, description: req.Description, metadata: req.Metadata, origin: "formance"}
-	tx, err := d.addOrderLocked(models.TransactionTypeTransfer, req.Amount, req.Currency, req.SourceAccountID, req.DestinationAccountID, o)
-	if err != nil {
-		return models.Transfer{}, err
-	}
-	return transferOf(tx, o), nil
+func (d *Dataset) CreateTransfer(ctx context.Context, req models.TransferRequest) (models.Transfer, error) {
+	o := order{IdempotencyKey: req.IdempotencyKey, Description: req.Description, Metadata: req.Metadata, Origin: "formance"}
+	p, err := d.createOrder(ctx, models.TransactionTypeTransfer, req.Amount, req.Currency, req.SourceAccountID, req.DestinationAccountID, o)
+	return models.Transfer(p), err
 }
 
-func (d *Dataset) checkPaymentLocked(source, destination string, external bool) error {
-	if _, ok := d.accountAsset[source]; !ok {
+// createOrder stores the transaction of a payout or transfer created by Formance and returns the
+// payout as its row is served. The row's relatedTransactionID is left empty: the library sets it to
+// the idempotency key on the rows of payouts and transfers it created, so that Formance joins the
+// row to the payment initiation.
+func (d *Dataset) createOrder(ctx context.Context, t models.TransactionType, amount models.Amount, asset models.Asset, source, destination string, ord order) (models.Payout, error) {
+	var tx models.Transaction
+	err := d.update(ctx, func(o *op) error {
+		if err := o.checkPayment(source, destination, t == models.TransactionTypePayOut); err != nil {
+			return err
+		}
+		now := o.now()
+		tx = models.Transaction{
+			ID: o.nextID("tx"), CreatedAt: now, UpdatedAt: now, Currency: asset, Type: t,
+			Status: models.TransactionStatusPending, Amount: amount, SourceAccountID: source,
+			DestinationAccountID: destination, Metadata: ord.Metadata,
+		}
+		o.putTransaction(tx)
+		o.recordOrder(tx, ord)
+		return nil
+	})
+	if err != nil {
+		return models.Payout{}, err
+	}
+	served, found, err := d.served(ctx, tx.ID)
+	if err != nil {
+		return models.Payout{}, err
+	}
+	if !found {
+		return models.Payout{}, fmt.Errorf("mockpsp: transaction %s is missing from the feed", tx.ID)
+	}
+	return payoutOf(served, ord), nil
+}
+
+func (st *tenantState) checkPayment(source, destination string, external bool) error {
+	if _, ok := st.accountAsset(source); !ok {
 		return connector.InvalidRequest("unknown source account %q: it must be an internal account of this PSP", source)
 	}
 	if source == destination {
 		return connector.InvalidRequest("source and destination are the same account %q", source)
 	}
-	if _, ok := d.accountAsset[destination]; ok {
+	if _, ok := st.accountAsset(destination); ok {
 		return nil
 	}
 	if external {
-		if _, ok := d.beneficiaries.Get(destination); ok {
-			return nil
-		}
-		if slices.ContainsFunc(d.bankAccounts, func(b models.BankAccount) bool { return b.ID == destination }) {
+		if st.hasBeneficiary(destination) || st.hasBankAccount(destination) {
 			return nil
 		}
 		return connector.InvalidRequest("unknown destination %q: want a beneficiary, a bank account or an internal account", destination)
@@ -323,79 +360,61 @@ func (d *Dataset) checkPaymentLocked(source, destination string, external bool) 
 	return connector.InvalidRequest("unknown destination account %q: a transfer goes to an internal account", destination)
 }
 
-// addOrderLocked stores the transaction of a payout or transfer created by Formance and returns it
-// as GET /transactions serves it. Its relatedTransactionID is left empty: the library sets it to the
-// idempotency key on the rows of payouts and transfers it created, so that Formance joins the row
-// to the payment initiation.
-func (d *Dataset) addOrderLocked(t models.TransactionType, amount models.Amount, asset models.Asset, source, destination string, o order) (models.Transaction, error) {
-	now := d.clock.Now()
-	tx := models.Transaction{
-		ID: d.nextID("tx"), CreatedAt: now, UpdatedAt: now, Currency: asset, Type: t,
-		Status: models.TransactionStatusPending, Amount: amount, SourceAccountID: source,
-		DestinationAccountID: destination, Metadata: o.metadata,
-	}
-	if err := d.transactions.Put(tx); err != nil {
-		d.counters["tx"]--
-		return models.Transaction{}, err
-	}
-	d.recordOrderLocked(tx, o)
-	served, _ := d.transactions.GetServed(tx.ID) // just stored, under mu: always there
-	return served, nil
-}
-
-func (d *Dataset) recordOrderLocked(tx models.Transaction, o order) {
+func (st *tenantState) recordOrder(tx models.Transaction, o order) {
 	switch tx.Type {
 	case models.TransactionTypePayOut:
-		d.payouts[tx.ID] = o
-		d.payoutIDs = append(d.payoutIDs, tx.ID)
+		st.Payouts[tx.ID] = o
+		st.PayoutIDs = append(st.PayoutIDs, tx.ID)
 	case models.TransactionTypeTransfer:
-		d.transfers[tx.ID] = o
-		d.transferIDs = append(d.transferIDs, tx.ID)
+		st.Transfers[tx.ID] = o
+		st.TransferIDs = append(st.TransferIDs, tx.ID)
 	}
 }
 
 // Apply moves one transaction through its lifecycle (see lifecycle.go). Its updatedAt moves forward
-// and its balances follow, so the next poll brings the change to Formance.
-func (d *Dataset) Apply(txID string, action Action) (models.Transaction, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	tx, ok := d.transactions.Get(txID)
-	if !ok {
-		return models.Transaction{}, connector.NotFound("transaction %q does not exist", txID)
-	}
-	to, err := NextStatus(tx.Type, tx.Status, action)
-	if err != nil {
-		var ce *connector.Error
-		if errors.As(err, &ce) { // name the transaction, keep the kind (400)
-			return models.Transaction{}, &connector.Error{Kind: ce.Kind, Detail: "transaction " + txID + ": " + ce.Detail}
+// and its balances follow; the new version is put in the feed, so the next poll brings the change to
+// Formance.
+func (d *Dataset) Apply(ctx context.Context, txID string, action Action) (models.Transaction, error) {
+	var updated models.Transaction
+	err := d.update(ctx, func(o *op) error {
+		stored, ok := o.Transactions[txID]
+		if !ok {
+			return connector.NotFound("transaction %q does not exist", txID)
 		}
-		return models.Transaction{}, err
-	}
-	updated := tx
-	updated.Status = to
-	updated.UpdatedAt = d.clock.Now()
-	if err := d.transactions.Put(updated); err != nil {
-		return models.Transaction{}, err
-	}
-	d.applyBalanceLocked(tx, -1)
-	d.applyBalanceLocked(updated, +1)
-	return updated, nil
+		tx := stored.Tx
+		to, err := NextStatus(tx.Type, tx.Status, action)
+		if err != nil {
+			var ce *connector.Error
+			if errors.As(err, &ce) { // name the transaction, keep the kind (400)
+				return &connector.Error{Kind: ce.Kind, Detail: "transaction " + txID + ": " + ce.Detail}
+			}
+			return err
+		}
+		updated = tx
+		updated.Status = to
+		updated.UpdatedAt = o.now()
+		o.putTransaction(updated)
+		o.applyBalance(tx, -1)
+		o.applyBalance(updated, +1)
+		return nil
+	})
+	return updated, err
 }
 
-// applyBalanceLocked adds (sign +1) or removes (sign -1) the effect of tx on the balances of the
-// internal accounts it touches, if its status means that money moved.
-func (d *Dataset) applyBalanceLocked(tx models.Transaction, sign int) {
+// applyBalance adds (sign +1) or removes (sign -1) the effect of tx on the balances of the internal
+// accounts it touches, if its status means that money moved.
+func (st *tenantState) applyBalance(tx models.Transaction, sign int) {
 	if !countsTowardBalance(tx.Status) {
 		return
 	}
 	move := func(account string, amount models.Amount) {
-		if _, internal := d.accountAsset[account]; !internal {
+		if _, internal := st.accountAsset(account); !internal {
 			return // a beneficiary or an outside payer
 		}
-		if d.balances[account] == nil {
-			d.balances[account] = map[models.Asset]models.Amount{}
+		if st.Balances[account] == nil {
+			st.Balances[account] = map[models.Asset]models.Amount{}
 		}
-		d.balances[account][tx.Currency] = d.balances[account][tx.Currency].Add(amount)
+		st.Balances[account][tx.Currency] = st.Balances[account][tx.Currency].Add(amount)
 	}
 	in, out := tx.Amount, models.AmountFromInt64(0).Sub(tx.Amount)
 	if sign < 0 {
@@ -430,16 +449,23 @@ type GenerateSpec struct {
 const maxGenerate = 1000
 
 // Generate creates a batch of transactions between existing accounts, all or nothing.
-func (d *Dataset) Generate(spec GenerateSpec) ([]models.Transaction, error) {
+func (d *Dataset) Generate(ctx context.Context, spec GenerateSpec) ([]models.Transaction, error) {
 	if spec.Count < 1 || spec.Count > maxGenerate {
 		return nil, connector.InvalidRequest("count must be between 1 and %d, got %d", maxGenerate, spec.Count)
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.generateLocked(spec)
+	var batch []models.Transaction
+	err := d.update(ctx, func(o *op) error {
+		var err error
+		batch, err = o.generate(spec)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return batch, nil
 }
 
-func (d *Dataset) generateLocked(spec GenerateSpec) ([]models.Transaction, error) {
+func (o *op) generate(spec GenerateSpec) ([]models.Transaction, error) {
 	if spec.Amount.IsSet() && spec.Amount.Sign() <= 0 {
 		return nil, connector.InvalidRequest("amount must be a positive integer in minor units, got %q", spec.Amount)
 	}
@@ -448,16 +474,16 @@ func (d *Dataset) generateLocked(spec GenerateSpec) ([]models.Transaction, error
 			return nil, connector.InvalidRequest("bad asset: %v", err)
 		}
 	}
-	accounts := d.accountIDsLocked()
+	accounts := o.accountIDs()
 	if len(accounts) == 0 {
 		return nil, connector.InvalidRequest("there is no internal account yet: create one with New first")
 	}
 	if spec.AccountID != "" {
-		if _, ok := d.accountAsset[spec.AccountID]; !ok {
+		if _, ok := o.accountAsset(spec.AccountID); !ok {
 			return nil, connector.InvalidRequest("unknown account %q", spec.AccountID)
 		}
 	}
-	beneficiaries := d.beneficiaries.All()
+	beneficiaries := o.Beneficiaries
 	var types []models.TransactionType
 	switch spec.Type {
 	case "":
@@ -491,75 +517,73 @@ func (d *Dataset) generateLocked(spec GenerateSpec) ([]models.Transaction, error
 		}
 	}
 
-	// Build the whole batch, store it in one Put (all or nothing), then account for it.
+	// Nothing was refused: build the batch and account for it. The feed gets it in one Put.
 	batch := make([]models.Transaction, 0, spec.Count)
-	first := d.counters["tx"]
 	for i := range spec.Count {
-		batch = append(batch, d.randomTransactionLocked(spec, types[i%len(types)], accounts, beneficiaries))
-	}
-	if err := d.transactions.Put(batch...); err != nil {
-		d.counters["tx"] = first
-		return nil, err
-	}
-	for _, tx := range batch {
-		d.applyBalanceLocked(tx, +1)
+		tx := o.randomTransaction(spec, types[i%len(types)], accounts, beneficiaries)
+		batch = append(batch, tx)
+		o.putTransaction(tx)
+		o.applyBalance(tx, +1)
 		if tx.Type != models.TransactionTypePayIn {
-			d.recordOrderLocked(tx, order{idempotencyKey: "panel-" + tx.ID, origin: "panel"})
+			o.recordOrder(tx, order{IdempotencyKey: "panel-" + tx.ID, Origin: "panel"})
 		}
 	}
 	return batch, nil
 }
 
-func (d *Dataset) randomTransactionLocked(spec GenerateSpec, t models.TransactionType, accounts []string, beneficiaries []models.Beneficiary) models.Transaction {
-	pick := func(ids []string) string { return ids[d.rng.IntN(len(ids))] }
+func (o *op) randomTransaction(spec GenerateSpec, t models.TransactionType, accounts []string, beneficiaries []models.Beneficiary) models.Transaction {
+	pick := func(ids []string) string { return ids[o.rng.IntN(len(ids))] }
 	own := spec.AccountID
 	if own == "" {
 		own = pick(accounts)
 	}
-	tx := models.Transaction{ID: d.nextID("tx"), Type: t}
+	tx := models.Transaction{ID: o.nextID("tx"), Type: t}
 	switch t {
 	case models.TransactionTypePayIn:
 		tx.DestinationAccountID = own
 	case models.TransactionTypePayOut:
 		tx.SourceAccountID = own
-		tx.DestinationAccountID = beneficiaries[d.rng.IntN(len(beneficiaries))].ID
+		tx.DestinationAccountID = beneficiaries[o.rng.IntN(len(beneficiaries))].ID
 	case models.TransactionTypeTransfer:
 		tx.SourceAccountID = own
-		tx.DestinationAccountID = d.transferDestinationLocked(own, accounts)
+		tx.DestinationAccountID = o.transferDestination(own, accounts)
 	}
-	tx.Currency = cmp.Or(spec.Asset, d.accountAsset[own])
+	ownAsset, _ := o.accountAsset(own)
+	tx.Currency = cmp.Or(spec.Asset, ownAsset)
 	tx.Amount = spec.Amount
 	if !tx.Amount.IsSet() {
-		tx.Amount = models.AmountFromInt64(100 + d.rng.Int64N(99_900)) // 1.00 to 999.99 in a 2-digit asset
+		tx.Amount = models.AmountFromInt64(100 + o.rng.Int64N(99_900)) // 1.00 to 999.99 in a 2-digit asset
 	}
-	tx.Status = cmp.Or(spec.Status, d.realisticStatusLocked(t))
-	tx.CreatedAt = d.clock.Now()
+	tx.Status = cmp.Or(spec.Status, o.realisticStatus(t))
+	tx.CreatedAt = o.now()
 	tx.UpdatedAt = tx.CreatedAt
 	return tx
 }
 
-// transferDestinationLocked picks another account, preferably one with the same default asset.
-func (d *Dataset) transferDestinationLocked(source string, accounts []string) string {
+// transferDestination picks another account, preferably one with the same default asset.
+func (o *op) transferDestination(source string, accounts []string) string {
+	sourceAsset, _ := o.accountAsset(source)
 	var same, other []string
 	for _, id := range accounts {
+		asset, _ := o.accountAsset(id)
 		switch {
 		case id == source:
-		case d.accountAsset[id] == d.accountAsset[source]:
+		case asset == sourceAsset:
 			same = append(same, id)
 		default:
 			other = append(other, id)
 		}
 	}
 	if len(same) > 0 {
-		return same[d.rng.IntN(len(same))]
+		return same[o.rng.IntN(len(same))]
 	}
-	return other[d.rng.IntN(len(other))]
+	return other[o.rng.IntN(len(other))]
 }
 
-// realisticStatusLocked: most payments have succeeded by the time they are listed; some are still in
+// realisticStatus: most payments have succeeded by the time they are listed; some are still in
 // flight, which leaves lifecycle actions to play with.
-func (d *Dataset) realisticStatusLocked(t models.TransactionType) models.TransactionStatus {
-	r := d.rng.IntN(10)
+func (o *op) realisticStatus(t models.TransactionType) models.TransactionStatus {
+	r := o.rng.IntN(10)
 	switch {
 	case r < 6:
 		return models.TransactionStatusSucceeded
@@ -570,27 +594,41 @@ func (d *Dataset) realisticStatusLocked(t models.TransactionType) models.Transac
 	}
 }
 
-func (d *Dataset) accountIDsLocked() []string {
-	ids := make([]string, 0, len(d.accountAsset))
-	for id := range d.accountAsset {
-		ids = append(ids, id)
+// accountIDs returns the ids of the internal accounts, sorted.
+func (st *tenantState) accountIDs() []string {
+	ids := make([]string, 0, len(st.Accounts))
+	for _, a := range st.Accounts {
+		ids = append(ids, a.Account.ID)
 	}
 	slices.Sort(ids)
 	return ids
 }
 
-// Seed creates exactly the given numbers of accounts, beneficiaries and transactions. The first
-// transactions are one succeeded pay-in per account, so that every account has money; every account
-// reports a balance in its default asset in any case.
-func (d *Dataset) Seed(accounts, beneficiaries, transactions int) error {
+// Seed creates exactly the given numbers of accounts, beneficiaries and transactions in a tenant that
+// is still empty, and reports whether it did: a tenant that holds anything (seeded by another process
+// sharing the database, or before a restart) is left as it is. The first transactions are one
+// succeeded pay-in per account, so that every account has money; every account reports a balance in
+// its default asset in any case.
+func (d *Dataset) Seed(ctx context.Context, accounts, beneficiaries, transactions int) (bool, error) {
 	switch {
 	case accounts < 0 || beneficiaries < 0 || transactions < 0:
-		return fmt.Errorf("seed counts must not be negative")
+		return false, fmt.Errorf("seed counts must not be negative")
 	case transactions > 0 && accounts == 0:
-		return fmt.Errorf("seeding transactions needs at least one account")
+		return false, fmt.Errorf("seeding transactions needs at least one account")
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	seeded := false
+	err := d.update(ctx, func(o *op) error {
+		seeded = false
+		if !o.empty() {
+			return nil
+		}
+		seeded = true
+		return o.seed(accounts, beneficiaries, transactions)
+	})
+	return seeded && err == nil, err
+}
+
+func (o *op) seed(accounts, beneficiaries, transactions int) error {
 	assets := []models.Asset{"USD/2", "EUR/2", "GBP/2"}
 	for i := range accounts {
 		asset := assets[i%len(assets)]
@@ -598,29 +636,25 @@ func (d *Dataset) Seed(accounts, beneficiaries, transactions int) error {
 		if i >= len(accountNames) {
 			name += fmt.Sprintf(" #%d", i/len(accountNames)+1)
 		}
-		if _, err := d.createAccountLocked(name, asset, nil); err != nil {
-			return err
-		}
+		o.createAccount(name, asset, nil)
 	}
 	for i := range beneficiaries {
 		name := beneficiaryNames[i%len(beneficiaryNames)]
 		if i >= len(beneficiaryNames) {
 			name += fmt.Sprintf(" #%d", i/len(beneficiaryNames)+1)
 		}
-		if _, err := d.createBeneficiaryLocked(name, nil); err != nil {
-			return err
-		}
+		o.createBeneficiary(name, nil)
 	}
-	ids := d.accountIDsLocked()
+	ids := o.accountIDs()
 	for i := 0; i < transactions && i < len(ids); i++ {
 		spec := GenerateSpec{Count: 1, Type: models.TransactionTypePayIn, AccountID: ids[i],
-			Amount: models.AmountFromInt64(100_000 + d.rng.Int64N(900_000)), Status: models.TransactionStatusSucceeded}
-		if _, err := d.generateLocked(spec); err != nil {
+			Amount: models.AmountFromInt64(100_000 + o.rng.Int64N(900_000)), Status: models.TransactionStatusSucceeded}
+		if _, err := o.generate(spec); err != nil {
 			return err
 		}
 	}
 	for left := transactions - len(ids); left > 0; left -= maxGenerate {
-		if _, err := d.generateLocked(GenerateSpec{Count: min(left, maxGenerate)}); err != nil {
+		if _, err := o.generate(GenerateSpec{Count: min(left, maxGenerate)}); err != nil {
 			return err
 		}
 	}
@@ -637,25 +671,64 @@ var beneficiaryNames = []string{
 // ---------------------------------------------------------------------------------------------------
 // Request log
 
-// LogRequest remembers one request made with this dataset's key (the panel shows the last ones).
-func (d *Dataset) LogRequest(e RequestLogEntry) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if len(d.requests) < requestLogSize {
-		d.requests = append(d.requests, e)
-		return
-	}
-	d.requests[d.requestsNext] = e
-	d.requestsNext = (d.requestsNext + 1) % requestLogSize
+// RequestLogEntry is one request Formance (or anyone with the key) made to the contract's routes.
+type RequestLogEntry struct {
+	At         time.Time `json:"at"`
+	Method     string    `json:"method"`
+	Path       string    `json:"path"`
+	Query      string    `json:"query"`
+	Status     int       `json:"status"`
+	DurationMs float64   `json:"durationMs"`
 }
 
-// recentRequestsLocked returns the remembered requests, newest first.
-func (d *Dataset) recentRequestsLocked() []RequestLogEntry {
-	out := make([]RequestLogEntry, 0, len(d.requests))
-	for i := range d.requests {
-		// Oldest is at requestsNext once the buffer has wrapped, at 0 before.
-		out = append(out, d.requests[(d.requestsNext+i)%len(d.requests)])
+// requestLogSize is how many requests each tenant's log remembers.
+const requestLogSize = 200
+
+// requestLog is a ring buffer of the last requests of one tenant. It lives in the process that served
+// them: with -postgres, each process shows the requests it served.
+type requestLog struct {
+	mu      sync.Mutex
+	entries []RequestLogEntry
+	next    int
+}
+
+func (l *requestLog) add(e RequestLogEntry) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.entries) < requestLogSize {
+		l.entries = append(l.entries, e)
+		return
+	}
+	l.entries[l.next] = e
+	l.next = (l.next + 1) % requestLogSize
+}
+
+// recent returns the remembered requests, newest first.
+func (l *requestLog) recent() []RequestLogEntry {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]RequestLogEntry, 0, len(l.entries))
+	for i := range l.entries {
+		// Oldest is at next once the buffer has wrapped, at 0 before.
+		out = append(out, l.entries[(l.next+i)%len(l.entries)])
 	}
 	slices.Reverse(out)
 	return out
 }
+
+func (p *PSP) requestLog(tenant string) *requestLog {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l, ok := p.logs[tenant]
+	if !ok {
+		l = &requestLog{}
+		p.logs[tenant] = l
+	}
+	return l
+}
+
+// LogRequest remembers one request made with this dataset's key (the panel shows the last ones).
+func (d *Dataset) LogRequest(e RequestLogEntry) { d.psp.requestLog(d.tenant).add(e) }
+
+// Requests returns the requests this process remembers for the dataset, newest first.
+func (d *Dataset) Requests() []RequestLogEntry { return d.psp.requestLog(d.tenant).recent() }
