@@ -2,7 +2,9 @@
 // served times equal to the PSP's when they can be, a horizon that keeps every new slot after what
 // may have been read, positions that do not shift when an item changes while a poller pages,
 // changes in place for accounts, all-or-nothing Puts, Load, Prune behind every poller, isolated
-// tenants, and the same answers from every handle on one store (replicas, restarts). Call Run from
+// tenants, the same answers from every handle on one store (replicas, restarts), and, end to end,
+// Formance's poller losing nothing through the library's handler while the data changes between
+// its pages. Call Run from
 // a test of your feed:
 //
 //	func TestMyFeed(t *testing.T) {
@@ -71,6 +73,7 @@ func Run(t *testing.T, open Opener) {
 		{"PruneWaitsForRetentionAndPollers", checkPrune},
 		{"ConcurrentWritersNeverPlaceBehindAReader", checkConcurrent},
 		{"HandlesShareTheHorizon", checkHandlesShareTheHorizon},
+		{"PollerLosesNothing", checkPollerLosesNothing},
 	}
 	for _, c := range checks {
 		t.Run(c.name, func(t *testing.T) { c.run(t, open) })
