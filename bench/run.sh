@@ -32,6 +32,14 @@ if [ -z "$quick" ]; then
 	bench ./bench/ 'PollerSync/transactions=1M' 1x
 fi
 
+# The memory feed against the pagination.Collection it replaces: one page in process, and a full sync
+# of 100,000 transactions (and 1,000,000 unless quick) over loopback HTTP.
+bench ./bench/ 'MemoryFeedPage' 0.5s "$count"
+bench ./bench/ 'MemoryFeedSync/transactions=100k' 1x "$count"
+if [ -z "$quick" ]; then
+	bench ./bench/ 'MemoryFeedSync/transactions=1M' 1x
+fi
+
 # The pieces: pagination, the Poller, the handler's encoding, the cursor template.
 if [ -z "$quick" ]; then
 	bench ./pagination/ 'CollectionPageScale' 0.5s
