@@ -47,6 +47,10 @@
 //     A route nobody polled during the retention is not pruned.
 //  7. Tenants never see each other's items: the tenant is part of every key.
 //
+// A listing may hold several versions of one transaction (rule 4): code that builds a map from a
+// listing keeps the last one of each id, the latest. Run PruneEvery (or call Prune) in the
+// middleware process to keep the superseded slots of transactions bounded.
+//
 // A restart of a Memory feed starts a new history: re-putting the PSP's data serves each item at
 // its own time again, with H at the start, so a change whose PSP time is behind what Formance had
 // already read, or an item whose tie order changed, can be missed. Use pgfeed where restarts must

@@ -1,6 +1,7 @@
 package feed_test
 
 import (
+	"context"
 	"reflect"
 	"testing"
 	"time"
@@ -49,4 +50,23 @@ func TestTransactionKeysCompareEveryField(t *testing.T) {
 			t.Errorf("change %d (%+v) is not seen as a change", i, other)
 		}
 	}
+}
+
+type countingPruner struct{ calls chan struct{} }
+
+func (c countingPruner) Prune(context.Context) (int, error) {
+	c.calls <- struct{}{}
+	return 1, nil
+}
+
+func TestPruneEveryCallsEachFeedUntilTheContextEnds(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	a, b := countingPruner{make(chan struct{}, 100)}, countingPruner{make(chan struct{}, 100)}
+	done := make(chan struct{})
+	go func() { feed.PruneEvery(ctx, time.Millisecond, nil, a, b); close(done) }()
+	<-a.calls
+	<-b.calls
+	<-a.calls
+	cancel()
+	<-done
 }

@@ -165,6 +165,11 @@ func WithoutTieBreaking() CollectionOption {
 //
 // Page takes O(log n + pageSize) time. Put takes O(log n) for items that arrive in time order and
 // O(n) (a slice move) for items that land in the middle. All methods are safe for concurrent use.
+//
+// Deprecated: use package feed (feed.Memory in memory, feed/pgfeed in PostgreSQL), which also keeps
+// positions stable when an item changes while Formance pages through a busy second (a Collection
+// moves the changed item to the end of the listing, and the item at the page boundary is lost), and
+// whose PostgreSQL implementation survives restarts and serves several replicas.
 type Collection[T any] struct {
 	keys  Keys[T]
 	equal func(a, b T) bool

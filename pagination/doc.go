@@ -5,10 +5,10 @@
 //
 //   - Query and ParseQuery: the page, pageSize, sort and createdAtFrom/updatedAtFrom parameters,
 //     parsed and validated (a bad or oversized parameter is an error, never silently adjusted).
-//   - Collection: an in-memory, thread-safe store that serves every item with a unique timestamp, so
-//     that Formance's "strictly after the last time seen" rule skips nothing even when the PSP's
-//     timestamps are coarse (seconds, milliseconds). This is the lossless way to serve data that fits
-//     in memory; NewAccounts, NewBeneficiaries and NewTransactions build one for each route.
+//   - Collection (deprecated: package feed replaces it): an in-memory, thread-safe store that serves
+//     every item with a unique timestamp. It moves a changed item to the end of its listing, which
+//     loses the item at a page boundary when the change lands while Formance pages through a busy
+//     second; feed.Memory keeps positions stable, and feed/pgfeed does the same in PostgreSQL.
 //   - PageOf: a stateless helper that sorts, filters and pages a slice. Fine for small data whose
 //     timestamps are unique; lossy when several items share a timestamp (see PageOf).
 //   - FetchByCursor and CursorCache: answer page numbers from an upstream PSP that pages by cursor,
