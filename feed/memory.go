@@ -239,21 +239,33 @@ func (r *memRoute[T]) remove(s *memSlot[T]) {
 
 // Load implements Feed.
 func (m *Memory[T]) Load(ctx context.Context, tenant string, items []T) error {
-	if r := m.route(tenant, false); r != nil {
-		r.mu.RLock()
-		n := len(r.slots)
-		r.mu.RUnlock()
-		if n > 0 {
-			return fmt.Errorf("%w (tenant %q)", ErrNotEmpty, tenant)
-		}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	return m.Put(ctx, tenant, items...)
+	wants, err := m.wants(items)
+	if err != nil {
+		return err
+	}
+	r := m.route(tenant, true)
+	now := m.cfg.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.slots) > 0 { // checked under the lock that Put takes too
+		return fmt.Errorf("%w (tenant %q)", ErrNotEmpty, tenant)
+	}
+	for i, it := range items {
+		r.put(m.keys, it, wants[i], now)
+	}
+	return nil
 }
 
 // Page implements Feed.
 func (m *Memory[T]) Page(ctx context.Context, tenant string, q pagination.Query) ([]T, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if q.Page < 1 || q.PageSize < 1 {
+		return nil, fmt.Errorf("feed: page %d of size %d (want both at least 1)", q.Page, q.PageSize)
 	}
 	from := NoHorizon
 	if !q.From.IsZero() {
@@ -366,7 +378,6 @@ func (m *Memory[T]) Len(tenant string) int {
 // pollWindow remembers the lowest …From that list requests sent, over at least the last retention,
 // in two buckets of one retention each: the current one and the one before.
 type pollWindow struct {
-	seen              bool
 	curStart          time.Time
 	curMin, prevMin   int64
 	prevSeen, curSeen bool
