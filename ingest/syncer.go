@@ -1,0 +1,305 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/pspconnect/pspconnect/connector"
+)
+
+// Defaults of a Syncer.
+const (
+	// DefaultInterval is how long a job waits between two pulls when the PSP had nothing more.
+	DefaultInterval = 10 * time.Second
+	// DefaultAcquireInterval is how often a replica tries to take the lease of a job another one
+	// holds.
+	DefaultAcquireInterval = 5 * time.Second
+	// DefaultRenewInterval is how often a running job renews its lease.
+	DefaultRenewInterval = 5 * time.Second
+	// DefaultBackoffMin and DefaultBackoffMax bound the wait after a failed pull (doubling, with
+	// jitter), unless the PSP's Retry-After says otherwise.
+	DefaultBackoffMin = time.Second
+	DefaultBackoffMax = 5 * time.Minute
+)
+
+// Job is one tenant's route to keep in step: a Source pulled into a Sink. Build it with NewJob.
+type Job struct {
+	name, tenant, route string
+	checkpoint          func(ctx context.Context) (string, error)
+	step                func(ctx context.Context, lease Lease, checkpoint string) (stepResult, error)
+}
+
+type stepResult struct {
+	checkpoint string
+	more       bool
+	items      int
+	latest     time.Time
+}
+
+// pullError marks an error of the Source (the PSP), as opposed to the Sink (the database).
+type pullError struct{ err error }
+
+func (e pullError) Error() string { return "pull: " + e.err.Error() }
+func (e pullError) Unwrap() error { return e.err }
+
+// NewJob returns the job that pulls src into sink for tenant's route (a name such as
+// "transactions"). Its name, "tenant/route", keys its checkpoint and its lease.
+func NewJob[T any](tenant, route string, src Source[T], sink Sink[T]) Job {
+	name := tenant + "/" + route
+	return Job{
+		name: name, tenant: tenant, route: route,
+		checkpoint: func(ctx context.Context) (string, error) { return sink.Checkpoint(ctx, tenant, name) },
+		step: func(ctx context.Context, lease Lease, checkpoint string) (stepResult, error) {
+			b, err := src.Pull(ctx, tenant, checkpoint)
+			if err != nil {
+				return stepResult{}, pullError{err}
+			}
+			if err := sink.Commit(ctx, tenant, name, b.Items, b.Checkpoint, lease); err != nil {
+				return stepResult{}, err
+			}
+			return stepResult{checkpoint: b.Checkpoint, more: b.More, items: len(b.Items), latest: b.Latest}, nil
+		},
+	}
+}
+
+// Name returns "tenant/route".
+func (j Job) Name() string { return j.name }
+
+// Syncer runs jobs, each under its lease, until its context ends. Start it with the middleware
+// (go syncer.Run(ctx)) and cancel the context to stop it: a pull in progress is cancelled and its
+// batch not committed, so the next run resumes from the last checkpoint, and the items it pulls
+// again are no-ops in the feed where they did not change.
+type Syncer struct {
+	elector Elector
+	cfg     syncerConfig
+
+	mu   sync.Mutex
+	jobs []Job
+}
+
+type syncerConfig struct {
+	limiter                *connector.Limiter
+	logger                 *slog.Logger
+	interval, acquire      time.Duration
+	renew                  time.Duration
+	backoffMin, backoffMax time.Duration
+}
+
+// SyncerOption configures a Syncer.
+type SyncerOption func(*syncerConfig) error
+
+// WithLimiter bounds the Syncer's upstream calls, for all its jobs together (e.g.
+// connector.NewLimiter(rate.Limit(25), 5) under a PSP's published limit of 25 requests a second).
+func WithLimiter(l *connector.Limiter) SyncerOption {
+	return func(c *syncerConfig) error {
+		if l == nil {
+			return fmt.Errorf("%w: nil limiter", ErrInvalidConfig)
+		}
+		c.limiter = l
+		return nil
+	}
+}
+
+// WithLogger sets the logger of progress (DEBUG for empty pulls, INFO for ingested items with the
+// lag behind the PSP) and failures (WARN, ERROR). Default slog.Default().
+func WithLogger(l *slog.Logger) SyncerOption {
+	return func(c *syncerConfig) error {
+		if l == nil {
+			return fmt.Errorf("%w: nil logger", ErrInvalidConfig)
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithIntervals sets how long a job waits between pulls when the PSP had nothing more (default
+// DefaultInterval), how often a replica tries to take a job another holds (DefaultAcquireInterval)
+// and how often a running job renews its lease (DefaultRenewInterval; keep it well under the
+// elector's lease TTL). Zero keeps a default; a negative duration is refused.
+func WithIntervals(pull, acquire, renew time.Duration) SyncerOption {
+	return func(c *syncerConfig) error {
+		for _, d := range []time.Duration{pull, acquire, renew} {
+			if d < 0 {
+				return fmt.Errorf("%w: negative interval %v", ErrInvalidConfig, d)
+			}
+		}
+		c.interval = cmpOr(pull, c.interval)
+		c.acquire = cmpOr(acquire, c.acquire)
+		c.renew = cmpOr(renew, c.renew)
+		return nil
+	}
+}
+
+// WithBackoff bounds the wait after a failed pull: it starts at min and doubles up to max, with
+// jitter (default DefaultBackoffMin, DefaultBackoffMax). A Retry-After from the PSP
+// (connector.ErrRateLimited with RetryAfter) is waited instead when it is longer.
+func WithBackoff(min, max time.Duration) SyncerOption {
+	return func(c *syncerConfig) error {
+		if min <= 0 || max < min {
+			return fmt.Errorf("%w: backoff from %v to %v (want 0 < min <= max)", ErrInvalidConfig, min, max)
+		}
+		c.backoffMin, c.backoffMax = min, max
+		return nil
+	}
+}
+
+func cmpOr(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+// NewSyncer returns a Syncer whose jobs run under leases from elector. It fails with an error
+// wrapping ErrInvalidConfig for a nil elector or a bad option.
+func NewSyncer(elector Elector, opts ...SyncerOption) (*Syncer, error) {
+	if elector == nil {
+		return nil, fmt.Errorf("%w: nil elector", ErrInvalidConfig)
+	}
+	cfg := syncerConfig{logger: slog.Default(), interval: DefaultInterval, acquire: DefaultAcquireInterval,
+		renew: DefaultRenewInterval, backoffMin: DefaultBackoffMin, backoffMax: DefaultBackoffMax}
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	return &Syncer{elector: elector, cfg: cfg}, nil
+}
+
+// Add adds jobs; call it before Run.
+func (s *Syncer) Add(jobs ...Job) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.jobs = append(s.jobs, jobs...)
+}
+
+// Run runs every job until ctx ends, then waits for them to stop and returns nil (or the reason the
+// Syncer cannot run: no job).
+func (s *Syncer) Run(ctx context.Context) error {
+	s.mu.Lock()
+	jobs := append([]Job(nil), s.jobs...)
+	s.mu.Unlock()
+	if len(jobs) == 0 {
+		return fmt.Errorf("%w: no job", ErrInvalidConfig)
+	}
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		wg.Go(func() { s.runJob(ctx, j) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// runJob takes the job's lease whenever it can and runs the job while it holds it.
+func (s *Syncer) runJob(ctx context.Context, j Job) {
+	log := s.cfg.logger.With(slog.String("job", j.name), slog.String("tenant", j.tenant), slog.String("route", j.route))
+	for ctx.Err() == nil {
+		lease, ok, err := s.elector.Acquire(ctx, j.name)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.LogAttrs(ctx, slog.LevelWarn, "cannot acquire the job's lease", slog.String("error", err.Error()))
+		case ok:
+			log.LogAttrs(ctx, slog.LevelInfo, "job started on this replica", slog.String("holder", lease.Holder()))
+			s.runHeld(ctx, log, j, lease)
+			_ = lease.Release(context.WithoutCancel(ctx))
+			continue
+		}
+		sleep(ctx, s.cfg.acquire)
+	}
+}
+
+// runHeld runs the job while this replica holds lease.
+func (s *Syncer) runHeld(ctx context.Context, log *slog.Logger, j Job, lease Lease) {
+	backoff := s.cfg.backoffMin
+	retry := func(err error, attrs ...slog.Attr) {
+		wait := backoff/2 + rand.N(backoff/2+1)
+		if d := connector.RetryAfter(err); d > wait {
+			wait = d
+		}
+		level := slog.LevelError
+		if connector.IsRetryable(err) {
+			level = slog.LevelWarn
+		}
+		log.LogAttrs(ctx, level, "sync step failed, retrying", append(attrs,
+			slog.String("error", err.Error()), slog.Duration("retry_in", wait))...)
+		backoff = min(2*backoff, s.cfg.backoffMax)
+		sleep(ctx, wait)
+	}
+	checkpoint, err := j.checkpoint(ctx)
+	for err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		retry(err, slog.String("step", "read checkpoint"))
+		checkpoint, err = j.checkpoint(ctx)
+	}
+	renewed := time.Now()
+	for ctx.Err() == nil {
+		if time.Since(renewed) >= s.cfg.renew {
+			if err := lease.Renew(ctx); err != nil {
+				if ctx.Err() == nil {
+					log.LogAttrs(ctx, slog.LevelWarn, "job stopped on this replica: lease lost", slog.String("error", err.Error()))
+				}
+				return
+			}
+			renewed = time.Now()
+		}
+		if s.cfg.limiter != nil {
+			if err := s.cfg.limiter.Wait(ctx); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				retry(err, slog.String("step", "rate limit"))
+				continue
+			}
+		}
+		res, err := j.step(ctx, lease, checkpoint)
+		switch {
+		case ctx.Err() != nil:
+			return // stopping: the batch was not committed, the checkpoint stays
+		case errors.Is(err, ErrLeaseLost):
+			log.LogAttrs(ctx, slog.LevelWarn, "job stopped on this replica: lease lost", slog.String("error", err.Error()))
+			return
+		case err != nil:
+			var pe pullError
+			step := "commit"
+			if errors.As(err, &pe) {
+				step = "pull"
+			}
+			retry(err, slog.String("step", step))
+			continue
+		}
+		backoff = s.cfg.backoffMin
+		checkpoint = res.checkpoint
+		attrs := []slog.Attr{slog.Int("items", res.items), slog.Bool("more", res.more)}
+		if !res.latest.IsZero() {
+			attrs = append(attrs, slog.Duration("lag", time.Since(res.latest)))
+		}
+		level := slog.LevelDebug
+		if res.items > 0 {
+			level = slog.LevelInfo
+		}
+		log.LogAttrs(ctx, level, "ingested", attrs...)
+		if !res.more {
+			sleep(ctx, s.cfg.interval)
+		}
+	}
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
