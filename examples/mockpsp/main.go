@@ -6,7 +6,9 @@
 // serves the whole Generic Connector contract (extension routes included) on :8080, and an admin
 // panel at http://localhost:8080/admin where a person creates accounts, generates payments, moves
 // them through their lifecycle, prepares the connector install and watches Formance's polls arrive.
-// Every API key is its own dataset, created on first use; the data lives in memory.
+// Every API key is its own dataset, created on first use. The data lives in memory, or in PostgreSQL
+// with -postgres, where several processes on one database are one PSP behind several middleware
+// replicas.
 //
 // Flags:
 //
@@ -17,13 +19,16 @@
 //	-seed-transactions N          transactions to create for K (first one funding pay-in per account)
 //	-timestamp-precision D        truncate every time the PSP gives to D (e.g. 1s), like PSP APIs
 //	                              that give whole seconds; 0 keeps full precision
+//	-postgres URL                 keep the PSP's data, the feeds and the idempotency records in this
+//	                              PostgreSQL database (tables created at start); the seed flags then
+//	                              fill only a tenant that is still empty
 //
 // The files to read as a template for your own middleware are provider.go (the connector.Provider)
-// and this one (the wiring). psp.go is the simulated PSP, state.go where it keeps its data;
-// admin.go and web/ are the panel.
+// and this one (the wiring). psp.go is the simulated PSP, state.go and pgstate.go where it keeps its
+// data; admin.go and web/ are the panel.
 //
-// This is an example and a test bed, not a production service: there is no persistence, and anyone
-// who can reach it can read and change the dataset of any key they guess.
+// This is an example and a test bed, not a production service: anyone who can reach it can read
+// and change the dataset of any key they guess.
 package main
 
 import (
@@ -39,7 +44,11 @@ import (
 	"os"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pspconnect/pspconnect/feed"
 	"github.com/pspconnect/pspconnect/httpserver"
+	"github.com/pspconnect/pspconnect/httpserver/idempotency/pgstore"
 )
 
 // config is the command line.
@@ -50,6 +59,7 @@ type config struct {
 	SeedBeneficiaries  int
 	SeedTransactions   int
 	TimestampPrecision time.Duration
+	Postgres           string
 
 	// now, when set, is the system clock the PSP reads instead of time.Now (tests only).
 	now func() time.Time
@@ -66,6 +76,9 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.IntVar(&cfg.SeedBeneficiaries, "seed-beneficiaries", 0, "beneficiaries to create for -seed-key")
 	fs.IntVar(&cfg.SeedTransactions, "seed-transactions", 0, "transactions to create for -seed-key")
 	fs.DurationVar(&cfg.TimestampPrecision, "timestamp-precision", 0, "truncate every PSP time to this precision, e.g. 1s (0: full precision)")
+	fs.StringVar(&cfg.Postgres, "postgres", "", "keep the PSP's data, the feeds and the idempotency records in the PostgreSQL database at `URL`, "+
+		"e.g. postgres://user:password@localhost:5432/mockpsp (tables created at start; several processes on one database are one PSP; "+
+		"the seed flags fill only an empty tenant). Empty: everything in memory")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -97,18 +110,31 @@ func authenticate(_ *http.Request, bearerToken string) (string, error) {
 	return TenantOf(bearerToken), nil
 }
 
-// newHandler wires the mock: the PSP, the seed data, the admin panel and its API under /admin, and
-// every other path to the pspconnect handler serving the contract, with each request recorded in
-// its tenant's request log. Close the PSP when done with the handler.
+// newHandler wires the mock: the PSP (in memory, or in PostgreSQL with -postgres, tables migrated
+// here), the seed data, the admin panel and its API under /admin, and every other path to the
+// pspconnect handler serving the contract, with each request recorded in its tenant's request log.
+// Close the PSP when done with the handler.
 func newHandler(ctx context.Context, cfg config, logger *slog.Logger) (http.Handler, *PSP, error) {
 	clock := NewClock(cfg.TimestampPrecision)
 	if cfg.now != nil {
 		clock.now = cfg.now
 	}
 	opts := []httpserver.Option{httpserver.WithAuthenticator(authenticate), httpserver.WithLogger(logger)}
-	psp, err := NewMemoryPSP(clock)
+	var (
+		psp  *PSP
+		idem *pgstore.Store
+		err  error
+	)
+	if cfg.Postgres == "" {
+		psp, err = NewMemoryPSP(clock)
+	} else {
+		psp, idem, err = openPostgres(ctx, cfg.Postgres, clock)
+	}
 	if err != nil {
 		return nil, nil, err
+	}
+	if idem != nil { // shared by every process on the database, like the PSP's data
+		opts = append(opts, httpserver.WithIdempotencyStore(idem))
 	}
 	fail := func(err error) (http.Handler, *PSP, error) {
 		psp.Close()
@@ -133,22 +159,38 @@ func newHandler(ctx context.Context, cfg config, logger *slog.Logger) (http.Hand
 	return mux, psp, nil
 }
 
-// pruneEvery deletes, every period until ctx ends, the feed slots that no poller can read any more.
-func pruneEvery(ctx context.Context, psp *PSP, period time.Duration, logger *slog.Logger) {
-	ticker := time.NewTicker(period)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-			if n, err := psp.Prune(ctx); err != nil {
-				logger.Warn("pruning the feeds", "error", err)
-			} else if n > 0 {
-				logger.Info("pruned the feeds", slog.Int("slots", n))
-			}
-		}
+// openPostgres opens a pool on the database at url, creates the tables of the PSP's state, of the
+// feeds and of the idempotency store when they do not exist, and returns the PSP on them (which
+// closes the pool when closed) and the idempotency store for httpserver.WithIdempotencyStore.
+func openPostgres(ctx context.Context, url string, clock *Clock) (*PSP, *pgstore.Store, error) {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, nil, fmt.Errorf("-postgres: %w", err)
 	}
+	fail := func(err error) (*PSP, *pgstore.Store, error) {
+		pool.Close()
+		return nil, nil, err
+	}
+	if err := pool.Ping(ctx); err != nil {
+		return fail(fmt.Errorf("-postgres: connecting: %w", err))
+	}
+	f, err := newPGFeeds(pool)
+	if err != nil {
+		return fail(err)
+	}
+	store := newPGStore(pool, f)
+	store.owned = true
+	if err := store.migrate(ctx); err != nil {
+		return fail(err)
+	}
+	idem, err := pgstore.New(pool)
+	if err != nil {
+		return fail(err)
+	}
+	if err := idem.Migrate(ctx); err != nil {
+		return fail(err)
+	}
+	return newPSP(clock, store, f.feeds()), idem, nil
 }
 
 // recordRequests remembers each authenticated request in the request log of its key's dataset, so
@@ -210,7 +252,8 @@ func main() {
 		os.Exit(1)
 	}
 	defer psp.Close()
-	go pruneEvery(ctx, psp, time.Hour, logger)
+	// Accounts and beneficiaries change in place; transactions leave superseded slots to prune.
+	go feed.PruneEvery(ctx, time.Hour, logger, psp.feeds.transactions)
 	base := baseURL(cfg.Addr)
 	key := cfg.SeedKey
 	if key == "" {
@@ -218,12 +261,20 @@ func main() {
 	}
 	logger.Info("mock PSP ready",
 		slog.String("endpoint", base), slog.String("admin", base+"/admin"), slog.String("apiKey", key),
-		slog.String("timestampPrecision", precisionName(cfg.TimestampPrecision)))
+		slog.String("timestampPrecision", precisionName(cfg.TimestampPrecision)), slog.String("storage", storageName(cfg)))
 	if err := httpserver.ListenAndServe(ctx, cfg.Addr, h, logger); err != nil {
 		logger.Error("server stopped", "error", err)
 		psp.Close()
 		os.Exit(1)
 	}
+}
+
+// storageName says where the data lives, for the start-up log (never the URL: it may hold a password).
+func storageName(cfg config) string {
+	if cfg.Postgres == "" {
+		return "memory"
+	}
+	return "postgres"
 }
 
 // baseURL turns a listen address into the URL to open locally.

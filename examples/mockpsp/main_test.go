@@ -29,6 +29,7 @@ func TestParseFlags(t *testing.T) {
 			want: config{Addr: "127.0.0.1:9000", SeedKey: "demo", SeedAccounts: 3, SeedBeneficiaries: 2, SeedTransactions: 50, TimestampPrecision: time.Second},
 		},
 		{args: []string{"-seed-key", "demo"}, want: config{Addr: ":8080", SeedKey: "demo"}},
+		{args: []string{"-postgres", "postgres://u:p@db:5432/mock"}, want: config{Addr: ":8080", Postgres: "postgres://u:p@db:5432/mock"}},
 		{args: []string{"-seed-accounts", "2"}, wantErr: "-seed-key"},
 		{args: []string{"-seed-key", "k", "-seed-accounts", "-1"}, wantErr: "negative"},
 		{args: []string{"-seed-key", "k", "-seed-transactions", "5"}, wantErr: "-seed-accounts"},
@@ -46,8 +47,11 @@ func TestParseFlags(t *testing.T) {
 		require.NoError(t, err, "%q", tt.args)
 		assert.Equal(t, tt.want, got, "%q", tt.args)
 	}
-	_, err := parseFlags([]string{"-h"}, io.Discard)
+	var help bytes.Buffer
+	_, err := parseFlags([]string{"-h"}, &help)
 	assert.True(t, errors.Is(err, flag.ErrHelp))
+	assert.Contains(t, help.String(), "-postgres URL")
+	assert.Contains(t, help.String(), "several processes on one database are one PSP")
 }
 
 // The seed flags create exactly the numbers asked for, and every account has a balance.

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pspconnect/pspconnect/connector"
 	"github.com/pspconnect/pspconnect/models"
 )
 
@@ -167,4 +168,36 @@ func TestBalancesFollowTheLifecycle(t *testing.T) {
 		assert.Equal(t, s.status, c.applyAction(id, s.action))
 		assert.Equal(t, s.want, balance(), "after %s", s.action)
 	}
+}
+
+// The simulated PSP deduplicates by idempotency key itself, like a PSP whose API takes one: when the
+// library calls the provider again for a key (after its in-flight time-out, once a process died
+// during the first call), no second payout is created.
+func TestPSPDeduplicatesByIdempotencyKey(t *testing.T) {
+	psp, err := NewMemoryPSP(NewClock(0))
+	require.NoError(t, err)
+	d := psp.Dataset("dedup")
+	_, err = d.Seed(t.Context(), 2, 1, 0)
+	require.NoError(t, err)
+	req := models.PayoutRequest{IdempotencyKey: "pi-1", Amount: models.AmountFromInt64(100), Currency: "USD/2",
+		SourceAccountID: "acc_0001", DestinationAccountID: "ben_0001", Description: "rent", Metadata: models.Metadata{"k": "v"}}
+	first, err := d.CreatePayout(t.Context(), req)
+	require.NoError(t, err)
+	again, err := d.CreatePayout(t.Context(), req)
+	require.NoError(t, err)
+	assert.Equal(t, first, again)
+	other := req
+	other.Amount = models.AmountFromInt64(999)
+	_, err = d.CreatePayout(t.Context(), other)
+	assert.ErrorIs(t, err, connector.ErrConflict)
+	assert.Contains(t, err.Error(), first.ID)
+
+	// Transfers have keys of their own, and the panel's generated payouts never match a key.
+	tr, err := d.CreateTransfer(t.Context(), models.TransferRequest{IdempotencyKey: "pi-1", Amount: models.AmountFromInt64(5),
+		Currency: "USD/2", SourceAccountID: "acc_0001", DestinationAccountID: "acc_0002"})
+	require.NoError(t, err)
+	assert.NotEqual(t, first.ID, tr.ID)
+	var payouts int
+	require.NoError(t, d.view(t.Context(), func(st *tenantState) error { payouts = len(st.PayoutIDs); return nil }))
+	assert.Equal(t, 1, payouts)
 }

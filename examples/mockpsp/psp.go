@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -54,9 +55,6 @@ func NewMemoryPSP(clock *Clock) (*PSP, error) {
 
 // Close releases the PSP's store (the PostgreSQL pool with -postgres).
 func (p *PSP) Close() { p.store.close() }
-
-// Prune deletes the feed slots that no poller can read any more (feed.Feed's Prune).
-func (p *PSP) Prune(ctx context.Context) (int, error) { return p.feeds.prune(ctx) }
 
 // Dataset returns the dataset of an API key. Keys never see each other's data.
 func (p *PSP) Dataset(key string) *Dataset {
@@ -312,9 +310,23 @@ func (d *Dataset) CreateTransfer(ctx context.Context, req models.TransferRequest
 // payout as its row is served. The row's relatedTransactionID is left empty: the library sets it to
 // the idempotency key on the rows of payouts and transfers it created, so that Formance joins the
 // row to the payment initiation.
+//
+// Like a real PSP that takes an idempotency key, the simulated one answers a request whose key it
+// has seen before with the payout it created then, and refuses the key with another request as a
+// conflict. The library answers Formance's retries itself, so this only happens when the library
+// calls again after its in-flight time-out (a process died during the first call).
 func (d *Dataset) createOrder(ctx context.Context, t models.TransactionType, amount models.Amount, asset models.Asset, source, destination string, ord order) (models.Payout, error) {
 	var tx models.Transaction
 	err := d.update(ctx, func(o *op) error {
+		if id, ok := o.orderByKey(t, ord.IdempotencyKey); ok {
+			tx = o.Transactions[id].Tx
+			prev := o.orderOf(t, id)
+			if tx.Amount.Cmp(amount) != 0 || tx.Currency != asset || tx.SourceAccountID != source ||
+				tx.DestinationAccountID != destination || prev.Description != ord.Description || !maps.Equal(prev.Metadata, ord.Metadata) {
+				return connector.Conflict("idempotency key %q was used for %s %s, with another request", ord.IdempotencyKey, strings.ToLower(string(t)), id)
+			}
+			return nil
+		}
 		if err := o.checkPayment(source, destination, t == models.TransactionTypePayOut); err != nil {
 			return err
 		}
@@ -358,6 +370,28 @@ func (st *tenantState) checkPayment(source, destination string, external bool) e
 		return connector.InvalidRequest("unknown destination %q: want a beneficiary, a bank account or an internal account", destination)
 	}
 	return connector.InvalidRequest("unknown destination account %q: a transfer goes to an internal account", destination)
+}
+
+// orderByKey returns the id of the payout (or transfer, by t) that Formance created with an
+// idempotency key, and whether there is one.
+func (st *tenantState) orderByKey(t models.TransactionType, key string) (string, bool) {
+	ids, orders := st.PayoutIDs, st.Payouts
+	if t == models.TransactionTypeTransfer {
+		ids, orders = st.TransferIDs, st.Transfers
+	}
+	for _, id := range ids {
+		if o := orders[id]; o.Origin == "formance" && o.IdempotencyKey == key {
+			return id, true
+		}
+	}
+	return "", false
+}
+
+func (st *tenantState) orderOf(t models.TransactionType, id string) order {
+	if t == models.TransactionTypeTransfer {
+		return st.Transfers[id]
+	}
+	return st.Payouts[id]
 }
 
 func (st *tenantState) recordOrder(tx models.Transaction, o order) {

@@ -196,26 +196,13 @@ func (f feeds) put(ctx context.Context, tenant string, ch changes) error {
 	return nil
 }
 
-// prune deletes the superseded feed slots no poller can read any more (see feed.Feed's Prune).
-func (f feeds) prune(ctx context.Context) (int, error) {
-	total := 0
-	for _, p := range []func(context.Context) (int, error){f.accounts.Prune, f.beneficiaries.Prune, f.transactions.Prune} {
-		n, err := p(ctx)
-		total += n
-		if err != nil {
-			return total, err
-		}
-	}
-	return total, nil
-}
-
 // stateStore keeps the state of every tenant and writes each update's changes to the feeds.
 type stateStore interface {
 	// update runs fn on the state of tenant while no other update of that tenant runs, in this
 	// process or in any other sharing the store. When fn returns nil, the state fn left is stored and
 	// the changes it returned are put in the feeds before the next update of the tenant may start;
-	// when fn or storing fails, the state stays as it was. fn may be called again (a retried
-	// transaction): it must not have effects outside the state.
+	// when fn or storing fails, the state stays as it was. fn changes nothing but st (and its own
+	// results).
 	update(ctx context.Context, tenant string, fn func(*tenantState) (changes, error)) error
 	// view runs fn on a consistent state of tenant (a new, empty one if nobody used it yet). fn must
 	// neither change st nor keep it after it returns.
