@@ -161,14 +161,19 @@ type Event[T any] struct {
 	Object *T
 }
 
-// EventLog remembers webhook events and the latest event applied to each object: what makes the
-// webhook handler idempotent and order-safe. MemoryEventLog is the in-process one.
+// EventLog delivers webhook events into a feed, once each and in order per object: it remembers
+// the events applied and the latest event applied to each object, and writes the object into its
+// feed, so that recording the event and writing the object can be one transaction (pgingest's log
+// does both in one PostgreSQL transaction: an acknowledged event is stored durably). MemoryEventLog
+// is the in-process one.
 type EventLog[T any] interface {
-	// Deliver records ev for tenant and, unless it was applied before or is older than the latest
-	// event applied to its object, calls apply with it; ev is recorded as applied only when apply
-	// succeeds. It returns what happened. Implementations serialize deliveries per object, so an
-	// older and a newer event racing each other never apply out of order.
-	Deliver(ctx context.Context, tenant string, ev Event[T], apply func(ctx context.Context) error) (Delivery, error)
+	// Deliver delivers ev for tenant: unless it was applied before, or it carries an object and is
+	// older than the latest event applied to that object, it calls object for the object's state
+	// (ev.Object, or the object fetched again) and puts it into the feed, then records ev as applied.
+	// Implementations serialize deliveries per object, so an older and a newer event racing each
+	// other never apply out of order. After an error nothing is recorded: the PSP's retry delivers
+	// the event again.
+	Deliver(ctx context.Context, tenant string, ev Event[T], object func(ctx context.Context) (T, error)) (Delivery, error)
 }
 
 // Delivery says what Deliver did with an event.
@@ -196,23 +201,26 @@ func (d Delivery) String() string {
 	return fmt.Sprintf("Delivery(%d)", int(d))
 }
 
-// MemoryEventLog is an EventLog in the process's memory: for tests and single-process
-// middlewares (a restart forgets which events were applied; a PSP retry of an old event then
-// applies it again, which the feed treats as a no-op where nothing changed, and the order check
-// starts over). It keeps every event id: bound its life with the PSP's retry window in mind.
+// MemoryEventLog is an EventLog in the process's memory, over any feed: for tests and
+// single-process middlewares. It is not durable: a restart forgets which events were applied (a
+// PSP retry of an old event then applies it again, which the feed treats as a no-op where nothing
+// changed, and the order check starts over). It keeps every event id: bound its life with the PSP's
+// retry window in mind.
 type MemoryEventLog[T any] struct {
+	feed feed.Feed[T]
+
 	mu      sync.Mutex
 	applied map[[2]string]bool      // tenant, event id
 	latest  map[[2]string]time.Time // tenant, object id
 }
 
-// NewMemoryEventLog returns an empty log.
-func NewMemoryEventLog[T any]() *MemoryEventLog[T] {
-	return &MemoryEventLog[T]{applied: map[[2]string]bool{}, latest: map[[2]string]time.Time{}}
+// NewMemoryEventLog returns an empty log that writes into f.
+func NewMemoryEventLog[T any](f feed.Feed[T]) *MemoryEventLog[T] {
+	return &MemoryEventLog[T]{feed: f, applied: map[[2]string]bool{}, latest: map[[2]string]time.Time{}}
 }
 
 // Deliver implements EventLog. It holds one lock around the whole delivery.
-func (l *MemoryEventLog[T]) Deliver(ctx context.Context, tenant string, ev Event[T], apply func(ctx context.Context) error) (Delivery, error) {
+func (l *MemoryEventLog[T]) Deliver(ctx context.Context, tenant string, ev Event[T], object func(ctx context.Context) (T, error)) (Delivery, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.applied[[2]string{tenant, ev.ID}] {
@@ -225,7 +233,11 @@ func (l *MemoryEventLog[T]) Deliver(ctx context.Context, tenant string, ev Event
 		l.applied[[2]string{tenant, ev.ID}] = true
 		return Stale, nil
 	}
-	if err := apply(ctx); err != nil {
+	it, err := object(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if err := l.feed.Put(ctx, tenant, it); err != nil {
 		return 0, err
 	}
 	l.applied[[2]string{tenant, ev.ID}] = true
@@ -246,13 +258,14 @@ type WebhookConfig[T any] struct {
 	Tenant func(r *http.Request) (string, error)
 	// DefaultTenant is the tenant when Tenant is nil.
 	DefaultTenant string
-	// Feed receives the objects. Required.
+	// Log delivers the events into the feed, idempotent and order-safe: pgingest's log for a
+	// durable one. Either Log or Feed is required.
+	Log EventLog[T]
+	// Feed, when Log is nil, receives the objects through a MemoryEventLog (not durable).
 	Feed feed.Feed[T]
 	// Refetch fetches an object again by id, for events that carry only an id. Required when Parse
 	// may return an Event without Object.
 	Refetch func(ctx context.Context, tenant, objectID string) (T, error)
-	// Log makes deliveries idempotent and order-safe (default: a MemoryEventLog).
-	Log EventLog[T]
 	// MaxBodyBytes bounds the body (default 1 MiB).
 	MaxBodyBytes int64
 	// Logger logs refusals and failures (default slog.Default()). Bodies and signatures are never
@@ -265,8 +278,9 @@ type WebhookConfig[T any] struct {
 // it cannot), and delivers it through the EventLog: a new event's object is put into the feed (or
 // fetched again by id first), a replayed event is acknowledged without being applied again, and an
 // event older than one already applied to its object is acknowledged without writing, so a status
-// never rolls back. The answer is 200 once the event is applied and stored; 503 (the PSP retries)
-// when the feed, the log or the re-fetch fails. Mount it on its own path, outside the Generic
+// never rolls back. The answer is 200 once the event is applied and recorded (durably with
+// pgingest's log: the PSP's acknowledgement then never outruns the data); 503 (the PSP retries) when
+// the feed, the log or the re-fetch fails. Mount it on its own path, outside the Generic
 // Connector handler (its requests are authenticated by signature, not by Formance's API key).
 func NewWebhookHandler[T any](cfg WebhookConfig[T]) (http.Handler, error) {
 	switch {
@@ -274,11 +288,11 @@ func NewWebhookHandler[T any](cfg WebhookConfig[T]) (http.Handler, error) {
 		return nil, fmt.Errorf("%w: webhook handler without a Verifier", ErrInvalidConfig)
 	case cfg.Parse == nil:
 		return nil, fmt.Errorf("%w: webhook handler without Parse", ErrInvalidConfig)
-	case cfg.Feed == nil:
-		return nil, fmt.Errorf("%w: webhook handler without a Feed", ErrInvalidConfig)
+	case cfg.Log == nil && cfg.Feed == nil:
+		return nil, fmt.Errorf("%w: webhook handler without a Log or a Feed", ErrInvalidConfig)
 	}
 	if cfg.Log == nil {
-		cfg.Log = NewMemoryEventLog[T]()
+		cfg.Log = NewMemoryEventLog(cfg.Feed)
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
@@ -327,19 +341,19 @@ func (h *webhookHandler[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	outcome, err := h.cfg.Log.Deliver(ctx, tenant, ev, func(ctx context.Context) error {
-		obj := ev.Object
-		if obj == nil {
-			if h.cfg.Refetch == nil {
-				return errors.New("the event carries no object and WebhookConfig.Refetch is not set")
-			}
-			o, err := h.cfg.Refetch(ctx, tenant, ev.ObjectID)
-			if err != nil {
-				return fmt.Errorf("re-fetching %s: %w", ev.ObjectID, err)
-			}
-			obj = &o
+	outcome, err := h.cfg.Log.Deliver(ctx, tenant, ev, func(ctx context.Context) (T, error) {
+		if ev.Object != nil {
+			return *ev.Object, nil
 		}
-		return h.cfg.Feed.Put(ctx, tenant, *obj)
+		var zero T
+		if h.cfg.Refetch == nil {
+			return zero, errors.New("the event carries no object and WebhookConfig.Refetch is not set")
+		}
+		o, err := h.cfg.Refetch(ctx, tenant, ev.ObjectID)
+		if err != nil {
+			return zero, fmt.Errorf("re-fetching %s: %w", ev.ObjectID, err)
+		}
+		return o, nil
 	})
 	if err != nil {
 		h.cfg.Logger.LogAttrs(ctx, slog.LevelError, "webhook event not applied: the PSP will retry it",
