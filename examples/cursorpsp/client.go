@@ -10,33 +10,29 @@ import (
 	"strconv"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/pspconnect/pspconnect/connector"
 )
 
 // Client calls the upstream API for one middleware, on behalf of every tenant: each call names the
-// secret key of the tenant's upstream account. It paces its calls with one connector.Limiter per
-// secret key, at the upstream's published limit, so that Formance's bursts of requests wait instead
-// of being refused; a 429 that still comes back is returned as connector.ErrRateLimited with the
-// upstream's Retry-After, which the handler passes on to Formance (it retries later).
+// secret key of the tenant's upstream account. It maps the upstream's answers to the connector error
+// kinds the Syncer and the handler act on: a 429 is connector.ErrRateLimited with the upstream's
+// Retry-After (the Syncer waits that long; a balances request passes it on to Formance), a 5xx or a
+// transport error connector.ErrUnavailable (retried with backoff).
+//
+// It does not pace its calls: the Provider does, with one connector.Limiter per secret key shared by
+// the tenant's Syncer (ingest.WithLimiter, one wait per pull) and its balances requests.
 type Client struct {
-	base  string
-	http  *http.Client
-	limit rate.Limit
-	burst int
-
-	limiters limiterSet
+	base string
+	http *http.Client
 }
 
-// NewClient returns a client of the upstream at baseURL (e.g. "https://api.psp.example"), allowing
-// each secret key perSecond calls a second in bursts of burst: keep a margin below the upstream's
-// published limit, since calls that leave evenly spaced may arrive bunched together.
-func NewClient(baseURL string, httpClient *http.Client, perSecond rate.Limit, burst int) *Client {
+// NewClient returns a client of the upstream at baseURL (e.g. "https://api.psp.example"); a nil
+// httpClient means one with a 30 s timeout.
+func NewClient(baseURL string, httpClient *http.Client) *Client {
 	if httpClient == nil {
 		httpClient = &http.Client{Timeout: 30 * time.Second}
 	}
-	return &Client{base: baseURL, http: httpClient, limit: perSecond, burst: burst}
+	return &Client{base: baseURL, http: httpClient}
 }
 
 // list is one page of a listing.
@@ -49,9 +45,6 @@ type list[T any] struct {
 // get calls GET path?query with the secret key and decodes the JSON answer into a T.
 func get[T any](ctx context.Context, c *Client, secretKey, path string, query url.Values) (T, error) {
 	var out T
-	if err := c.limiters.get(secretKey, c.limit, c.burst).Wait(ctx); err != nil {
-		return out, err
-	}
 	u := c.base + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()
@@ -127,6 +120,19 @@ func (c *Client) Beneficiaries(ctx context.Context, secretKey string, limit int,
 // Transactions lists transactions updated at or after since, from the position token page.
 func (c *Client) Transactions(ctx context.Context, secretKey string, limit int, since int64, page string) (list[UpstreamTransaction], error) {
 	return get[list[UpstreamTransaction]](ctx, c, secretKey, "/v1/transactions", listQuery(limit, "updated[gte]", since, "page", page))
+}
+
+// Events lists events newest first: the limit events just before the event startingAfter (older),
+// or just after the event endingBefore (newer), or the newest ones when both are empty.
+func (c *Client) Events(ctx context.Context, secretKey string, limit int, startingAfter, endingBefore string) (list[UpstreamEvent], error) {
+	q := url.Values{"limit": {strconv.Itoa(min(limit, 100))}}
+	if startingAfter != "" {
+		q.Set("starting_after", startingAfter)
+	}
+	if endingBefore != "" {
+		q.Set("ending_before", endingBefore)
+	}
+	return get[list[UpstreamEvent]](ctx, c, secretKey, "/v1/events", q)
 }
 
 // Balance returns the balance of an account.

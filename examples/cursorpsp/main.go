@@ -1,16 +1,20 @@
-// Command cursorpsp is the middleware template for the common real-world case: a PSP whose API pages
-// by cursor (Stripe's starting_after) and stamps objects with "created" to the second. It serves
-// Formance's Generic Connector from such an upstream without losing an object or a change: accounts
-// and beneficiaries pass through one upstream call per page, with pagination.WithCursorTies giving
-// objects that share a second unique times; transactions, which change, are mirrored into a
-// feed.Memory (Provider explains why).
+// Command cursorpsp is the middleware template for the common real-world case: a Stripe-like PSP
+// whose API pages by cursor (starting_after), stamps objects with "created" to the second, reports
+// transaction changes as events, and limits its callers' rate. It serves Formance's Generic
+// Connector from such an upstream without making Formance wait for it and without losing an object
+// or a change: a background Syncer per tenant (package ingest) mirrors the upstream's accounts,
+// beneficiaries and transactions into feeds (package feed), and Formance's list requests are
+// answered from the feeds alone (Provider explains the design; sources.go holds the three upstream
+// pulls).
 //
 //	go run ./examples/cursorpsp
 //
 // starts a simulated upstream (Upstream, a Stripe-like API with a rate limit) on a local port, seeded
-// with dense second-precision data and kept busy with new objects and status changes, and the
-// middleware on :8080 (flag -addr), whose API key it prints (flag -api-key or PSPCONNECT_API_KEY).
-// To adapt it to a real PSP, replace Client's routes and the conversions in provider.go.
+// with dense second-precision data and kept busy with new objects and status changes, the Syncer,
+// and the middleware on :8080 (flag -addr), whose API key it prints (flag -api-key or
+// PSPCONNECT_API_KEY). Interrupt it (SIGINT or SIGTERM) to stop: the server drains its requests, then
+// the Syncer stops. To adapt it to a real PSP, replace Client's routes, the sources and the
+// conversions, and the wiring of run below with your PSP's URL and keys.
 package main
 
 import (
@@ -24,6 +28,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"syscall"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -31,8 +36,8 @@ import (
 	"github.com/pspconnect/pspconnect/httpserver"
 )
 
-// The simulated upstream's published rate limit, and the client's pace: a margin below it, so that
-// network jitter bunching two calls together does not cost a 429.
+// The simulated upstream's published rate limit, and the middleware's pace: a margin below it, so
+// that network jitter bunching two calls together does not cost a 429.
 const (
 	upstreamRate  = rate.Limit(100)
 	upstreamBurst = 20
@@ -45,7 +50,7 @@ func main() {
 	apiKey := flag.String("api-key", envOr("PSPCONNECT_API_KEY", "dev-api-key"), "API key Formance must send as Authorization: Bearer <key>")
 	flag.Parse()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, *addr, *apiKey, logger); err != nil && !errors.Is(err, context.Canceled) {
 		logger.Error("middleware stopped", "error", err)
@@ -53,6 +58,9 @@ func main() {
 	}
 }
 
+// run starts the simulated upstream, the provider's Syncers and the middleware on addr, and serves
+// until ctx ends; then it stops the server (draining requests in flight) and the Syncers, and
+// returns.
 func run(ctx context.Context, addr, apiKey string, logger *slog.Logger) error {
 	const secretKey = "sk_test_example"
 	up := NewUpstream(upstreamRate, upstreamBurst)
@@ -70,16 +78,28 @@ func run(ctx context.Context, addr, apiKey string, logger *slog.Logger) error {
 	defer upstream.Close()
 	go simulateActivity(ctx, ds, rng, logger)
 
-	client := NewClient("http://"+ln.Addr().String(), nil, clientRate, clientBurst)
-	p, err := NewProvider(client, map[string]string{httpserver.DefaultTenant: secretKey}, nil)
+	client := NewClient("http://"+ln.Addr().String(), nil)
+	p, err := NewProvider(client, map[string]string{httpserver.DefaultTenant: secretKey},
+		Options{Rate: clientRate, Burst: clientBurst, Logger: logger})
 	if err != nil {
 		return err
 	}
-	go prune(ctx, p, time.Hour, logger)
 	h, err := httpserver.New(p, httpserver.WithAPIKey(apiKey), httpserver.WithLogger(logger))
 	if err != nil {
 		return err
 	}
+	// The Syncers run beside the server and stop after it.
+	syncCtx, stopSync := context.WithCancel(context.WithoutCancel(ctx))
+	synced := make(chan error, 1)
+	go func() { synced <- p.Run(syncCtx) }()
+	defer func() {
+		stopSync()
+		if err := <-synced; err != nil {
+			logger.Error("syncer", "error", err)
+		}
+		logger.Info("syncer stopped")
+	}()
+
 	fmt.Fprintf(os.Stderr, "\nSimulated upstream PSP: http://%s (secret key %s)\nInstall Formance's Generic Connector with:\n  endpoint: http://localhost%s\n  apiKey:   %s\n\n",
 		ln.Addr(), secretKey, portOf(addr), apiKey)
 	return httpserver.ListenAndServe(ctx, addr, h, logger)
@@ -186,23 +206,6 @@ func simulateActivity(ctx context.Context, ds *Dataset, rng *rand.Rand, logger *
 		}
 		if err != nil {
 			logger.Warn("simulated activity", "error", err)
-		}
-	}
-}
-
-// prune deletes, every interval until ctx ends, the earlier states of changed transactions that
-// the feed no longer needs to keep (see Provider.Prune): without it they stay in memory for ever.
-func prune(ctx context.Context, p *Provider, interval time.Duration, logger *slog.Logger) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		if _, err := p.Prune(ctx); err != nil && ctx.Err() == nil {
-			logger.Warn("pruning the transactions feed", "error", err)
 		}
 	}
 }

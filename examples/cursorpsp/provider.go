@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -12,251 +15,270 @@ import (
 
 	"github.com/pspconnect/pspconnect/connector"
 	"github.com/pspconnect/pspconnect/feed"
+	"github.com/pspconnect/pspconnect/ingest"
 	"github.com/pspconnect/pspconnect/models"
-	"github.com/pspconnect/pspconnect/pagination"
 )
 
-// Provider serves Formance from a cursor-paged upstream PSP with second-precision timestamps (see
-// Upstream), losing nothing. It is the template for the common real-world case: a Stripe-like API
-// that lists objects with starting_after cursors and stamps them with "created" to the second.
+// Provider serves Formance from a Stripe-like upstream PSP (see Upstream): cursor-paged lists,
+// timestamps to the second, and transactions whose changes are reported as events. It is the
+// template for the common real-world case; to adapt it to your PSP, replace Client's routes, the
+// three Sources in sources.go and the conversions at the end of this file, and keep the rest.
 //
-// # Accounts and beneficiaries: pass-through with tie-breaking
+// # Formance never waits for the PSP
 //
-// Each Formance page is one upstream call, through pagination.FetchByCursor: the cursor cache turns
-// Formance's page numbers into upstream cursors, so a sequential walk costs one call per page.
-// Passing the upstream's times through as they are would lose objects: Formance remembers the time
-// of the last object it kept and skips every later object that is not strictly after it, so
-// objects created in the same second as the last one of a fetch are never seen (see the contract,
-// "How the client polls"). pagination.WithCursorTies serves each object at its second plus its rank
-// among the objects of that second, in nanoseconds: unique, increasing, and never changing, because
-// this upstream lists the objects of one second in a fixed order and a new object always comes last
-// (created is the current second). This needs no storage at all.
+// Formance's list requests (accounts, beneficiaries, transactions) are answered from three feeds
+// (package feed), never from the upstream: no upstream call is made inside them. A Syncer per
+// tenant (package ingest), started with the process (Run), keeps the feeds in step with the
+// upstream in the background: it pulls each route's changes since its checkpoint, writes them into
+// the route's feed, and pulls again at once while the upstream has more, otherwise every
+// Options.Interval. So a poll costs Formance no upstream latency (its client gives up after 10 s),
+// a rate-limited or failing upstream never slows or fails a poll (it only delays when changes
+// arrive), and the feed's rules make the lists lossless under Formance's poller: unique served times
+// that never move, a change served after everything Formance may have read, earlier versions kept in
+// place while Formance pages through a busy second. Serving straight from the upstream, even with
+// tie-breaking, loses changes (TestTieBreakingCannotFollowChanges shows how).
 //
-// # Transactions: a local mirror
+// The three routes use the adapter of package ingest that fits the upstream's API:
 //
-// Transactions change (a new status), and a changed transaction moves to the end of the upstream's
-// "updated" listing. Tie-breaking by rank cannot follow that: when one transaction of a second moves
-// to the end, the transactions after it in that second move down one rank, so one Formance has not
-// seen yet can be served at a time Formance has already passed, and it is lost forever. (Example:
-// a, b, c updated in second T are served at T+0, T+1ns, T+2ns; Formance's fetch stops after b, at
-// T+1ns; a changes within T: the listing is b, c, a, served at T+0, T+1ns, T+2ns; Formance asks for
-// everything after T+1ns and gets a, never c. TestTieBreakingCannotFollowChanges shows it.)
+//   - accounts and beneficiaries: ingest.Since over "created[gte]" with starting_after cursors.
+//     Each pass reads every object created at or after the second of the latest one seen
+//     (Precision: time.Second), so objects created later in that second are not missed; the re-read
+//     ones are no-ops in the feed.
+//   - transactions: ingest.Events over the events endpoint, the one record of changes that every
+//     Stripe-like PSP offers (their object lists are newest first with no "updated since" filter;
+//     this upstream's listing by updated is a search API, and a search index lags behind). Each
+//     event carries the transaction as it was after one change, and the events are read in the
+//     order they happened, so the feed receives every change in order, with no lookback. Event lists
+//     are newest first with no cursor for "the oldest": the first pulls walk back to the oldest
+//     event, one page per pull, then read forward with ending_before (see transactionSource).
 //
-// So transactions are mirrored into a feed (package feed), under each tenant: at the start of each
-// Formance fetch (page 1) the provider reads the upstream's listing from the second of the last
-// change it saw, inclusive, to the end, and puts every transaction into the feed, which serves
-// unique times that never change, puts a changed transaction after everything Formance may have
-// read even when the upstream did not move its second, and keeps the positions of the others while
-// Formance pages. Re-reading the last second is what catches changes made within it; re-putting an
-// unchanged transaction is a no-op. The mirror costs memory (each transaction is kept, and the
-// earlier state of a changed one until Prune drops it); for millions of transactions, or to keep it
-// across restarts and replicas, use a feed/pgfeed feed instead of feed.Memory: the provider only
-// needs a feed.Feed.
+// Balances are not a list: GetBalances reads them from the upstream in the request, paced by the
+// same limiter as the tenant's sync.
 //
-// Balances are read from the upstream on every request. The provider is safe for concurrent use.
+// # Rate limits and failures
+//
+// Each tenant (upstream secret key) has one connector.Limiter at Options.Rate, a margin below the
+// upstream's published limit: its Syncer waits on it before every pull (ingest.WithLimiter; each
+// pull is one upstream call) and GetBalances before every call. A 429 that still comes back is
+// connector.ErrRateLimited with the upstream's Retry-After, which the Syncer waits before it
+// retries the same checkpoint; a 5xx or a transport error is connector.ErrUnavailable, retried with
+// backoff (Options.BackoffMin doubling up to BackoffMax). The Syncer logs its progress (items
+// ingested, lag behind the PSP) and failures with Options.Logger.
+//
+// # Restarts and replicas
+//
+// This template keeps everything in memory: ingest.NewFeedSink keeps the checkpoints in memory and
+// ingest.NewLocalElector runs every job in this process, so a restart pulls the upstream's history
+// again into new feeds (Formance then receives items it already holds, which it ignores; see the
+// package doc of feed for what a restart of a memory feed can miss). For several replicas and
+// lossless restarts, use feed/pgfeed's feeds with package ingest/pgingest's sink (it stores each
+// batch and its checkpoint in one transaction) and elector (one replica runs each job, another takes
+// over when it dies): only the wiring in NewProvider changes.
+//
+// The provider is safe for concurrent use.
 type Provider struct {
-	client       *Client
-	secrets      map[string]string // tenant -> the upstream secret key of its account
-	cursors      *pagination.CursorCache
-	transactions feed.Feed[models.Transaction] // the mirror of every tenant's transactions
+	client  *Client
+	tenants map[string]*tenant // by tenant name
+	opts    Options
 
-	mu      sync.Mutex
-	mirrors map[string]*mirror // by tenant
+	accounts      feed.Feed[models.Account]
+	beneficiaries feed.Feed[models.Beneficiary]
+	transactions  feed.Feed[models.Transaction]
+
+	running sync.Mutex // held by Run
 }
 
 var _ connector.Provider = (*Provider)(nil)
 
-// NewProvider returns a provider calling the upstream through client, for the tenants of secrets
-// (each tenant's upstream secret key; the tenants are those given to httpserver.WithAPIKeys).
-// cursors remembers the upstream cursors of Formance's pages; nil means a cache of
-// pagination.DefaultCursorCacheEntries. One cache serves every tenant and route, and its memory is
-// bounded by its size whatever the number of tenants. The transactions are mirrored in a
-// feed.Memory.
-func NewProvider(client *Client, secrets map[string]string, cursors *pagination.CursorCache) (*Provider, error) {
-	if cursors == nil {
-		cursors = pagination.NewCursorCache(0, 0)
+// tenant is one upstream account: its secret key, the limiter its calls share, its Syncer and the
+// progress of each of its jobs.
+type tenant struct {
+	name, secretKey string
+	limiter         *connector.Limiter
+	syncer          *ingest.Syncer
+	progress        []*progress // one per job
+}
+
+// Options tune a Provider. The zero value is valid.
+type Options struct {
+	// Rate and Burst pace each tenant's upstream calls, sync and balances together: keep them a
+	// margin below the upstream's published limit per secret key, since calls that leave evenly
+	// spaced may arrive bunched together (default: no pacing).
+	Rate  rate.Limit
+	Burst int
+	// Interval is how long a job waits, once it has caught up, before it asks the upstream again
+	// (default DefaultInterval): the delay before a change reaches the feed, at most.
+	Interval time.Duration
+	// BackoffMin and BackoffMax bound the wait after a failed pull (defaults
+	// ingest.DefaultBackoffMin and ingest.DefaultBackoffMax); a longer Retry-After wins.
+	BackoffMin, BackoffMax time.Duration
+	// PageSize is the upstream's page size (default and maximum 100).
+	PageSize int
+	// Logger receives the Syncers' progress and failures (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// DefaultInterval is the default of Options.Interval.
+const DefaultInterval = 2 * time.Second
+
+// The job names of the three routes, after the Generic Connector's routes.
+const (
+	routeAccounts      = "accounts"
+	routeBeneficiaries = "beneficiaries"
+	routeTransactions  = "transactions"
+)
+
+// NewProvider returns a provider mirroring, for each tenant of secrets (tenant name → the upstream
+// secret key of its account; the tenants are those given to httpserver.WithAPIKeys), the upstream's
+// accounts, beneficiaries and transactions into feed.Memory feeds. Nothing is pulled until Run.
+func NewProvider(client *Client, secrets map[string]string, opts Options) (*Provider, error) {
+	if opts.Rate == 0 {
+		opts.Rate = rate.Inf
+	}
+	opts.Burst = max(opts.Burst, 1)
+	if opts.Interval <= 0 {
+		opts.Interval = DefaultInterval
+	}
+	if opts.BackoffMin <= 0 {
+		opts.BackoffMin = ingest.DefaultBackoffMin
+	}
+	if opts.BackoffMax < opts.BackoffMin {
+		opts.BackoffMax = max(ingest.DefaultBackoffMax, opts.BackoffMin)
+	}
+	if opts.PageSize <= 0 || opts.PageSize > 100 {
+		opts.PageSize = 100
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	accounts, err := feed.NewMemoryAccounts()
+	if err != nil {
+		return nil, err
+	}
+	beneficiaries, err := feed.NewMemoryBeneficiaries()
+	if err != nil {
+		return nil, err
 	}
 	transactions, err := feed.NewMemoryTransactions()
 	if err != nil {
 		return nil, err
 	}
-	return &Provider{client: client, secrets: secrets, cursors: cursors, transactions: transactions, mirrors: map[string]*mirror{}}, nil
-}
+	p := &Provider{client: client, tenants: map[string]*tenant{}, opts: opts,
+		accounts: accounts, beneficiaries: beneficiaries, transactions: transactions}
 
-// tenant returns the request's tenant and its upstream secret key.
-func (p *Provider) tenant(ctx context.Context) (tenant, secretKey string, err error) {
-	tenant, _ = connector.TenantFrom(ctx)
-	key, ok := p.secrets[tenant]
-	if !ok {
-		return "", "", fmt.Errorf("cursorpsp: no upstream secret key for tenant %q", tenant)
+	// One sink per route for every tenant (checkpoints are kept per tenant and job), and one elector
+	// for the process: with pgingest, its sinks and elector instead.
+	accountSink := ingest.NewFeedSink[models.Account](accounts)
+	beneficiarySink := ingest.NewFeedSink[models.Beneficiary](beneficiaries)
+	transactionSink := ingest.NewFeedSink[models.Transaction](transactions)
+	elector := ingest.NewLocalElector("cursorpsp")
+	for _, name := range slices.Sorted(maps.Keys(secrets)) {
+		t := &tenant{name: name, secretKey: secrets[name], limiter: connector.NewLimiter(opts.Rate, opts.Burst)}
+		// One Syncer per tenant: the upstream's rate limit is per secret key, and WithLimiter bounds
+		// the calls of all the jobs of one Syncer together.
+		t.syncer, err = ingest.NewSyncer(elector,
+			ingest.WithLimiter(t.limiter),
+			ingest.WithIntervals(opts.Interval, 0, 0),
+			ingest.WithBackoff(opts.BackoffMin, opts.BackoffMax),
+			ingest.WithLogger(opts.Logger))
+		if err != nil {
+			return nil, err
+		}
+		t.syncer.Add(
+			trackedJob(t, routeAccounts, accountSource(client, t.secretKey, opts.PageSize), accountSink),
+			trackedJob(t, routeBeneficiaries, beneficiarySource(client, t.secretKey, opts.PageSize), beneficiarySink),
+			trackedJob(t, routeTransactions, transactionSource(client, t.secretKey, opts.PageSize), transactionSink),
+		)
+		p.tenants[name] = t
 	}
-	return tenant, key, nil
+	return p, nil
 }
 
-// The upstream's timestamps are whole seconds; these serve each object at its second plus its rank.
-var (
-	accountTies = pagination.WithCursorTies(pagination.CursorTies[models.Account]{
-		Precision: time.Second,
-		Time:      func(a models.Account) time.Time { return a.CreatedAt },
-		WithTime:  func(a models.Account, t time.Time) models.Account { a.CreatedAt = t; return a },
-	})
-	beneficiaryTies = pagination.WithCursorTies(pagination.CursorTies[models.Beneficiary]{
-		Precision: time.Second,
-		Time:      func(b models.Beneficiary) time.Time { return b.CreatedAt },
-		WithTime:  func(b models.Beneficiary, t time.Time) models.Beneficiary { b.CreatedAt = t; return b },
-	})
-)
+// Run keeps the feeds in step with the upstream until ctx ends: it runs every tenant's Syncer and
+// prunes the transactions feed hourly, then waits for them to stop and returns nil. Start it with
+// the process (go p.Run(ctx)) and cancel ctx on shutdown: a pull in progress is cancelled and not
+// committed. It returns an error at once when it is already running.
+func (p *Provider) Run(ctx context.Context) error {
+	if !p.running.TryLock() {
+		return errors.New("cursorpsp: Provider.Run is already running")
+	}
+	defer p.running.Unlock()
+	var wg sync.WaitGroup
+	// Changed transactions leave their earlier states in the feed until they are pruned.
+	wg.Go(func() { feed.PruneEvery(ctx, time.Hour, p.opts.Logger, p.transactions) })
+	for _, t := range p.tenants {
+		wg.Go(func() {
+			if err := t.syncer.Run(ctx); err != nil {
+				p.opts.Logger.Error("syncer stopped", slog.String("tenant", t.name), slog.String("error", err.Error()))
+			}
+		})
+	}
+	wg.Wait()
+	return nil
+}
 
-// ListAccounts implements connector.Provider: one upstream call per page on a sequential walk.
+// WaitSynced waits until every job of every tenant has caught up with the upstream as it was when
+// WaitSynced was called: each has committed a pull, started after the call, that reported nothing
+// more. Tests call it after changing the upstream; a readiness probe may too. It needs Run.
+func (p *Provider) WaitSynced(ctx context.Context) error {
+	since := time.Now()
+	for _, t := range p.tenants {
+		for _, pr := range t.progress {
+			if err := pr.wait(ctx, since); err != nil {
+				return fmt.Errorf("cursorpsp: waiting for %s/%s to catch up: %w", t.name, pr.route, err)
+			}
+		}
+	}
+	return nil
+}
+
+// tenantOf returns the tenant of a request.
+func (p *Provider) tenantOf(ctx context.Context) (*tenant, error) {
+	name, _ := connector.TenantFrom(ctx)
+	t, ok := p.tenants[name]
+	if !ok {
+		return nil, fmt.Errorf("cursorpsp: no upstream secret key for tenant %q", name)
+	}
+	return t, nil
+}
+
+// ListAccounts implements connector.Provider from the accounts feed: no upstream call.
 func (p *Provider) ListAccounts(ctx context.Context, req connector.ListRequest) (connector.Page[models.Account], error) {
-	tenant, key, err := p.tenant(ctx)
-	if err != nil {
+	if _, err := p.tenantOf(ctx); err != nil {
 		return connector.Page[models.Account]{}, err
 	}
-	items, err := pagination.FetchByCursor(ctx, p.cursors, tenant+"\x00/accounts", req, p.fetchAccounts(key), accountTies)
-	return connector.Page[models.Account]{Items: items}, listError(err)
+	return feed.List(ctx, p.accounts, req)
 }
 
-// fetchAccounts reads one upstream page of the key's accounts, starting after q.Cursor.
-func (p *Provider) fetchAccounts(key string) pagination.CursorFetch[models.Account] {
-	return func(ctx context.Context, q pagination.Query) ([]models.Account, string, error) {
-		res, err := p.client.Accounts(ctx, key, q.PageSize, unixSeconds(q.From), q.Cursor)
-		if err != nil {
-			return nil, "", err
-		}
-		out := make([]models.Account, len(res.Data))
-		for i, a := range res.Data {
-			out[i] = models.Account{ID: a.ID, AccountName: a.Name, CreatedAt: fromUnix(a.Created), Metadata: a.Metadata}
-		}
-		return out, nextCursor(res, func(a UpstreamAccount) string { return a.ID }), nil
-	}
-}
-
-// ListBeneficiaries implements connector.Provider, like ListAccounts.
+// ListBeneficiaries implements connector.Provider from the beneficiaries feed: no upstream call.
 func (p *Provider) ListBeneficiaries(ctx context.Context, req connector.ListRequest) (connector.Page[models.Beneficiary], error) {
-	tenant, key, err := p.tenant(ctx)
-	if err != nil {
+	if _, err := p.tenantOf(ctx); err != nil {
 		return connector.Page[models.Beneficiary]{}, err
 	}
-	items, err := pagination.FetchByCursor(ctx, p.cursors, tenant+"\x00/beneficiaries", req, p.fetchBeneficiaries(key), beneficiaryTies)
-	return connector.Page[models.Beneficiary]{Items: items}, listError(err)
+	return feed.List(ctx, p.beneficiaries, req)
 }
 
-// fetchBeneficiaries reads one upstream page of the key's beneficiaries, starting after q.Cursor.
-func (p *Provider) fetchBeneficiaries(key string) pagination.CursorFetch[models.Beneficiary] {
-	return func(ctx context.Context, q pagination.Query) ([]models.Beneficiary, string, error) {
-		res, err := p.client.Beneficiaries(ctx, key, q.PageSize, unixSeconds(q.From), q.Cursor)
-		if err != nil {
-			return nil, "", err
-		}
-		out := make([]models.Beneficiary, len(res.Data))
-		for i, b := range res.Data {
-			out[i] = models.Beneficiary{ID: b.ID, OwnerName: b.Name, CreatedAt: fromUnix(b.Created)}
-		}
-		return out, nextCursor(res, func(b UpstreamBeneficiary) string { return b.ID }), nil
-	}
-}
-
-// nextCursor returns the starting_after of the next call: the id of the last object, or "" at the end.
-func nextCursor[T any](res list[T], id func(T) string) string {
-	if !res.HasMore || len(res.Data) == 0 {
-		return ""
-	}
-	return id(res.Data[len(res.Data)-1])
-}
-
-// listError turns a query FetchByCursor cannot serve (descending order, with tie-breaking) into a 400.
-func listError(err error) error {
-	var perr *pagination.ParamError
-	if errors.As(err, &perr) {
-		return connector.InvalidRequest("%v", perr)
-	}
-	return err
-}
-
-// ListTransactions implements connector.Provider from the tenant's mirror, brought up to date at
-// the start of each Formance fetch.
+// ListTransactions implements connector.Provider from the transactions feed: no upstream call.
 func (p *Provider) ListTransactions(ctx context.Context, req connector.ListRequest) (connector.Page[models.Transaction], error) {
-	tenant, key, err := p.tenant(ctx)
-	if err != nil {
-		return connector.Page[models.Transaction]{}, err
-	}
-	m := p.mirror(tenant)
-	if err := m.refresh(ctx, p.client, key, req.Page == 1); err != nil {
+	if _, err := p.tenantOf(ctx); err != nil {
 		return connector.Page[models.Transaction]{}, err
 	}
 	return feed.List(ctx, p.transactions, req)
 }
 
-// Prune deletes the earlier states of changed transactions that no poller can read any more (see
-// feed.Feed.Prune). Call it now and then: run does, every hour.
-func (p *Provider) Prune(ctx context.Context) (int, error) {
-	return p.transactions.Prune(ctx)
-}
-
-func (p *Provider) mirror(tenant string) *mirror {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	m, ok := p.mirrors[tenant]
-	if !ok {
-		m = &mirror{items: p.transactions, tenant: tenant}
-		p.mirrors[tenant] = m
-	}
-	return m
-}
-
-// mirror keeps one tenant's transactions in the feed up to date with the upstream.
-type mirror struct {
-	items  feed.Feed[models.Transaction]
-	tenant string
-
-	mu     sync.Mutex // one refresh at a time
-	synced bool       // at least one refresh completed
-	since  int64      // the updated second the next refresh reads from, inclusive
-}
-
-// refresh reads the upstream's transactions updated at or after m.since into the feed, when asked
-// to (Formance starts a fetch) or when the mirror was never filled.
-func (m *mirror) refresh(ctx context.Context, c *Client, secretKey string, asked bool) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.synced && !asked {
-		return nil
-	}
-	page := ""
-	for {
-		res, err := c.Transactions(ctx, secretKey, 100, m.since, page)
-		if err != nil {
-			return err
-		}
-		batch := make([]models.Transaction, len(res.Data))
-		for i, t := range res.Data {
-			batch[i] = toTransaction(t)
-		}
-		// In the upstream's order: a transaction seen twice (it changed during the walk) ends in its
-		// latest state, and an unchanged one is not moved.
-		if err := m.items.Put(ctx, m.tenant, batch...); err != nil {
-			return fmt.Errorf("cursorpsp: storing upstream transactions: %w", err)
-		}
-		if n := len(res.Data); n > 0 {
-			// Everything before this second is stored; its later changes get a later second.
-			m.since = res.Data[n-1].Updated
-		}
-		if !res.HasMore || res.NextPage == nil {
-			m.synced = true
-			return nil
-		}
-		page = *res.NextPage
-	}
-}
-
-// GetBalances implements connector.Provider.
+// GetBalances implements connector.Provider with one upstream call, paced by the tenant's limiter:
+// when the limiter cannot allow the call before the request's deadline, the error is
+// connector.ErrRateLimited and Formance gets a 429 with Retry-After, as it does for the upstream's
+// own 429.
 func (p *Provider) GetBalances(ctx context.Context, accountID string) (models.Balances, error) {
-	_, key, err := p.tenant(ctx)
+	t, err := p.tenantOf(ctx)
 	if err != nil {
 		return models.Balances{}, err
 	}
-	b, err := p.client.Balance(ctx, key, accountID)
+	if err := t.limiter.Wait(ctx); err != nil {
+		return models.Balances{}, err
+	}
+	b, err := p.client.Balance(ctx, t.secretKey, accountID)
 	if err != nil {
 		return models.Balances{}, err
 	}
@@ -265,6 +287,23 @@ func (p *Provider) GetBalances(ctx context.Context, accountID string) (models.Ba
 		out.Balances = append(out.Balances, models.Balance{Amount: models.AmountFromInt64(m.Amount), Currency: asset(m.Currency)})
 	}
 	return out, nil
+}
+
+// Prune deletes the earlier states of changed transactions that no poller can read any more (see
+// feed.Feed.Prune). Run does it hourly.
+func (p *Provider) Prune(ctx context.Context) (int, error) {
+	return p.transactions.Prune(ctx)
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Conversions from the upstream's objects to the contract's.
+
+func toAccount(a UpstreamAccount) models.Account {
+	return models.Account{ID: a.ID, AccountName: a.Name, CreatedAt: fromUnix(a.Created), Metadata: a.Metadata}
+}
+
+func toBeneficiary(b UpstreamBeneficiary) models.Beneficiary {
+	return models.Beneficiary{ID: b.ID, OwnerName: b.Name, CreatedAt: fromUnix(b.Created)}
 }
 
 func toTransaction(t UpstreamTransaction) models.Transaction {
@@ -330,24 +369,4 @@ func unixSeconds(t time.Time) int64 {
 		return 0
 	}
 	return t.Unix()
-}
-
-// limiterSet holds one connector.Limiter per upstream secret key.
-type limiterSet struct {
-	mu sync.Mutex
-	m  map[string]*connector.Limiter
-}
-
-func (s *limiterSet) get(key string, limit rate.Limit, burst int) *connector.Limiter {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l, ok := s.m[key]
-	if !ok {
-		if s.m == nil {
-			s.m = map[string]*connector.Limiter{}
-		}
-		l = connector.NewLimiter(limit, burst)
-		s.m[key] = l
-	}
-	return l
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"sort"
 	"strconv"
@@ -16,12 +17,14 @@ import (
 
 // Upstream is a simulated PSP with a Stripe-like API, the kind of upstream this example's provider
 // adapts: every secret key is its own account with its own data, objects carry "created" (and
-// transactions "updated") as Unix seconds, and lists are paged by cursor, never by page number:
+// transactions "updated") as Unix seconds, lists are paged by cursor, never by page number, and every
+// change of a transaction is also an event:
 //
 //	GET /v1/accounts?limit=100&created[gte]=1700000000&starting_after=acct_000042
 //	GET /v1/beneficiaries?limit=100&created[gte]=…&starting_after=…
 //	GET /v1/accounts/{id}/balance
 //	GET /v1/transactions?limit=100&updated[gte]=1700000000&page=<next_page of the previous call>
+//	GET /v1/events?limit=100&ending_before=evt_0000042   (or starting_after=…)
 //
 // Accounts and beneficiaries are listed oldest first by created, objects of one second in the order
 // they were created (a new object gets the current second, so it always comes last); starting_after
@@ -31,19 +34,29 @@ import (
 // cannot be paged by object id, and its cursor is an opaque position token (next_page), like
 // Stripe's search API.
 //
+// Events are Stripe's: one per change of a transaction ("transaction.created",
+// "transaction.updated"), each carrying the transaction as it was after that change (data.object),
+// listed newest first. starting_after=E pages towards older events (the limit events just before
+// E); ending_before=E towards newer ones (the limit events just after E, still listed newest
+// first); has_more says whether more events lie beyond the page in that direction. This simulation
+// keeps every event (Stripe keeps 30 days).
+//
 // limit is 1 to 100 (default 10). Answers are {"object":"list","data":[…],"has_more":…} (plus
 // "next_page" for transactions). Each secret key may make Rate calls a second, in bursts of Burst;
-// beyond that the answer is 429 with Retry-After. Errors are {"error":{"type":…,"message":…}}.
+// beyond that the answer is 429 with Retry-After. FailNext makes the next calls fail with 503, as
+// an upstream in trouble does. Errors are {"error":{"type":…,"message":…}}.
 //
 // Upstream is safe for concurrent use. It is a test double for the example, not a PSP.
 type Upstream struct {
 	rate  rate.Limit
 	burst int
 
-	mu      sync.Mutex
-	data    map[string]*Dataset // by secret key
-	calls   map[string]int      // by "key route", e.g. "sk_1 /v1/accounts"
-	refused int                 // calls answered 429
+	mu       sync.Mutex
+	data     map[string]*Dataset // by secret key
+	calls    map[string]int      // by "key route", e.g. "sk_1 /v1/accounts"
+	refused  int                 // calls answered 429
+	failNext int                 // calls still to answer 503
+	failed   int                 // calls answered 503
 }
 
 // NewUpstream returns an upstream without accounts that allows each secret key perSecond calls a
@@ -58,14 +71,14 @@ func (u *Upstream) Dataset(secretKey string) *Dataset {
 	defer u.mu.Unlock()
 	d, ok := u.data[secretKey]
 	if !ok {
-		d = &Dataset{limiter: rate.NewLimiter(u.rate, u.burst), byID: map[string]int{}, txByID: map[string]*upstreamTransaction{}}
+		d = &Dataset{limiter: rate.NewLimiter(u.rate, u.burst), byID: map[string]int{}, txByID: map[string]*upstreamTransaction{}, eventByID: map[string]int{}}
 		u.data[secretKey] = d
 	}
 	return d
 }
 
-// Calls returns how many calls of route ("/v1/accounts", "/v1/beneficiaries", "/v1/transactions"
-// or "/v1/accounts/{id}/balance") the secret key made, refused ones included.
+// Calls returns how many calls of route ("/v1/accounts", "/v1/beneficiaries", "/v1/transactions",
+// "/v1/events" or "/v1/accounts/{id}/balance") the secret key made, refused ones included.
 func (u *Upstream) Calls(secretKey, route string) int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -77,6 +90,20 @@ func (u *Upstream) Refused() int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.refused
+}
+
+// FailNext makes the next n calls, of any key, fail with 503 Service Unavailable.
+func (u *Upstream) FailNext(n int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.failNext = n
+}
+
+// Failed returns how many calls were answered 503 by FailNext.
+func (u *Upstream) Failed() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.failed
 }
 
 // Errors of the Dataset methods.
@@ -134,6 +161,21 @@ type UpstreamMoney struct {
 	Currency string `json:"currency"`
 }
 
+// UpstreamEvent is an event object of the upstream API: Type is "transaction.created" or
+// "transaction.updated", and Data.Object the transaction as it was after the change.
+type UpstreamEvent struct {
+	ID      string            `json:"id"`
+	Object  string            `json:"object"` // "event"
+	Type    string            `json:"type"`
+	Created int64             `json:"created"`
+	Data    UpstreamEventData `json:"data"`
+}
+
+// UpstreamEventData holds the object an event is about.
+type UpstreamEventData struct {
+	Object UpstreamTransaction `json:"object"`
+}
+
 type upstreamTransaction struct {
 	UpstreamTransaction
 	seq int64 // position of its latest change in the transactions listing
@@ -153,6 +195,9 @@ type Dataset struct {
 	changes []changeRef
 	txByID  map[string]*upstreamTransaction
 	seq     int64
+	// events lists every event, oldest first; eventByID indexes it.
+	events    []UpstreamEvent
+	eventByID map[string]int
 }
 
 type changeRef struct {
@@ -204,7 +249,7 @@ func (d *Dataset) AddTransaction(t UpstreamTransaction) (UpstreamTransaction, er
 	t.Object, t.Updated = "transaction", t.Created
 	tx := &upstreamTransaction{UpstreamTransaction: t}
 	d.txByID[t.ID] = tx
-	d.record(tx)
+	d.record(tx, "transaction.created")
 	return t, nil
 }
 
@@ -222,7 +267,7 @@ func (d *Dataset) SetStatus(id, status string, updated int64) (UpstreamTransacti
 		return UpstreamTransaction{}, err
 	}
 	tx.Status, tx.Updated = status, updated
-	d.record(tx)
+	d.record(tx, "transaction.updated")
 	return tx.UpstreamTransaction, nil
 }
 
@@ -233,10 +278,25 @@ func (d *Dataset) checkClock(at int64) error {
 	return nil
 }
 
-func (d *Dataset) record(tx *upstreamTransaction) {
+// record lists a change of tx and its event.
+func (d *Dataset) record(tx *upstreamTransaction, eventType string) {
 	d.seq++
 	tx.seq = d.seq
 	d.changes = append(d.changes, changeRef{seq: d.seq, updated: tx.Updated, tx: tx})
+	ev := UpstreamEvent{ID: fmt.Sprintf("evt_%07d", len(d.events)+1), Object: "event", Type: eventType,
+		Created: tx.Updated, Data: UpstreamEventData{Object: tx.UpstreamTransaction}}
+	if ev.Data.Object.Metadata != nil { // the event keeps the object as it was
+		ev.Data.Object.Metadata = maps.Clone(ev.Data.Object.Metadata)
+	}
+	d.eventByID[ev.ID] = len(d.events)
+	d.events = append(d.events, ev)
+}
+
+// Events returns every event, oldest first.
+func (d *Dataset) Events() []UpstreamEvent {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]UpstreamEvent(nil), d.events...)
 }
 
 // Transactions returns every transaction in its current state, in the listing's order.
@@ -265,6 +325,17 @@ func (u *Upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	u.mu.Unlock()
 	if !ok || d == nil {
 		upstreamError(w, http.StatusUnauthorized, "authentication_error", "invalid API key")
+		return
+	}
+	u.mu.Lock()
+	fail := u.failNext > 0
+	if fail {
+		u.failNext--
+		u.failed++
+	}
+	u.mu.Unlock()
+	if fail {
+		upstreamError(w, http.StatusServiceUnavailable, "api_error", "the service is temporarily unavailable")
 		return
 	}
 	if !d.limiter.Allow() {
@@ -313,6 +384,11 @@ func (u *Upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeList(w, page, more, err)
 	case r.URL.Path == "/v1/transactions":
 		d.serveTransactions(w, since, q.Get("page"), limit)
+	case r.URL.Path == "/v1/events":
+		d.mu.Lock()
+		page, more, err := d.listEvents(q.Get("starting_after"), q.Get("ending_before"), limit)
+		d.mu.Unlock()
+		writeList(w, page, more, err)
 	case strings.HasPrefix(r.URL.Path, "/v1/accounts/") && strings.HasSuffix(r.URL.Path, "/balance"):
 		id := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/v1/accounts/"), "/balance")
 		d.mu.Lock()
@@ -341,6 +417,50 @@ func listCreated[T any](items []T, byID map[string]int, created func(T) int64, s
 	}
 	end := min(start+limit, len(items))
 	return append([]T{}, items[start:end]...), end < len(items), nil
+}
+
+// listEvents pages the events newest first: before the event startingAfter (older ones), after the
+// event endingBefore (newer ones), or from the newest.
+func (d *Dataset) listEvents(startingAfter, endingBefore string, limit int) ([]UpstreamEvent, bool, error) {
+	index := func(id string) (int, error) {
+		i, ok := d.eventByID[id]
+		if !ok {
+			return 0, fmt.Errorf("%w: event %q", ErrNoSuchObject, id)
+		}
+		return i, nil
+	}
+	n := len(d.events)
+	var lo, hi int // the page is events[lo:hi], listed newest first
+	var more bool
+	switch {
+	case startingAfter != "" && endingBefore != "":
+		return nil, false, errors.New("starting_after and ending_before cannot be combined")
+	case startingAfter != "":
+		i, err := index(startingAfter)
+		if err != nil {
+			return nil, false, err
+		}
+		hi = i
+		lo = max(0, hi-limit)
+		more = lo > 0
+	case endingBefore != "":
+		i, err := index(endingBefore)
+		if err != nil {
+			return nil, false, err
+		}
+		lo = i + 1
+		hi = min(n, lo+limit)
+		more = hi < n
+	default:
+		hi = n
+		lo = max(0, n-limit)
+		more = lo > 0
+	}
+	page := make([]UpstreamEvent, 0, hi-lo)
+	for i := hi - 1; i >= lo; i-- {
+		page = append(page, d.events[i])
+	}
+	return page, more, nil
 }
 
 func (d *Dataset) serveTransactions(w http.ResponseWriter, since int64, pageToken string, limit int) {

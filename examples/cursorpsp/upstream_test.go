@@ -18,7 +18,7 @@ func newUpstreamClient(t *testing.T, up *Upstream) *Client {
 	t.Helper()
 	srv := httptest.NewServer(up)
 	t.Cleanup(srv.Close)
-	return NewClient(srv.URL, srv.Client(), rate.Inf, 1)
+	return NewClient(srv.URL, srv.Client())
 }
 
 func TestUpstreamListsByCreatedWithStartingAfter(t *testing.T) {
