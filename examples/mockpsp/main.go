@@ -22,10 +22,24 @@
 //	-postgres URL                 keep the PSP's data, the feeds and the idempotency records in this
 //	                              PostgreSQL database (tables created at start); the seed flags then
 //	                              fill only a tenant that is still empty
+//	-webhook-url URL              send a signed webhook to URL for every transaction the PSP creates
+//	                              or changes (Generate, lifecycle actions, payouts and transfers from
+//	                              Formance; not the seed), asynchronously, with retries
+//	-webhook-secret SECRET        the webhooks' signing secret (default $MOCKPSP_WEBHOOK_SECRET);
+//	                              required by -webhook-url and -webhook-receiver
+//	-webhook-receiver             run the receiving side instead of the PSP: a middleware whose
+//	                              transactions come only from the webhooks POSTed to /webhooks
+//
+// Webhooks are JSON events {"id", "object":"event", "type":"transaction.created" or
+// "transaction.updated", "created", "account" (the tenant), "object_id", "data" (the transaction)},
+// signed in the PSP-Signature header as "t=<unix>,v1=<hex HMAC-SHA256 of t.body>"
+// (ingest.SignTimestampHMAC). See webhooks.go for the delivery and docs/mockpsp.md for a walk
+// through on one machine.
 //
 // The files to read as a template for your own middleware are provider.go (the connector.Provider)
-// and this one (the wiring). psp.go is the simulated PSP, state.go and pgstate.go where it keeps its
-// data; admin.go and web/ are the panel.
+// and this one (the wiring); receiver.go for receiving webhooks. psp.go is the simulated PSP,
+// state.go and pgstate.go where it keeps its data, webhooks.go how it sends webhooks; admin.go and
+// web/ are the panel.
 //
 // This is an example and a test bed, not a production service: anyone who can reach it can read
 // and change the dataset of any key they guess.
@@ -60,7 +74,12 @@ type config struct {
 	SeedTransactions   int
 	TimestampPrecision time.Duration
 	Postgres           string
+	WebhookURL         string
+	WebhookSecret      string
+	WebhookReceiver    bool
 
+	// webhook tunes the delivery of webhooks (tests only; zero: the defaults).
+	webhook webhookOptions
 	// now, when set, is the system clock the PSP reads instead of time.Now (tests only).
 	now func() time.Time
 }
@@ -79,8 +98,21 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.StringVar(&cfg.Postgres, "postgres", "", "keep the PSP's data, the feeds and the idempotency records in the PostgreSQL database at `URL`, "+
 		"e.g. postgres://user:password@localhost:5432/mockpsp (tables created at start; several processes on one database are one PSP; "+
 		"the seed flags fill only an empty tenant). Empty: everything in memory")
+	fs.StringVar(&cfg.WebhookURL, "webhook-url", "", "send a signed webhook to `URL` for every transaction the PSP creates or changes "+
+		"(Generate, lifecycle actions, payouts and transfers from Formance; not the seed data), e.g. http://localhost:8081/webhooks. "+
+		"Sent in the background, in order, retried with backoff on anything but a 2xx (8 attempts); "+
+		fmt.Sprintf("at most %d events wait, newer ones are dropped when the queue is full", defaultWebhookQueue))
+	fs.StringVar(&cfg.WebhookSecret, "webhook-secret", "", "the `SECRET` webhooks are signed with "+
+		"(HMAC-SHA256 of \"<unix time>.<body>\" in the "+webhookSignatureHeader+" header as t=<unix time>,v1=<hex>), "+
+		"needed by -webhook-url and -webhook-receiver (default $"+webhookSecretEnv+", which keeps it out of the process list)")
+	fs.BoolVar(&cfg.WebhookReceiver, "webhook-receiver", false, "run the receiving side of the webhooks instead of the PSP: "+
+		"a middleware that takes the webhooks signed with -webhook-secret at POST "+webhookPath+" and serves the transactions they "+
+		"carry on the Generic Connector routes (any non-empty API key, as on the mock)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
+	}
+	if cfg.WebhookSecret == "" { // read here, not as the flag's default, which -h would print
+		cfg.WebhookSecret = os.Getenv(webhookSecretEnv)
 	}
 	switch {
 	case fs.NArg() > 0:
@@ -93,8 +125,22 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 		return config{}, errors.New("-seed-transactions needs -seed-accounts of at least 1")
 	case cfg.TimestampPrecision < 0:
 		return config{}, errors.New("-timestamp-precision must not be negative")
+	case (cfg.WebhookURL != "" || cfg.WebhookReceiver) && cfg.WebhookSecret == "":
+		return config{}, fmt.Errorf("-webhook-url and -webhook-receiver need -webhook-secret (or $%s)", webhookSecretEnv)
+	case cfg.WebhookURL != "" && !isHTTPURL(cfg.WebhookURL):
+		return config{}, fmt.Errorf("-webhook-url %q: want an absolute http(s) URL such as http://localhost:8081/webhooks", cfg.WebhookURL)
+	case cfg.WebhookReceiver && (cfg.WebhookURL != "" || cfg.Postgres != "" || cfg.SeedKey != "" || cfg.TimestampPrecision != 0):
+		return config{}, errors.New("-webhook-receiver runs no PSP: it takes neither -webhook-url, -postgres, the seed flags nor -timestamp-precision")
 	}
 	return cfg, nil
+}
+
+// webhookSecretEnv is the environment variable -webhook-secret defaults to.
+const webhookSecretEnv = "MOCKPSP_WEBHOOK_SECRET"
+
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 // maxKeyLength bounds API keys: any other non-empty key is accepted.
@@ -135,6 +181,9 @@ func newHandler(ctx context.Context, cfg config, logger *slog.Logger) (http.Hand
 	}
 	if idem != nil { // shared by every process on the database, like the PSP's data
 		opts = append(opts, httpserver.WithIdempotencyStore(idem))
+	}
+	if cfg.WebhookURL != "" {
+		psp.sendWebhooks(newWebhookSender(cfg.WebhookURL, []byte(cfg.WebhookSecret), cfg.webhook, logger))
 	}
 	fail := func(err error) (http.Handler, *PSP, error) {
 		psp.Close()
@@ -246,6 +295,21 @@ func main() {
 		os.Exit(2)
 	}
 	ctx := context.Background()
+	if cfg.WebhookReceiver {
+		h, err := newReceiverHandler([]byte(cfg.WebhookSecret), logger)
+		if err != nil {
+			logger.Error("cannot start", "error", err)
+			os.Exit(1)
+		}
+		base := baseURL(cfg.Addr)
+		logger.Info("webhook receiver ready", slog.String("webhooks", base+webhookPath), slog.String("endpoint", base),
+			slog.String("apiKey", "the API key used on the mock"))
+		if err := httpserver.ListenAndServe(ctx, cfg.Addr, h, logger); err != nil {
+			logger.Error("server stopped", "error", err)
+			os.Exit(1)
+		}
+		return
+	}
 	h, psp, err := newHandler(ctx, cfg, logger)
 	if err != nil {
 		logger.Error("cannot start", "error", err)
@@ -261,7 +325,8 @@ func main() {
 	}
 	logger.Info("mock PSP ready",
 		slog.String("endpoint", base), slog.String("admin", base+"/admin"), slog.String("apiKey", key),
-		slog.String("timestampPrecision", precisionName(cfg.TimestampPrecision)), slog.String("storage", storageName(cfg)))
+		slog.String("timestampPrecision", precisionName(cfg.TimestampPrecision)), slog.String("storage", storageName(cfg)),
+		slog.String("webhooks", webhooksName(cfg)))
 	if err := httpserver.ListenAndServe(ctx, cfg.Addr, h, logger); err != nil {
 		logger.Error("server stopped", "error", err)
 		psp.Close()
@@ -275,6 +340,14 @@ func storageName(cfg config) string {
 		return "memory"
 	}
 	return "postgres"
+}
+
+// webhooksName says where webhooks go, for the start-up log.
+func webhooksName(cfg config) string {
+	if cfg.WebhookURL == "" {
+		return "off"
+	}
+	return cfg.WebhookURL
 }
 
 // baseURL turns a listen address into the URL to open locally.

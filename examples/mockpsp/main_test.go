@@ -18,6 +18,7 @@ import (
 )
 
 func TestParseFlags(t *testing.T) {
+	t.Setenv(webhookSecretEnv, "")
 	tests := []struct {
 		args    []string
 		want    config
@@ -36,6 +37,19 @@ func TestParseFlags(t *testing.T) {
 		{args: []string{"-timestamp-precision", "-1s"}, wantErr: "negative"},
 		{args: []string{"-timestamp-precision", "soon"}, wantErr: "invalid value"},
 		{args: []string{"extra"}, wantErr: "unexpected arguments"},
+		{
+			args: []string{"-webhook-url", "http://localhost:8081/webhooks", "-webhook-secret", "s3"},
+			want: config{Addr: ":8080", WebhookURL: "http://localhost:8081/webhooks", WebhookSecret: "s3"},
+		},
+		{
+			args: []string{"-addr", ":8081", "-webhook-receiver", "-webhook-secret", "s3"},
+			want: config{Addr: ":8081", WebhookReceiver: true, WebhookSecret: "s3"},
+		},
+		{args: []string{"-webhook-url", "http://localhost:8081/webhooks"}, wantErr: "-webhook-secret"},
+		{args: []string{"-webhook-receiver"}, wantErr: "-webhook-secret"},
+		{args: []string{"-webhook-url", "localhost:8081", "-webhook-secret", "s"}, wantErr: "absolute http(s) URL"},
+		{args: []string{"-webhook-receiver", "-webhook-secret", "s", "-seed-key", "k"}, wantErr: "runs no PSP"},
+		{args: []string{"-webhook-receiver", "-webhook-secret", "s", "-webhook-url", "http://x/y"}, wantErr: "runs no PSP"},
 	}
 	for _, tt := range tests {
 		got, err := parseFlags(tt.args, io.Discard)
@@ -52,6 +66,17 @@ func TestParseFlags(t *testing.T) {
 	assert.True(t, errors.Is(err, flag.ErrHelp))
 	assert.Contains(t, help.String(), "-postgres URL")
 	assert.Contains(t, help.String(), "several processes on one database are one PSP")
+	t.Setenv(webhookSecretEnv, "from-the-env")
+	cfg, err := parseFlags([]string{"-webhook-receiver"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "from-the-env", cfg.WebhookSecret)
+	help.Reset()
+	_, err = parseFlags([]string{"-h"}, &help)
+	require.ErrorIs(t, err, flag.ErrHelp)
+	assert.NotContains(t, help.String(), "from-the-env", "-h never prints the secret")
+	for _, flag := range []string{"-webhook-url URL", "-webhook-secret SECRET", "-webhook-receiver", webhookSignatureHeader, "dropped when the queue is full"} {
+		assert.Contains(t, help.String(), flag)
+	}
 }
 
 // The seed flags create exactly the numbers asked for, and every account has a balance.

@@ -33,15 +33,19 @@ type PSP struct {
 	clock *Clock
 	store stateStore
 	feeds feeds
+	// webhooks, when set (-webhook-url), sends an event for every transaction an update creates or
+	// changes, except the seed's.
+	webhooks *webhookSender
 
-	mu   sync.Mutex
-	logs map[string]*requestLog // by tenant: the request log is per process
+	mu      sync.Mutex
+	logs    map[string]*requestLog // by tenant: the request log is per process
+	ordered map[string]*sync.Mutex // by tenant: holds an update and the queuing of its webhooks
 }
 
 // newPSP returns a PSP keeping its tenants' states in store and serving its lists from f, whose
 // timestamps come from clock.
 func newPSP(clock *Clock, store stateStore, f feeds) *PSP {
-	return &PSP{clock: clock, store: store, feeds: f, logs: map[string]*requestLog{}}
+	return &PSP{clock: clock, store: store, feeds: f, logs: map[string]*requestLog{}, ordered: map[string]*sync.Mutex{}}
 }
 
 // NewMemoryPSP returns an empty PSP that keeps everything in this process's memory.
@@ -53,8 +57,30 @@ func NewMemoryPSP(clock *Clock) (*PSP, error) {
 	return newPSP(clock, newMemoryStore(f), f), nil
 }
 
-// Close releases the PSP's store (the PostgreSQL pool with -postgres).
-func (p *PSP) Close() { p.store.close() }
+// Close stops the webhook sender (events still queued are dropped) and releases the PSP's store
+// (the PostgreSQL pool with -postgres).
+func (p *PSP) Close() {
+	if p.webhooks != nil {
+		p.webhooks.close()
+	}
+	p.store.close()
+}
+
+// sendWebhooks makes the PSP send signed webhooks for its changes from now on (see webhookSender).
+func (p *PSP) sendWebhooks(s *webhookSender) { p.webhooks = s }
+
+// orderLock returns the lock that keeps one tenant's webhooks in the order of its updates in this
+// process.
+func (p *PSP) orderLock(tenant string) *sync.Mutex {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l, ok := p.ordered[tenant]
+	if !ok {
+		l = &sync.Mutex{}
+		p.ordered[tenant] = l
+	}
+	return l
+}
 
 // Dataset returns the dataset of an API key. Keys never see each other's data.
 func (p *PSP) Dataset(key string) *Dataset {
@@ -87,15 +113,42 @@ func (d *Dataset) view(ctx context.Context, fn func(st *tenantState) error) erro
 }
 
 // update runs fn as one change of the tenant (see stateStore.update): fn validates everything
-// before it changes anything, and the items it puts reach the feeds with the state.
+// before it changes anything, and the items it puts reach the feeds with the state. With
+// -webhook-url, the transactions it created or changed are then sent as webhooks.
 func (d *Dataset) update(ctx context.Context, fn func(o *op) error) error {
-	return d.psp.store.update(ctx, d.tenant, func(st *tenantState) (changes, error) {
+	return d.change(ctx, true, fn)
+}
+
+// change is update, sending webhooks only when notify is set (the seed sends none).
+func (d *Dataset) change(ctx context.Context, notify bool, fn func(o *op) error) error {
+	hooks := d.psp.webhooks
+	if !notify {
+		hooks = nil
+	}
+	var events []webhookEvent
+	run := func(st *tenantState) (changes, error) {
 		o := &op{tenantState: st, clock: d.psp.clock, rng: rand.New(st.RNG.PCG)}
 		if err := fn(o); err != nil {
 			return changes{}, err
 		}
+		if hooks != nil {
+			events = webhookEvents(d.tenant, st, o.changed)
+		}
 		return o.puts, nil
-	})
+	}
+	if hooks == nil {
+		return d.psp.store.update(ctx, d.tenant, run)
+	}
+	// Updates of one tenant are serialized by the store; this lock also covers the queuing of their
+	// events, so that they are sent in the order of the updates.
+	l := d.psp.orderLock(d.tenant)
+	l.Lock()
+	defer l.Unlock()
+	if err := d.psp.store.update(ctx, d.tenant, run); err != nil {
+		return err
+	}
+	hooks.send(events...) // never waits: see webhookSender
+	return nil
 }
 
 // served returns a transaction as GET /transactions serves it now (feed.Feed's Get).
@@ -107,9 +160,10 @@ func (d *Dataset) served(ctx context.Context, id string) (models.Transaction, bo
 // items to put in the feeds.
 type op struct {
 	*tenantState
-	clock *Clock
-	rng   *rand.Rand
-	puts  changes
+	clock   *Clock
+	rng     *rand.Rand
+	puts    changes
+	changed []transactionChange // the transactions created or changed, in order (for webhooks)
 }
 
 // now returns the PSP's current time, never before a time it gave the tenant before.
@@ -130,6 +184,8 @@ func (o *op) nextID(prefix string) string {
 
 // putTransaction records tx as the transaction's latest version and puts it in the feed.
 func (o *op) putTransaction(tx models.Transaction) {
+	_, known := o.Transactions[tx.ID]
+	o.changed = append(o.changed, transactionChange{created: !known, tx: tx})
 	o.Seq++
 	o.Transactions[tx.ID] = storedTransaction{Tx: tx, Seq: o.Seq}
 	o.puts.transactions = append(o.puts.transactions, tx)
@@ -651,7 +707,7 @@ func (d *Dataset) Seed(ctx context.Context, accounts, beneficiaries, transaction
 		return false, fmt.Errorf("seeding transactions needs at least one account")
 	}
 	seeded := false
-	err := d.update(ctx, func(o *op) error {
+	err := d.change(ctx, false, func(o *op) error {
 		seeded = false
 		if !o.empty() {
 			return nil
