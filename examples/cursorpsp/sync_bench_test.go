@@ -11,12 +11,12 @@ import (
 	"github.com/pspconnect/pspconnect/connectortest"
 )
 
-// BenchmarkMirror mirrors 100,000 beneficiaries (second precision, about two a second) and 10,000
+// BenchmarkCursorSync mirrors 100,000 beneficiaries (second precision, about two a second) and 10,000
 // transactions (some 13,000 events) from the simulated upstream into the feeds with the Syncer,
 // then syncs everything with connectortest.Poller over loopback HTTP, at page sizes 25 and 100. It
 // reports the items ingested per second (upstream pages of 100, no rate limit), the items Formance
 // receives per second, and the upstream calls made inside Formance's requests (always 0).
-func BenchmarkMirror(b *testing.B) {
+func BenchmarkCursorSync(b *testing.B) {
 	for _, pageSize := range []int{25, 100} {
 		b.Run(fmt.Sprintf("beneficiaries=100k/pageSize=%d", pageSize), func(b *testing.B) {
 			var ingested, polled float64
