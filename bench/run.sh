@@ -50,7 +50,6 @@ bench ./connectortest/ 'DecodePage|Stream' 0.5s
 bench ./httpserver/ 'EncodePage|ListRoute' 0.5s
 bench ./examples/cursorpsp/ 'CursorSync' 1x
 if [ -z "$quick" ]; then
-	bench ./examples/cursorpsp/ 'CursorCacheTenants' 1x
 fi
 
 echo >&2

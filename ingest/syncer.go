@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -32,6 +33,16 @@ type Job struct {
 	name, tenant, route string
 	checkpoint          func(ctx context.Context) (string, error)
 	step                func(ctx context.Context, lease Lease, checkpoint string) (stepResult, error)
+	limiter             *connector.Limiter
+}
+
+// WithLimiter returns the job with its own bound on upstream calls, waited on before each Pull
+// (one token per Pull: a Source whose Pull makes several upstream calls takes a limiter of its own
+// in its client, e.g. connector.Limiter.Transport). PSPs limit per API key, so jobs of one tenant
+// share one limiter and each tenant has its own. It replaces the Syncer's WithLimiter for this job.
+func (j Job) WithLimiter(l *connector.Limiter) Job {
+	j.limiter = l
+	return j
 }
 
 type stepResult struct {
@@ -78,8 +89,9 @@ type Syncer struct {
 	elector Elector
 	cfg     syncerConfig
 
-	mu   sync.Mutex
-	jobs []Job
+	mu       sync.Mutex
+	jobs     []Job
+	caughtUp map[string]time.Time // job name -> start of its latest pull that had nothing more
 }
 
 type syncerConfig struct {
@@ -94,7 +106,9 @@ type syncerConfig struct {
 type SyncerOption func(*syncerConfig) error
 
 // WithLimiter bounds the Syncer's upstream calls, for all its jobs together (e.g.
-// connector.NewLimiter(rate.Limit(25), 5) under a PSP's published limit of 25 requests a second).
+// connector.NewLimiter(rate.Limit(25), 5) under a PSP's published limit of 25 requests a second),
+// with one token per Pull. Job.WithLimiter sets one per job instead (per tenant, as PSPs limit by
+// API key).
 func WithLimiter(l *connector.Limiter) SyncerOption {
 	return func(c *syncerConfig) error {
 		if l == nil {
@@ -171,7 +185,18 @@ func NewSyncer(elector Elector, opts ...SyncerOption) (*Syncer, error) {
 			return nil, err
 		}
 	}
-	return &Syncer{elector: elector, cfg: cfg}, nil
+	return &Syncer{elector: elector, cfg: cfg, caughtUp: map[string]time.Time{}}, nil
+}
+
+// CaughtUp returns, for the job named "tenant/route", when the latest pull that the PSP answered
+// with nothing more started, and whether there was one (on this replica). The feed then holds the
+// upstream as of that time at least: a test or a readiness probe waits until it is after the change
+// it expects.
+func (s *Syncer) CaughtUp(job string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.caughtUp[job]
+	return t, ok
 }
 
 // Add adds jobs; call it before Run.
@@ -252,8 +277,8 @@ func (s *Syncer) runHeld(ctx context.Context, log *slog.Logger, j Job, lease Lea
 			}
 			renewed = time.Now()
 		}
-		if s.cfg.limiter != nil {
-			if err := s.cfg.limiter.Wait(ctx); err != nil {
+		if limiter := cmp.Or(j.limiter, s.cfg.limiter); limiter != nil {
+			if err := limiter.Wait(ctx); err != nil {
 				if ctx.Err() != nil {
 					return
 				}
@@ -261,6 +286,7 @@ func (s *Syncer) runHeld(ctx context.Context, log *slog.Logger, j Job, lease Lea
 				continue
 			}
 		}
+		started := time.Now()
 		res, err := j.step(ctx, lease, checkpoint)
 		switch {
 		case ctx.Err() != nil:
@@ -289,6 +315,9 @@ func (s *Syncer) runHeld(ctx context.Context, log *slog.Logger, j Job, lease Lea
 		}
 		log.LogAttrs(ctx, level, "ingested", attrs...)
 		if !res.more {
+			s.mu.Lock()
+			s.caughtUp[j.name] = started
+			s.mu.Unlock()
 			sleep(ctx, s.cfg.interval)
 		}
 	}

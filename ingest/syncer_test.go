@@ -6,8 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/pspconnect/pspconnect/connector"
 	"github.com/pspconnect/pspconnect/connectortest"
@@ -238,4 +241,49 @@ func TestOneJobPerElector(t *testing.T) {
 	if calls <= before {
 		t.Errorf("after the first syncer stopped, the second did not take the job over (%d calls before, %d after)", before, calls)
 	}
+}
+
+// TestJobLimiterAndCaughtUp: a job's own limiter bounds its pulls, and CaughtUp reports when the
+// latest pull with nothing more started.
+func TestJobLimiterAndCaughtUp(t *testing.T) {
+	var pulls atomic.Int64
+	src := ingest.SourceFunc[models.Transaction](func(ctx context.Context, _, cp string) (ingest.Batch[models.Transaction], error) {
+		pulls.Add(1)
+		return ingest.Batch[models.Transaction]{Checkpoint: cp, More: true}, nil // always more: only the limiter paces it
+	})
+	txs, _ := feed.NewMemoryTransactions()
+	job := ingest.NewJob(tenant, "transactions", src, ingest.NewFeedSink[models.Transaction](txs)).
+		WithLimiter(connector.NewLimiter(rate.Limit(50), 1))
+	stop := startSyncer(t, context.Background(), ingest.NewLocalElector("test"), job)
+	time.Sleep(300 * time.Millisecond)
+	stop()
+	if n := pulls.Load(); n > 25 || n < 5 {
+		t.Errorf("%d pulls in 300 ms at 50 a second: the job's limiter does not pace them", n)
+	}
+
+	idle := ingest.SourceFunc[models.Transaction](func(ctx context.Context, _, cp string) (ingest.Batch[models.Transaction], error) {
+		return ingest.Batch[models.Transaction]{Checkpoint: cp}, nil
+	})
+	s, err := ingest.NewSyncer(ingest.NewLocalElector("test"), ingest.WithLogger(discard()), ingest.WithIntervals(time.Millisecond, 0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := ingest.NewJob(tenant, "accounts", idle, ingest.NewFeedSink[models.Transaction](txs))
+	s.Add(j)
+	before := time.Now()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = s.Run(ctx); close(done) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if at, ok := s.CaughtUp(j.Name()); ok && !at.Before(before) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("CaughtUp never reported the job")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	<-done
 }

@@ -159,6 +159,13 @@ type Event[T any] struct {
 	// Object is the object's state after the event, when the payload carries it. When it is nil the
 	// handler fetches the object again (WebhookConfig.Refetch).
 	Object *T
+	// Sequence, when the PSP numbers its events, orders events of the same Time (second-precision
+	// PSPs): the later of two events is the one with the higher (Time, Sequence).
+	Sequence int64
+	// Tenant, when Parse sets it, is the tenant the event is for, read from the signed body (a
+	// platform PSP names the connected account in its payload). It takes precedence over
+	// WebhookConfig.Tenant, which sees only the request's unsigned URL and headers.
+	Tenant string
 }
 
 // EventLog delivers webhook events into a feed, once each and in order per object: it remembers
@@ -210,13 +217,23 @@ type MemoryEventLog[T any] struct {
 	feed feed.Feed[T]
 
 	mu      sync.Mutex
-	applied map[[2]string]bool      // tenant, event id
-	latest  map[[2]string]time.Time // tenant, object id
+	applied map[[2]string]bool       // tenant, event id
+	latest  map[[2]string]eventOrder // tenant, object id
+}
+
+// eventOrder orders events by time, then sequence.
+type eventOrder struct {
+	at  time.Time
+	seq int64
+}
+
+func (a eventOrder) before(b eventOrder) bool {
+	return a.at.Before(b.at) || (a.at.Equal(b.at) && a.seq < b.seq)
 }
 
 // NewMemoryEventLog returns an empty log that writes into f.
 func NewMemoryEventLog[T any](f feed.Feed[T]) *MemoryEventLog[T] {
-	return &MemoryEventLog[T]{feed: f, applied: map[[2]string]bool{}, latest: map[[2]string]time.Time{}}
+	return &MemoryEventLog[T]{feed: f, applied: map[[2]string]bool{}, latest: map[[2]string]eventOrder{}}
 }
 
 // Deliver implements EventLog. It holds one lock around the whole delivery.
@@ -229,7 +246,8 @@ func (l *MemoryEventLog[T]) Deliver(ctx context.Context, tenant string, ev Event
 	obj := [2]string{tenant, ev.ObjectID}
 	// An event that carries its object is stale behind a newer one; one without is applied by
 	// fetching the object's current state, never older than what was applied.
-	if last, ok := l.latest[obj]; ok && ev.Object != nil && ev.Time.Before(last) {
+	order := eventOrder{ev.Time, ev.Sequence}
+	if last, ok := l.latest[obj]; ok && ev.Object != nil && order.before(last) {
 		l.applied[[2]string{tenant, ev.ID}] = true
 		return Stale, nil
 	}
@@ -241,8 +259,8 @@ func (l *MemoryEventLog[T]) Deliver(ctx context.Context, tenant string, ev Event
 		return 0, err
 	}
 	l.applied[[2]string{tenant, ev.ID}] = true
-	if ev.Time.After(l.latest[obj]) {
-		l.latest[obj] = ev.Time
+	if last, ok := l.latest[obj]; !ok || last.before(order) {
+		l.latest[obj] = order
 	}
 	return Applied, nil
 }
@@ -335,7 +353,10 @@ func (h *webhookHandler[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tenant := h.cfg.DefaultTenant
-	if h.cfg.Tenant != nil {
+	switch {
+	case ev.Tenant != "":
+		tenant = ev.Tenant
+	case h.cfg.Tenant != nil:
 		if tenant, err = h.cfg.Tenant(r); err != nil {
 			writeWebhookError(w, http.StatusNotFound, "unknown tenant: "+err.Error())
 			return

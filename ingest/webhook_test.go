@@ -289,3 +289,65 @@ func hmacHex(key, body []byte) string {
 	m.Write(body)
 	return hex.EncodeToString(m.Sum(nil))
 }
+
+// TestEventLogOrdersEqualTimesBySequence: a second-precision PSP's two events of one second are
+// ordered by their sequence; the tenant read from the signed body wins over the request's.
+func TestEventLogOrdersEqualTimesBySequence(t *testing.T) {
+	txs, _ := feed.NewMemoryTransactions()
+	log := ingest.NewMemoryEventLog[models.Transaction](txs)
+	at := time.Now().Truncate(time.Second)
+	deliver := func(id string, seq int64, status models.TransactionStatus) ingest.Delivery {
+		obj := tx("tx_1", status, at)
+		d, err := log.Deliver(context.Background(), "t", ingest.Event[models.Transaction]{ID: id, Time: at, Sequence: seq, ObjectID: "tx_1", Object: &obj},
+			func(context.Context) (models.Transaction, error) { return obj, nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	if d := deliver("evt_2", 2, models.TransactionStatusRefunded); d != ingest.Applied {
+		t.Fatalf("first: %s", d)
+	}
+	if d := deliver("evt_1", 1, models.TransactionStatusSucceeded); d != ingest.Stale {
+		t.Errorf("an event of the same second with a lower sequence: %s, want stale", d)
+	}
+	got, _, _ := txs.Get(context.Background(), "t", "tx_1")
+	if got.Status != models.TransactionStatusRefunded {
+		t.Errorf("status %s, want REFUNDED", got.Status)
+	}
+}
+
+func TestWebhookTenantFromTheSignedBody(t *testing.T) {
+	txs, _ := feed.NewMemoryTransactions()
+	now := time.Now()
+	h, err := ingest.NewWebhookHandler(ingest.WebhookConfig[models.Transaction]{
+		Verifier: ingest.TimestampHMAC{Header: "PSP-Signature", Secrets: [][]byte{secret}},
+		Parse: func(body []byte) (ingest.Event[models.Transaction], error) {
+			ev, err := parse(body)
+			ev.Tenant = "acct_from_body"
+			return ev, err
+		},
+		Tenant: func(*http.Request) (string, error) { return "acct_from_url", nil },
+		Feed:   txs, Logger: discard(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	obj := tx("tx_1", models.TransactionStatusPending, now)
+	body := eventBody(t, "evt_1", now, &obj, "tx_1")
+	req, _ := http.NewRequest(http.MethodPost, srv.URL, bytes.NewReader(body))
+	req.Header.Set("PSP-Signature", ingest.SignTimestampHMAC(secret, body, now))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if _, ok, _ := txs.Get(context.Background(), "acct_from_body", "tx_1"); !ok {
+		t.Errorf("the event was not stored for the tenant named in the signed body")
+	}
+	if _, ok, _ := txs.Get(context.Background(), "acct_from_url", "tx_1"); ok {
+		t.Errorf("the event was stored for the tenant of the unsigned URL")
+	}
+}
