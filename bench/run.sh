@@ -49,8 +49,6 @@ bench ./pagination/ 'FetchByCursorWalk' 0.5s
 bench ./connectortest/ 'DecodePage|Stream' 0.5s
 bench ./httpserver/ 'EncodePage|ListRoute' 0.5s
 bench ./examples/cursorpsp/ 'CursorSync' 1x
-if [ -z "$quick" ]; then
-fi
 
 echo >&2
 go run ./bench/benchtable <"$raw"
