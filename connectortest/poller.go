@@ -36,7 +36,16 @@ var (
 	// ErrRunaway: one fetch read MaxPagesPerFetch pages without reaching a page shorter than the page
 	// size; the middleware probably ignores the page parameter.
 	ErrRunaway = errors.New("fetch does not end")
+	// ErrStalled: a fetch reported "has more" but left the route's state where it was (or, with
+	// InclusiveWatermark, at one time S for MaxFetchesAtOneTime fetches in a row): Formance would
+	// run the same fetch again at once, for ever. Only an InclusiveWatermark poller over a listing
+	// that is not sorted, or whose tie order moves, gets there.
+	ErrStalled = errors.New("fetch makes no progress")
 )
+
+// MaxFetchesAtOneTime bounds the fetches in a row, within one cycle, that leave an
+// InclusiveWatermark poller's time S unchanged before the cycle fails with ErrStalled.
+const MaxFetchesAtOneTime = 1000
 
 // FetchError is the error of a polling cycle: the request that failed and why (wrapping
 // ErrUnexpectedStatus, ErrUndecodable, ErrRunaway or a transport error).
@@ -92,6 +101,9 @@ type Fetch struct {
 	Kept int
 	// HasMore reports whether the engine fetched again at once.
 	HasMore bool
+	// BeforeMark and AfterMark are the route's Mark when the fetch started and when it ended: always
+	// zero for a Poller with ExclusiveWatermark (today's client).
+	BeforeMark, AfterMark Mark
 	// Requests lists the pages read, in order.
 	Requests []Request
 }
@@ -117,7 +129,8 @@ func (c Cycle) Empty() bool {
 
 // State is a Poller's memory between fetches: for each list route, the time field of the last item
 // it kept (zero before the first one). Formance sends it, truncated to the second, as the …From
-// parameter, and keeps only items strictly after it.
+// parameter, and keeps only items strictly after it. A Poller with InclusiveWatermark also keeps,
+// per route, a Mark: the id of that last item and the page it was on.
 type State struct {
 	// Accounts is the createdAt of the last account kept.
 	Accounts time.Time
@@ -125,6 +138,50 @@ type State struct {
 	Beneficiaries time.Time
 	// Transactions is the updatedAt of the last transaction kept.
 	Transactions time.Time
+
+	// AccountsMark, BeneficiariesMark and TransactionsMark are the rest of the inclusive-watermark
+	// state of each route (see InclusiveWatermark); they stay zero with ExclusiveWatermark.
+	AccountsMark, BeneficiariesMark, TransactionsMark Mark
+}
+
+// Mark is the part of an inclusive-watermark poller's state that goes with the time S of a route
+// (see InclusiveWatermark).
+type Mark struct {
+	// ID is the id of the last item kept, the one whose time is S.
+	ID string
+	// Page is the page, in the listing of the query with …From set to S's second, on which that
+	// item was read; the next fetch starts there. 0 before the first item is kept.
+	Page int
+}
+
+// WatermarkMode selects how a Poller keeps its place in a list route between two fetches.
+type WatermarkMode int
+
+const (
+	// ExclusiveWatermark is today's Formance client (see the contract, "How the client polls"): the
+	// state is the time S of the last item kept, every fetch starts again at page 1 with
+	// …From = S truncated to the second, and keeps only the items strictly after S. Items that share
+	// S with the last one kept but were cut from the fetch are never seen.
+	ExclusiveWatermark WatermarkMode = iota
+	// InclusiveWatermark is the variant proposed upstream: the state keeps, with S, the id of the last
+	// item kept and the page it was on (Mark). A fetch sends the same …From (S truncated to the second)
+	// but starts at that page, skips the items up to the last id kept (those before S, and those at S
+	// listed before it), and then keeps every item at S or after: the inclusive watermark. If the last
+	// id kept is not met before an item after S (it changed and moved, or vanished), the items at S
+	// are skipped as today's client skips them. The page restarts at 1 whenever the new S falls in
+	// another second than the old one (the …From of the next query changes), and stays otherwise.
+	// Stopping, cutting at the page size and "has more" are today's. A middleware whose listing is
+	// sorted with a stable tie order and does not shift while the poller pages loses nothing under
+	// either mode.
+	InclusiveWatermark
+)
+
+// String returns "exclusive watermark" or "inclusive watermark".
+func (m WatermarkMode) String() string {
+	if m == InclusiveWatermark {
+		return "inclusive watermark"
+	}
+	return "exclusive watermark"
 }
 
 // Poller polls a middleware exactly as Formance's generic connector does (see the contract, "How the
@@ -142,6 +199,12 @@ type State struct {
 // Items are decoded the way Formance's Go client decodes them: field names case-insensitively,
 // times with time.Time, amounts as integer strings, assets in UMN form, types and statuses among the
 // contract's values, required fields present. One item that does not decode fails the fetch.
+//
+// That is today's client, ExclusiveWatermark. PollerOptions.Watermark selects InclusiveWatermark
+// instead, the variant proposed upstream, whose state also keeps the id of the last item kept and
+// the page it was on, and whose fetches start at that page and keep the items at S listed after that
+// id: it no longer skips items that share one time across a cut, and it spares the re-reading of a
+// busy second from page 1.
 //
 // A Poller is safe for concurrent use, but its cycles run one at a time.
 //
@@ -175,6 +238,7 @@ type State struct {
 type Poller struct {
 	targets        []Target
 	pageSize       int
+	mode           WatermarkMode
 	betweenPages   func(ctx context.Context, route string, page int) error
 	betweenFetches func(ctx context.Context, done Fetch) error
 
@@ -203,6 +267,9 @@ type PollerOptions struct {
 	Targets []Target
 	// PageSize is Formance's page size; 0 or less means DefaultPollerPageSize.
 	PageSize int
+	// Watermark selects today's client (ExclusiveWatermark, the zero value) or the variant proposed
+	// upstream (InclusiveWatermark).
+	Watermark WatermarkMode
 	// BetweenPages, when set, is called inside a fetch of route ("/accounts", "/beneficiaries" or
 	// "/transactions") after page number page (1, 2, …) was read and the fetch decided to go on,
 	// right before page+1 is requested. It is not called after the last page of a fetch. Use it to
@@ -236,6 +303,7 @@ func NewPollerWithOptions(o PollerOptions) *Poller {
 	return &Poller{
 		targets:        slices.Clone(o.Targets),
 		pageSize:       pageSize,
+		mode:           o.Watermark,
 		betweenPages:   o.BetweenPages,
 		betweenFetches: o.BetweenFetches,
 		maxPages:       MaxPagesPerFetch,
@@ -250,6 +318,9 @@ func NewReplicaPoller(targets []Target, pageSize int) *Poller {
 
 // PageSize returns the page size the poller sends.
 func (p *Poller) PageSize() int { return p.pageSize }
+
+// Watermark returns the poller's mode: ExclusiveWatermark (today's client) or InclusiveWatermark.
+func (p *Poller) Watermark() WatermarkMode { return p.mode }
 
 // State returns the poller's current state S for each route.
 func (p *Poller) State() State {
@@ -344,10 +415,11 @@ func (p *Poller) Stream(ctx context.Context, fn func(Delivery) error) error {
 	if err != nil {
 		return err
 	}
-	fc := fetchConfig{rp: rp, pageSize: p.pageSize, maxPages: p.maxPages, betweenPages: p.betweenPages}
+	fc := fetchConfig{rp: rp, pageSize: p.pageSize, maxPages: p.maxPages, betweenPages: p.betweenPages, mode: p.mode}
+	var stall stallGuard
 	for {
-		before := p.state.Accounts
-		items, f, err := fetchList(ctx, fc, routeAccounts, &p.state.Accounts, decodeAccount)
+		before, beforeMark := p.state.Accounts, p.state.AccountsMark
+		items, f, err := fetchList(ctx, fc, routeAccounts, &p.state.Accounts, &p.state.AccountsMark, decodeAccount)
 		if err != nil {
 			_ = fn(Delivery{Fetch: f})
 			return err
@@ -357,14 +429,17 @@ func (p *Poller) Stream(ctx context.Context, fn func(Delivery) error) error {
 			b, req, err := fetchBalances(ctx, rp, a.ID)
 			d.BalanceRequests = append(d.BalanceRequests, req)
 			if err != nil {
-				p.state.Accounts = before
+				p.state.Accounts, p.state.AccountsMark = before, beforeMark
 				_ = fn(d)
 				return err
 			}
 			d.Balances = append(d.Balances, b)
 		}
 		if err := fn(d); err != nil {
-			p.state.Accounts = before
+			p.state.Accounts, p.state.AccountsMark = before, beforeMark
+			return err
+		}
+		if err := stall.check(rp, f); err != nil {
 			return err
 		}
 		// Beneficiaries follow, whether or not accounts have more.
@@ -375,11 +450,11 @@ func (p *Poller) Stream(ctx context.Context, fn func(Delivery) error) error {
 			break
 		}
 	}
-	if err := streamRoute(ctx, p, fc, routeBeneficiaries, &p.state.Beneficiaries, decodeBeneficiary, false,
+	if err := streamRoute(ctx, p, fc, routeBeneficiaries, &p.state.Beneficiaries, &p.state.BeneficiariesMark, decodeBeneficiary, false,
 		func(f Fetch, items []models.Beneficiary) error { return fn(Delivery{Fetch: f, Beneficiaries: items}) }); err != nil {
 		return err
 	}
-	return streamRoute(ctx, p, fc, routeTransactions, &p.state.Transactions, decodeTransaction, true,
+	return streamRoute(ctx, p, fc, routeTransactions, &p.state.Transactions, &p.state.TransactionsMark, decodeTransaction, true,
 		func(f Fetch, items []models.Transaction) error { return fn(Delivery{Fetch: f, Transactions: items}) })
 }
 
@@ -393,16 +468,20 @@ func (p *Poller) between(ctx context.Context, done Fetch) error {
 
 // streamRoute runs the fetches of one route without balances while they have more, handing each to
 // deliver. last reports whether the route is the cycle's last: no BetweenFetches after its last fetch.
-func streamRoute[T any](ctx context.Context, p *Poller, fc fetchConfig, rs routeSpec, s *time.Time, decode decoder[T], last bool, deliver func(Fetch, []T) error) error {
+func streamRoute[T any](ctx context.Context, p *Poller, fc fetchConfig, rs routeSpec, s *time.Time, m *Mark, decode decoder[T], last bool, deliver func(Fetch, []T) error) error {
+	var stall stallGuard
 	for {
-		before := *s
-		items, f, err := fetchList(ctx, fc, rs, s, decode)
+		before, beforeMark := *s, *m
+		items, f, err := fetchList(ctx, fc, rs, s, m, decode)
 		if err != nil {
 			_ = deliver(f, nil)
 			return err
 		}
 		if err := deliver(f, items); err != nil {
-			*s = before
+			*s, *m = before, beforeMark
+			return err
+		}
+		if err := stall.check(fc.rp, f); err != nil {
 			return err
 		}
 		if !f.HasMore && last {
@@ -415,6 +494,29 @@ func streamRoute[T any](ctx context.Context, p *Poller, fc fetchConfig, rs route
 			return nil
 		}
 	}
+}
+
+// stallGuard counts the fetches of one route in a row that left S unchanged.
+type stallGuard struct{ sameS int }
+
+// check returns an ErrStalled *FetchError when the fetch f, which has more, made no progress.
+func (g *stallGuard) check(rp *replicas, f Fetch) error {
+	if !f.HasMore || len(f.Requests) == 0 {
+		return nil
+	}
+	if !f.After.Equal(f.Before) {
+		g.sameS = 0
+		return nil
+	}
+	g.sameS++
+	switch {
+	case f.AfterMark == f.BeforeMark:
+		return rp.fetchError(f.Requests[len(f.Requests)-1], fmt.Errorf("%w: the fetch from %s kept %d items, reported \"has more\", and left the state where it was (S=%s, last id %q): the poller would run it again for ever (is the listing sorted ascending with a stable tie order?)",
+			ErrStalled, f.Requests[0], f.Kept, formatTime(f.After), f.AfterMark.ID))
+	case g.sameS >= MaxFetchesAtOneTime:
+		return rp.fetchError(f.Requests[len(f.Requests)-1], fmt.Errorf("%w: %d fetches in a row left S at %s (is the tie order of equal times stable?)", ErrStalled, g.sameS, formatTime(f.After)))
+	}
+	return nil
 }
 
 // listRequest is the request of one page as Formance writes it.
@@ -450,27 +552,37 @@ type fetchConfig struct {
 	pageSize     int
 	maxPages     int
 	betweenPages func(ctx context.Context, route string, page int) error
+	mode         WatermarkMode
 }
 
-// fetchList runs one fetch of a list route and moves *s forward.
-func fetchList[T any](ctx context.Context, fc fetchConfig, rs routeSpec, s *time.Time, decode decoder[T]) ([]T, Fetch, error) {
+// fetchList runs one fetch of a list route and moves *s (and, with InclusiveWatermark, *m) forward.
+func fetchList[T any](ctx context.Context, fc fetchConfig, rs routeSpec, s *time.Time, m *Mark, decode decoder[T]) ([]T, Fetch, error) {
 	pageSize, maxPages := fc.pageSize, fc.maxPages
 	if maxPages <= 0 {
 		maxPages = MaxPagesPerFetch
 	}
-	f := Fetch{Path: rs.path, Before: *s, After: *s}
-	// kept holds the first pageSize items kept, keptCount counts them all, last is the time of the
-	// last one held.
+	inclusive := fc.mode == InclusiveWatermark
+	f := Fetch{Path: rs.path, Before: *s, After: *s, BeforeMark: *m, AfterMark: *m}
+	start := 1
+	if inclusive && m.Page > 0 {
+		start = m.Page
+	}
+	// pastLast: the items from here on are new (inclusive mode: the last id kept was met, or an item
+	// after S was).
+	pastLast := !inclusive || m.ID == ""
+	// kept holds the first pageSize items kept, keptCount counts them all, last, lastPage and lastID
+	// are the time, page and id of the last one held.
 	kept := make([]T, 0, pageSize)
 	keptCount := 0
 	var last time.Time
+	lastPage, lastID := 0, ""
 	lastLen := 0
-	for page := 1; ; page++ {
-		if page > maxPages {
+	for page := start; ; page++ {
+		if page-start >= maxPages {
 			r := listRequest(rs, page, pageSize, *s)
 			return nil, f, &FetchError{Request: logEntry(r, 0, 0), Err: fmt.Errorf("%w: %d pages read without a page shorter than pageSize=%d (is the page parameter ignored?)", ErrRunaway, maxPages, pageSize)}
 		}
-		if page > 1 && fc.betweenPages != nil {
+		if page > start && fc.betweenPages != nil {
 			if err := fc.betweenPages(ctx, rs.path, page-1); err != nil {
 				return nil, f, err
 			}
@@ -510,13 +622,27 @@ func fetchList[T any](ctx context.Context, fc fetchConfig, rs routeSpec, s *time
 		f.Requests = append(f.Requests, targetEntry(r, ti, res.status, len(items)))
 		for i := range items {
 			at := decode.at(&items[i])
-			if !at.After(*s) {
+			switch {
+			case !inclusive:
+				if !at.After(*s) {
+					continue
+				}
+			case !pastLast:
+				// Up to the last id kept: skip what is not after S, and the last id itself.
+				if !at.After(*s) {
+					if at.Equal(*s) && decode.id(&items[i]) == m.ID {
+						pastLast = true
+					}
+					continue
+				}
+				pastLast = true
+			case at.Before(*s):
 				continue
 			}
 			keptCount++
 			if len(kept) < pageSize {
 				kept = append(kept, items[i])
-				last = at
+				last, lastPage, lastID = at, page, decode.id(&items[i])
 			}
 		}
 		lastLen = len(items)
@@ -526,9 +652,16 @@ func fetchList[T any](ctx context.Context, fc fetchConfig, rs routeSpec, s *time
 	}
 	f.HasMore = keptCount > pageSize || lastLen == pageSize
 	if len(kept) > 0 {
+		if inclusive {
+			// The page stays valid only while the next query is the same: same …From.
+			if f.Before.IsZero() || formatFrom(last) != formatFrom(f.Before) {
+				lastPage = 1
+			}
+			*m = Mark{ID: lastID, Page: lastPage}
+		}
 		*s = last
 	}
-	f.After = *s
+	f.After, f.AfterMark = *s, *m
 	f.Kept = len(kept)
 	return kept, f, nil
 }
@@ -563,12 +696,16 @@ func balancesPath(accountID string) string { return "/accounts/" + accountID + "
 type decoder[T any] struct {
 	what string
 	at   func(*T) time.Time
+	id   func(*T) string
 }
 
 var (
-	decodeAccount     = decoder[models.Account]{"account", func(a *models.Account) time.Time { return a.CreatedAt }}
-	decodeBeneficiary = decoder[models.Beneficiary]{"beneficiary", func(b *models.Beneficiary) time.Time { return b.CreatedAt }}
-	decodeTransaction = decoder[models.Transaction]{"transaction", func(t *models.Transaction) time.Time { return t.UpdatedAt }}
+	decodeAccount = decoder[models.Account]{"account",
+		func(a *models.Account) time.Time { return a.CreatedAt }, func(a *models.Account) string { return a.ID }}
+	decodeBeneficiary = decoder[models.Beneficiary]{"beneficiary",
+		func(b *models.Beneficiary) time.Time { return b.CreatedAt }, func(b *models.Beneficiary) string { return b.ID }}
+	decodeTransaction = decoder[models.Transaction]{"transaction",
+		func(t *models.Transaction) time.Time { return t.UpdatedAt }, func(t *models.Transaction) string { return t.ID }}
 )
 
 // page decodes a whole answer in one pass and reports whether it is a JSON array of valid items. When
