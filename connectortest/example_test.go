@@ -60,13 +60,21 @@ func ExampleRun() {
 		if err := p.Load(ds); err != nil {
 			t.Fatal(err)
 		}
-		h, err := httpserver.New(p, httpserver.WithAPIKey("secret"))
+		// A quiet request log, so that the findings are all the test prints.
+		h, err := httpserver.New(p, httpserver.WithAPIKey("secret"), httpserver.WithLogger(slog.New(slog.DiscardHandler)))
 		if err != nil {
 			t.Fatal(err)
 		}
 		connectortest.Run(t, connectortest.Target{Handler: h, APIKey: "secret"}, connectortest.Options{
-			// Between two polling cycles, move 10 transactions through their lifecycle.
-			Changes: func(context.Context) error { return p.PutTransactions(ds.Advance(10)...) },
+			// Between two polling cycles, move 10 transactions through their lifecycle and add one.
+			Changes: func(context.Context) error {
+				if err := p.PutTransactions(ds.Advance(10)...); err != nil {
+					return err
+				}
+				return p.Load(ds.More(0, 0, 1))
+			},
+			// Between two pages of a fetch, move 2 transactions: nothing may be lost through it.
+			ChangesDuringFetch: func(context.Context, string, int) error { return p.PutTransactions(ds.Advance(2)...) },
 		})
 	}
 	_ = testMiddleware

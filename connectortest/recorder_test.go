@@ -16,11 +16,13 @@ type recorder struct {
 	ctx    context.Context
 	parent *recorder
 
-	mu       sync.Mutex
-	failed   bool
-	errors   []string
-	logs     []string
-	children []*recorder
+	mu         sync.Mutex
+	failed     bool
+	skipped    bool
+	skipReason string
+	errors     []string
+	logs       []string
+	children   []*recorder
 }
 
 func newRecorder(ctx context.Context) *recorder { return &recorder{ctx: ctx} }
@@ -45,6 +47,32 @@ func (r *recorder) Logf(format string, args ...any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.logs = append(r.logs, fmt.Sprintf(format, args...))
+}
+
+func (r *recorder) Skipf(format string, args ...any) {
+	r.mu.Lock()
+	r.skipped = true
+	r.skipReason = fmt.Sprintf(format, args...)
+	r.mu.Unlock()
+	runtime.Goexit()
+}
+
+// skipped returns the full names of the sub-tests that were skipped, with their reasons.
+func (r *recorder) skips() map[string]string {
+	out := make(map[string]string)
+	var visit func(c *recorder)
+	visit = func(c *recorder) {
+		c.mu.Lock()
+		if c.skipped {
+			out[c.name] = c.skipReason
+		}
+		c.mu.Unlock()
+		for _, cc := range c.children {
+			visit(cc)
+		}
+	}
+	visit(r)
+	return out
 }
 
 func (r *recorder) Failed() bool {
@@ -139,6 +167,9 @@ func (r *recorder) dump() string {
 		}
 		for _, l := range c.logs {
 			fmt.Fprintf(&b, "log   %s: %s\n", c.name, l)
+		}
+		if c.skipped {
+			fmt.Fprintf(&b, "SKIP  %s: %s\n", c.name, c.skipReason)
 		}
 		for _, cc := range c.children {
 			visit(cc)

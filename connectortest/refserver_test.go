@@ -2,6 +2,7 @@ package connectortest
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -44,6 +45,16 @@ const (
 	faultPayouts501          fault = "POST /payouts answered 501"
 	faultRowWithoutLink      fault = "payout row without relatedTransactionID"
 	faultRowWrongType        fault = "transfer row typed PAYOUT"
+	faultCapped100           fault = "pageSize silently capped at 100"
+	faultPrefixKey           fault = "any prefix of the key accepted"
+	faultKeySuffix           fault = "the key followed by anything accepted"
+	faultKeyCase             fault = "the key accepted in any case"
+	faultAnyScheme           fault = "the key accepted under any scheme"
+	faultLastAuthHeader      fault = "the last Authorization header used"
+	faultSharedID            fault = "a beneficiary with the id of an account"
+	faultDottedAsset         fault = "currency USDC.E/6"
+	faultLongAsset           fault = "currency with an 18-character code"
+	faultBalancesFixedAt     fault = "balances at a fixed time with moving amounts"
 
 	// Not faults: ways a correct middleware may differ from the default refServer.
 	variantPayouts405 fault = "POST /payouts answered 405 (payouts not offered)"
@@ -54,6 +65,8 @@ const (
 const (
 	brokenTx      = "tx_0003"
 	brokenAccount = "acc_0002"
+	// sharedBeneficiary is served with the id of brokenAccount by faultSharedID.
+	sharedBeneficiary = "ben_0005"
 )
 
 // refServer is a hand-written middleware, independent of httpserver and pagination.Collection, that
@@ -70,7 +83,9 @@ type refServer struct {
 	payouts       map[string]json.RawMessage // by id, the answer
 	byKey         map[string]*refWrite       // by path + idempotency key
 	seq           int
-	clock         time.Time // latest updatedAt handed out
+	clock         time.Time           // latest updatedAt handed out
+	served        map[string][]string // path -> ids of the last page served
+	balanceReads  int                 // GET balances answered, for faultBalancesFixedAt
 }
 
 // refWrite is one write by key. While the first request is in flight, id is empty.
@@ -89,7 +104,8 @@ const inFlightTimeout = 5 * time.Second
 func newRefServer(f fault) *refServer {
 	ds := Generate(GenSpec{Seed: 3, Accounts: 40, Beneficiaries: 30, Transactions: 120})
 	start := ds.Spec.Start
-	s := &refServer{key: testKey, fault: f, balances: ds.Balances, payouts: map[string]json.RawMessage{}, byKey: map[string]*refWrite{}}
+	s := &refServer{key: testKey, fault: f, balances: ds.Balances, payouts: map[string]json.RawMessage{}, byKey: map[string]*refWrite{},
+		served: map[string][]string{}}
 	for i, a := range ds.Accounts {
 		a.CreatedAt = start.Add(time.Duration(i) * time.Second)
 		s.accounts = append(s.accounts, a)
@@ -105,6 +121,26 @@ func newRefServer(f fault) *refServer {
 		s.clock = tx.UpdatedAt
 	}
 	return s
+}
+
+// lastServed returns the ids of the last page served on path.
+func (s *refServer) lastServed(path string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.served[path])
+}
+
+// shiftNext is an Options.ChangesDuringFetch (and a live change) for refServer: it moves the second
+// transaction of the last page served to a new status and the end of the listing, as a PSP records a
+// change, so that the page the poller reads next shifts by one.
+func (s *refServer) shiftNext(_ context.Context, route string, _ int) error {
+	if route != routeTransactions.path {
+		return nil
+	}
+	if ids := s.lastServed(route); len(ids) > 1 {
+		s.setStatus(ids[1], models.TransactionStatusRefunded, true)
+	}
+	return nil
 }
 
 // setStatus changes a transaction's status; with moveForward its updatedAt becomes the next unused
@@ -147,13 +183,19 @@ func (s *refServer) handler() http.Handler {
 		id := r.PathValue("id")
 		s.mu.Lock()
 		known := slices.ContainsFunc(s.accounts, func(a models.Account) bool { return a.ID == id })
-		b := s.balances[id]
+		b := slices.Clone(s.balances[id])
+		s.balanceReads++
+		reads := s.balanceReads
 		s.mu.Unlock()
 		if !known || (s.fault == faultMissingBalances && id == "acc_0003") {
 			writeErr(w, 404, "Not Found", "no account "+id)
 			return
 		}
 		out := models.Balances{ID: "bal_" + id, AccountID: id, At: time.Now().UTC(), Balances: b}
+		if s.fault == faultBalancesFixedAt && len(b) > 0 {
+			out.At = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+			out.Balances[0].Amount = models.AmountFromInt64(int64(reads))
+		}
 		if s.fault == faultBalancesMismatch && id == "acc_0001" {
 			out.AccountID = "acc_9999"
 		}
@@ -184,7 +226,7 @@ func (s *refServer) handler() http.Handler {
 	mux.HandleFunc("GET /payouts/{id}", get)
 	mux.HandleFunc("GET /transfers/{id}", get)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.fault != faultNoAuth && r.Header.Get("Authorization") != "Bearer "+s.key {
+		if s.fault != faultNoAuth && !s.authorized(r) {
 			if s.fault == faultPlain401 {
 				http.Error(w, "unauthorized", 401)
 				return
@@ -194,6 +236,31 @@ func (s *refServer) handler() http.Handler {
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// authorized checks the request's key, with the auth faults.
+func (s *refServer) authorized(r *http.Request) bool {
+	values := r.Header.Values("Authorization")
+	if len(values) == 0 {
+		return false
+	}
+	h := values[0]
+	if s.fault == faultLastAuthHeader {
+		h = values[len(values)-1]
+	}
+	scheme, token, _ := strings.Cut(h, " ")
+	if scheme != "Bearer" && s.fault != faultAnyScheme {
+		return false
+	}
+	switch s.fault {
+	case faultPrefixKey:
+		return token != "" && strings.HasPrefix(s.key, token)
+	case faultKeySuffix:
+		return strings.HasPrefix(token, s.key)
+	case faultKeyCase:
+		return strings.EqualFold(token, s.key)
+	}
+	return token == s.key
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -240,13 +307,22 @@ func serveList[T any](s *refServer, w http.ResponseWriter, r *http.Request, fiel
 	if s.fault == faultDuplicateAcross && q.Page > 1 && size > 1 {
 		off-- // the last item of the previous page again
 	}
-	if s.fault == faultCappedPageSize {
+	switch s.fault {
+	case faultCappedPageSize:
 		size = min(size, 20)
+	case faultCapped100:
+		size = min(size, 100)
 	}
 	page := []json.RawMessage{}
+	var served []string
 	for i := off; i < off+size && i < len(kept); i++ {
 		page = append(page, s.breakItem(kept[i]))
+		id, _ := key(kept[i])
+		served = append(served, id)
 	}
+	s.mu.Lock()
+	s.served[r.URL.Path] = served
+	s.mu.Unlock()
 	writeJSON(w, 200, page)
 }
 
@@ -269,6 +345,14 @@ func (s *refServer) breakItem(item any) json.RawMessage {
 		case faultWrongCasing:
 			delete(m, "sourceAccountID")
 			m["sourceAccountId"] = "acc_0001"
+		case faultDottedAsset:
+			m["currency"] = "USDC.E/6"
+		case faultLongAsset:
+			m["currency"] = "ABCDEFGHIJKLMNOPQR/2"
+		}
+	case sharedBeneficiary:
+		if s.fault == faultSharedID {
+			m["id"] = brokenAccount
 		}
 	case brokenAccount:
 		switch s.fault {

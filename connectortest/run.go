@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/pspconnect/pspconnect/models"
 	"github.com/pspconnect/pspconnect/pagination"
 )
@@ -20,19 +18,46 @@ import (
 // extremes and Formance's defaults (25 in the connector configuration, 100 in the contract).
 var DefaultPageSizes = []int{1, 7, 25, 100}
 
-// Options tunes Run. The zero value checks everything with the defaults.
+// CapProbePageSizes are the large page sizes the tiling check also walks, to catch a middleware that
+// silently answers fewer items than pageSize asks for (a cap at 100, say, which Formance's own
+// pageSize=100 never shows): those up to the maximum page size, and the maximum itself (see
+// Options.MaxPageSize).
+var CapProbePageSizes = []int{250, 1000}
+
+// MaxChangesDuringFetch is the number of times, at most, the changes check calls
+// Options.ChangesDuringFetch in one sync.
+const MaxChangesDuringFetch = 6
+
+// Options tunes Run and Check. The zero value checks everything with the defaults, except changes:
+// without Options.Changes and Options.ChangesDuringFetch the changes check is skipped (and says so).
 type Options struct {
-	// PageSizes are the page sizes the order, tiling and sync checks use, one sub-test each
+	// PageSizes are the page sizes the order, tiling, sync and changes checks use, one sub-test each
 	// (default DefaultPageSizes). Page size 1 walks every item one request at a time: keep datasets
-	// of a few thousand items at most.
+	// of a few thousand items at most. The tiling check also walks CapProbePageSizes.
 	PageSizes []int
 
-	// Changes, when set, is called by the sync check between two polling cycles, once for every page
-	// size (each sync starts from scratch), to change the middleware's data: add items, change
-	// transactions' statuses. The check then compares full listings taken before and after the call,
-	// and expects every new item, and every transaction whose content changed, to arrive in the next
-	// polling cycle in its latest state, and nothing else. An error fails the sync check.
+	// Changes, when set, is called by the changes check between two polling cycles, once for every
+	// page size, to change the middleware's data the way its PSP does: add items, move transactions
+	// to a new status. For each page size the check syncs from scratch, calls Changes, compares full
+	// listings taken before and after the call, and expects every new item, and every transaction
+	// whose content changed, to arrive in the next polling cycle in its latest state, and nothing
+	// else. An error fails the check. Without Changes (and without ChangesDuringFetch) the changes
+	// check is skipped: a middleware that loses changes, such as a status change within the second
+	// of the previous one, then passes Run.
 	Changes func(ctx context.Context) error
+
+	// ChangesDuringFetch, when set, is called by the changes check in the middle of fetches, the
+	// case the contract warns about ("the listing must not shift under the client while it pages"):
+	// for every page size a Poller syncs from scratch and calls it between two pages of one fetch
+	// (PollerOptions.BetweenPages), with the route being paged ("/accounts", "/beneficiaries" or
+	// "/transactions") and the number of the page just read, at most MaxChangesDuringFetch times per
+	// sync, the first times a fetch goes on to another page. It should change the data the way the
+	// PSP does, preferably items of route (move transactions of route to a new status, add items).
+	// The check then polls until the data is quiet and expects every item of the final listing to
+	// have arrived, in its latest state, each account and beneficiary once: a middleware that answers
+	// by offset from a listing in which a changed transaction moves to the end loses the item at the
+	// page boundary. An error fails the check. Changes and ChangesDuringFetch may be the same code.
+	ChangesDuringFetch func(ctx context.Context, route string, page int) error
 
 	// WriteAccounts chooses the accounts the writes check pays from and to. By default it uses the
 	// first account listed as the source, the first beneficiary as the payout destination and the
@@ -45,9 +70,29 @@ type Options struct {
 
 	// MaxPageSize is the largest pageSize the middleware accepts (default
 	// pagination.DefaultMaxPageSize, the default of package httpserver). The parameters check expects
-	// a 400 for MaxPageSize+1, and full listings are read with this page size. A negative value says
-	// the middleware has no maximum: that probe is skipped and listings are read 1000 at a time.
+	// a 400 for MaxPageSize+1, full listings are read with this page size, and the tiling check walks
+	// it besides the CapProbePageSizes below it. A negative value says the middleware has no maximum
+	// (or it is not known): that probe is skipped, listings are read 1000 at a time, and the tiling
+	// check also walks the largest of 5000 and 10000 the middleware accepts.
 	MaxPageSize int
+
+	// Live says that the target's data moves on its own while Run reads it: a PSP sandbox, a running
+	// server whose statuses move, a mock PSP others use. Run then checks only what holds on moving
+	// data: auth, parameters and the schema of every item; that pages are sorted, never longer than
+	// pageSize, never short before the end, and never hold items before …From; that a sync from
+	// scratch receives every item listed before it started (in that version or a later one) and no
+	// account or beneficiary twice; the engine facts; and the writes. It does not compare walks with
+	// the full listing, expect a quiet second cycle, or report that the data changed during the run.
+	Live bool
+
+	// OpenTenancy says that every API key is its own dataset, as on Formance's public mock PSP, so a
+	// key the middleware never saw is not refused but opens an empty dataset. The auth check then
+	// still expects 401 without an Authorization header, with an empty bearer token and with the
+	// Basic scheme, but accepts, for another key (a prefix, an extension or another case of the key,
+	// or a second Authorization header), either 401 or the empty dataset: 200 with empty lists, and
+	// 404 (or another 4xx) for the balances of an account of the key's dataset and for writes. An
+	// answer that shows any item of the key's dataset to another key is a finding.
+	OpenTenancy bool
 }
 
 // WriteAccounts are the ids the writes check uses. Empty fields take the defaults of
@@ -64,9 +109,15 @@ type WriteAccounts struct {
 }
 
 // Run checks that the middleware target serves the Generic Connector contract so that Formance's
-// poller loses nothing, reporting each finding on t. The checks run in this order, each a sub-test:
+// poller loses nothing, and reports on t: first, when anything was found, one error that
+// summarises the findings (how many per check and the first of them), then one sub-test per check
+// holding its findings and notes. The checks run in this order:
 //
-//   - auth: every route answers 401 with an error body without the API key and with a wrong one.
+//   - auth: every route answers 401 with an error body without the API key and with wrong keys: a
+//     made-up key, a prefix of the key (its first character alone, and all but its last), the key
+//     with one more character, the key in another case, an empty bearer token, the key with the
+//     Basic scheme, and a wrong key followed by the right one in a second Authorization header
+//     (401 or 400). See Options.OpenTenancy for servers where every key is its own dataset.
 //   - schema: every item of every list, and the balances of every account, has exactly the
 //     contract's fields with valid values (names and casing, required fields, enums, integer amounts
 //     as strings, UMN assets, RFC 3339 times, balances' accountID equal to the path's account id).
@@ -74,9 +125,24 @@ type WriteAccounts struct {
 //   - order/pageSize=N: every page size lists items ascending by the route's time field, and the
 //     …From filter is inclusive.
 //   - tiling/pageSize=N: pages 1, 2, … tile the full listing: no gap, no repeat, no page longer than
-//     pageSize, and no short page before the end.
-//   - sync/pageSize=N: a Poller syncing from scratch receives every item exactly once, a second cycle
-//     receives nothing, and, with Options.Changes, every change arrives in the next cycle.
+//     pageSize, and no short page before the end; also at CapProbePageSizes and the maximum page
+//     size, which catches a pageSize silently capped below the maximum.
+//   - sync/pageSize=N: a Poller (today's client) syncing from scratch receives every item exactly
+//     once and a second cycle receives nothing; sync/inclusive-watermark/pageSize=N does the same
+//     with the variant proposed upstream (InclusiveWatermark).
+//   - changes: with Options.Changes, every change made between two polling cycles arrives in the
+//     next one ("changes/between cycles/pageSize=N"); with Options.ChangesDuringFetch, nothing is
+//     lost through changes made between the pages of one fetch ("changes/during a fetch/pageSize=N").
+//     Without either, the check is skipped, with the reason.
+//   - engine: what Formance's engine refuses though its client decodes it: an id that is both an
+//     account and a beneficiary (they share one id space: the second is never stored), an asset that
+//     does not match Formance's pattern ^[A-Z][A-Z0-9]{0,16}(_[A-Z]{1,16})?(/[0-9]{1,6})?$ (USDC.E/6,
+//     a code of 18 characters), and balances of one account that repeat an "at" (to the
+//     microsecond) with other amounts for one asset, within one answer or across two polls (the
+//     balances run fails).
+//   - stable: the data did not change during the run other than through Options.Changes and
+//     Options.ChangesDuringFetch: otherwise the findings of the other checks may come from the
+//     moving data rather than from the middleware (see Options.Live).
 //   - writes: POST /payouts and POST /transfers are idempotent by idempotencyKey, also under 20
 //     concurrent duplicates, which must each get the first payout or a status Formance retries (408,
 //     421, 423, 425, 429 or a 5xx; any other 4xx, 409 included, makes Formance mark the payout FAILED
@@ -89,24 +155,43 @@ type WriteAccounts struct {
 //     to the idempotencyKey sent, or Formance keeps it as a second, unrelated payment and the payment
 //     initiation stays PENDING for ever. A created payout that is not listed is logged.
 //
-// The data must not change during Run except through Options.Changes; the writes check creates
-// payouts and transfers at the end. Run needs at least one account; the writes check needs a
-// beneficiary or a second account unless Options.WriteAccounts names them.
+// The data must not change during Run except through Options.Changes and Options.ChangesDuringFetch
+// (or set Options.Live); the writes check creates payouts and transfers at the end. Run needs at
+// least one account; the writes check needs a beneficiary or a second account unless
+// Options.WriteAccounts names them.
 //
 // Findings name the request, the item and the rule, e.g.
 // "GET /transactions?page=2&pageSize=25&sort=updatedAt:asc: tx_0019 also on page 1".
+//
+// Run reads nothing from the middleware's logs and cannot quiet them: a handler that logs every
+// request (httpserver does, at INFO, to slog.Default() unless told otherwise) should be given a
+// quiet logger in the test, e.g. httpserver.WithLogger(slog.New(slog.DiscardHandler)). Run's own
+// test server for Target.Handler logs nothing. Run runs the checks with Check and then reports what
+// it found, so their output comes together, after anything the handler printed.
 func Run(t *testing.T, target Target, opts Options) {
 	t.Helper()
-	run(testingT{t}, target, opts)
+	rep, err := Check(t.Context(), target, opts)
+	if rep.root == nil {
+		t.Fatalf("connectortest.Run: %v", err)
+	}
+	if !rep.Passed {
+		t.Errorf("%s", rep.Summary())
+	}
+	rep.root.replay(testingT{t})
+	if err != nil {
+		t.Errorf("connectortest.Run: %v", err)
+	}
 }
 
-// tb is the part of *testing.T the checks use, so that this package's own tests can run them
-// against a recorder.
+// tb is the part of *testing.T the checks use, so that they can run on a collector (Check) or, in
+// this package's own tests, on a recorder.
 type tb interface {
 	Helper()
 	Errorf(format string, args ...any)
 	FailNow()
 	Logf(format string, args ...any)
+	// Skipf records why the (sub-)check is not run and ends it, like testing.T.Skipf.
+	Skipf(format string, args ...any)
 	Failed() bool
 	Context() context.Context
 	// Run runs f as a sub-test named name and reports whether it passed.
@@ -134,6 +219,13 @@ type suite struct {
 
 	walksMu sync.Mutex
 	walks   map[walkKey]walkResult // walks without From, shared by the order and tiling checks
+
+	// stableMu guards latest and drift: the last full listings the suite read, and what changed
+	// between two readings without the suite changing anything (see checkStable).
+	stableMu sync.Mutex
+	latest   map[string]*listing
+	latestAt string // what read latest, for messages
+	drift    []string
 }
 
 type walkKey struct {
@@ -163,12 +255,20 @@ func (s *suite) walkAll(ctx context.Context, rs routeSpec, pageSize int) (*listi
 	return l, err
 }
 
+// run runs every check on t.
 func run(t tb, target Target, opts Options) {
 	t.Helper()
 	c, err := dial(target)
-	require.NoError(t, err, "connectortest.Run")
+	if err != nil {
+		t.Errorf("connectortest.Run: %v", err)
+		t.FailNow()
+	}
 	defer c.close()
 	s := newSuite(c, opts)
+	s.runChecks(t)
+}
+
+func (s *suite) runChecks(t tb) {
 	t.Run("auth", s.checkAuth)
 	t.Run("schema", s.checkSchema)
 	t.Run("parameters", s.checkParameters)
@@ -178,15 +278,23 @@ func run(t tb, target Target, opts Options) {
 		}
 	})
 	t.Run("tiling", func(t tb) {
-		for _, p := range s.pageSizes {
+		for _, p := range s.tilingSizes(t.Context()) {
 			t.Run(fmt.Sprintf("pageSize=%d", p), func(t tb) { s.checkTiling(t, p) })
 		}
 	})
 	t.Run("sync", func(t tb) {
 		for _, p := range s.pageSizes {
-			t.Run(fmt.Sprintf("pageSize=%d", p), func(t tb) { s.checkSync(t, p) })
+			t.Run(fmt.Sprintf("pageSize=%d", p), func(t tb) { s.checkSync(t, p, ExclusiveWatermark) })
 		}
+		t.Run("inclusive-watermark", func(t tb) {
+			for _, p := range s.pageSizes {
+				t.Run(fmt.Sprintf("pageSize=%d", p), func(t tb) { s.checkSync(t, p, InclusiveWatermark) })
+			}
+		})
 	})
+	t.Run("changes", s.checkChanges)
+	t.Run("engine", s.checkEngine)
+	t.Run("stable", s.checkStable)
 	t.Run("writes", s.checkWrites)
 }
 
@@ -204,19 +312,59 @@ func newSuite(c *conn, opts Options) *suite {
 	default:
 		s.refSize = 1000
 	}
+	c.tolerateStale = opts.Live
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	s.runID = "connectortest-" + hex.EncodeToString(b[:])
 	return s
 }
 
+// tilingSizes returns the page sizes of the tiling check: Options.PageSizes, then the
+// CapProbePageSizes up to the maximum page size and the maximum itself or, without a known maximum,
+// the largest of 5000 and 10000 the middleware accepts.
+func (s *suite) tilingSizes(ctx context.Context) []int {
+	sizes := slices.Clone(s.pageSizes)
+	add := func(n int) {
+		if n > 0 && !slices.Contains(sizes, n) {
+			sizes = append(sizes, n)
+		}
+	}
+	max := s.opts.MaxPageSize
+	for _, n := range CapProbePageSizes {
+		if max < 0 || n <= max {
+			add(n)
+		}
+	}
+	if max > 0 {
+		add(max)
+	} else {
+		largest := 0
+		for _, n := range []int{5000, 10000} {
+			if res, err := s.c.do(ctx, walkRequest(routeAccounts, 1, n, zeroTime)); err == nil && res.status == 200 {
+				largest = n
+			}
+		}
+		add(largest)
+	}
+	return sizes
+}
+
 // reference returns the full listings of the three list routes, read once with the largest page
 // size, or fails t.
 func (s *suite) reference(t tb) map[string]*listing {
 	t.Helper()
-	s.refOnce.Do(func() { s.ref, s.refErr = s.snapshot(context.WithoutCancel(t.Context())) })
+	s.refOnce.Do(func() {
+		s.ref, s.refErr = s.snapshot(context.WithoutCancel(t.Context()))
+		if s.refErr == nil {
+			s.observe("the full listings read at the start", s.ref)
+		}
+	})
 	if s.refErr != nil {
-		t.Errorf("reading the full listings (pageSize=%d): %v", s.refSize, s.refErr)
+		hint := ""
+		if s.opts.MaxPageSize > 0 {
+			hint = fmt.Sprintf(" (Options.MaxPageSize, the largest pageSize Run expects the middleware to accept, is %d: set it to the middleware's maximum, or to -1 when unknown)", s.opts.MaxPageSize)
+		}
+		t.Errorf("reading the full listings (pageSize=%d): %v%s", s.refSize, s.refErr, hint)
 		t.FailNow()
 	}
 	return s.ref

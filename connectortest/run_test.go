@@ -43,7 +43,8 @@ func changesHook(p *MemoryProvider, ds *Dataset) func(context.Context) error {
 }
 
 // TestRunMemoryProvider: MemoryProvider served by httpserver passes every check with dense
-// timestamps at nanosecond, millisecond and second precision, including changes within one second.
+// timestamps at nanosecond, millisecond and second precision, including changes within one second,
+// between two cycles and between the pages of one fetch.
 func TestRunMemoryProvider(t *testing.T) {
 	for _, precision := range []time.Duration{time.Nanosecond, time.Millisecond, time.Second} {
 		t.Run(precision.String(), func(t *testing.T) {
@@ -51,7 +52,7 @@ func TestRunMemoryProvider(t *testing.T) {
 			ds := Generate(GenSpec{Seed: 7, Accounts: 200, Beneficiaries: 200, Transactions: 600,
 				Precision: precision, PerSecond: 5, Lifecycle: true})
 			p, target := serveMemory(t, ds)
-			Run(t, target, Options{Changes: changesHook(p, ds)})
+			Run(t, target, Options{Changes: changesHook(p, ds), ChangesDuringFetch: duringFetchHook(p, ds)})
 		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -16,7 +17,9 @@ import (
 // Target is the middleware under test.
 //
 // Set Handler to test an http.Handler in-process: it is served with httptest.NewServer for the
-// duration of the test, so every request goes through real HTTP the way Formance's do. Otherwise set
+// duration of the test, so every request goes through real HTTP the way Formance's do. That server
+// logs nothing; the handler's own request log is the handler's (give an httpserver.Handler a quiet
+// logger in tests: httpserver.WithLogger(slog.New(slog.DiscardHandler))). Otherwise set
 // BaseURL to the endpoint Formance would be configured with, such as
 // "https://psp-bridge.example.com/formance" or "http://localhost:8080". With Handler set, only the
 // path of BaseURL is used, as a prefix in front of every route (for a handler mounted under a prefix).
@@ -43,6 +46,9 @@ type conn struct {
 	key    string
 	client *http.Client
 	server *httptest.Server // the server started for Target.Handler, or nil
+	// tolerateStale lets a walk go on through a few pages holding only items already seen, which
+	// moving data can produce (Options.Live).
+	tolerateStale bool
 }
 
 func dial(target Target) (*conn, error) {
@@ -69,7 +75,9 @@ func dial(target Target) (*conn, error) {
 	}
 	switch {
 	case target.Handler != nil:
-		c.server = httptest.NewServer(target.Handler)
+		c.server = httptest.NewUnstartedServer(target.Handler)
+		c.server.Config.ErrorLog = log.New(io.Discard, "", 0) // Run's test server logs nothing
+		c.server.Start()
 		c.base = c.server.URL + prefix
 		if target.Client == nil {
 			c.client = c.server.Client()
@@ -97,15 +105,17 @@ type request struct {
 	params []param
 	body   []byte // JSON body of a POST, or nil
 	auth   authMode
-	key    string // the key sent with authWrongKey
+	key    string   // the key sent with authWrongKey
+	header []string // the Authorization headers sent with authRaw, in order
 }
 
 type authMode int
 
 const (
-	authValid authMode = iota
-	authNone
-	authWrongKey
+	authValid    authMode = iota
+	authNone              // no Authorization header
+	authWrongKey          // "Bearer <key>"
+	authRaw               // the headers of request.header, verbatim
 )
 
 // String returns the request as the messages show it: "GET /transactions?page=2&pageSize=25&sort=updatedAt:asc".
@@ -182,6 +192,10 @@ func (c *conn) do(ctx context.Context, r request) (response, error) {
 		req.Header.Set("Authorization", "Bearer "+c.key)
 	case authWrongKey:
 		req.Header.Set("Authorization", "Bearer "+r.key)
+	case authRaw:
+		for _, h := range r.header {
+			req.Header.Add("Authorization", h)
+		}
 	}
 	res, err := c.client.Do(req)
 	if err != nil {

@@ -46,7 +46,7 @@ func TestRunBadTarget(t *testing.T) {
 }
 
 // TestRunOptions: MaxPageSize sets the page size the parameters check expects to be refused, a
-// failing Changes fails the sync check, and SkipWrites turns the writes check off.
+// failing Changes fails the changes check, and SkipWrites turns the writes check off.
 func TestRunOptions(t *testing.T) {
 	s := newRefServer(faultNone) // accepts pageSize up to 1000
 	rec := runRecorded(t, Target{Handler: s.handler(), APIKey: testKey}, Options{
@@ -55,9 +55,9 @@ func TestRunOptions(t *testing.T) {
 		Changes:     func(context.Context) error { return errors.New("boom") },
 		SkipWrites:  true,
 	})
-	require.Equal(t, []string{"parameters", "sync"}, rec.failedChecks(), rec.dump())
+	require.Equal(t, []string{"changes", "parameters"}, rec.failedChecks(), rec.dump())
 	assertFinding(t, rec, "parameters", "GET /accounts?page=1&pageSize=51&sort=createdAt:asc: answered 200, want 400", "above the maximum 50")
-	assertFinding(t, rec, "sync", "Options.Changes: boom")
+	assertFinding(t, rec, "changes", "Options.Changes: boom")
 	assert.Contains(t, rec.dump(), "writes not checked: Options.SkipWrites is set")
 
 	rec = runRecorded(t, Target{Handler: s.handler(), APIKey: testKey}, Options{PageSizes: []int{25}, MaxPageSize: -1, SkipWrites: true})

@@ -54,6 +54,10 @@ type listing struct {
 // errWalk is wrapped by walk errors: a request without a usable answer.
 var errWalk = errors.New("walk failed")
 
+// maxStalePages is the number of consecutive pages holding only items already seen after which a
+// walk over moving data (Options.Live) gives up.
+const maxStalePages = 3
+
 // maxWalkItems bounds a walk, in case a server keeps answering.
 const maxWalkItems = 2_000_000
 
@@ -64,6 +68,7 @@ const maxWalkItems = 2_000_000
 func walk(ctx context.Context, c *conn, rs routeSpec, pageSize int, from time.Time) (*listing, error) {
 	l := &listing{route: rs, pageSize: pageSize, from: from}
 	seen := make(map[string]bool)
+	stale := 0 // consecutive pages without a new item
 	for page := 1; ; page++ {
 		r := walkRequest(rs, page, pageSize, from)
 		raws, err := getList(ctx, c, r)
@@ -86,7 +91,9 @@ func walk(ctx context.Context, c *conn, rs routeSpec, pageSize int, from time.Ti
 		if len(raws) == 0 {
 			return l, nil
 		}
-		if !fresh {
+		if fresh {
+			stale = 0
+		} else if stale++; !c.tolerateStale || stale >= maxStalePages {
 			return l, fmt.Errorf("%w: %s: every item was already on an earlier page (is the page parameter ignored?)", errWalk, r)
 		}
 		if len(l.items) > maxWalkItems {
