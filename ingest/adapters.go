@@ -11,8 +11,11 @@ import (
 // Since is the Source of a PSP list with an "updated since" filter, whatever its precision
 // (nanoseconds, seconds, or only a date): the integrator writes Fetch (one upstream page) and Map
 // (one object). Each pass reads every page updated at or after its start, following the PSP's
-// cursor; the next pass starts at the latest time seen minus Lookback, truncated down to Precision,
-// so it re-reads inclusively what a coarse filter or an eventually consistent PSP may have hidden.
+// cursor; the next pass starts at the latest time seen before this pass began, minus Lookback,
+// truncated down to Precision. So it re-reads inclusively what a coarse filter or an eventually
+// consistent PSP may have hidden, and every change made while this pass ran (a change behind the
+// cursor, in the cursor's own second, is not in this pass, but its time is after the start of the
+// pass, so the next one reads it).
 // The re-read items are no-ops in the feed where they did not change (it compares content), so
 // nothing is doubled. Use it when the filter's list keeps its order by cursor (keyset paging): an
 // item updated during the pass moves after the cursor and is read in the same pass.
@@ -38,6 +41,8 @@ type sinceCheckpoint struct {
 	Since  time.Time `json:"since"`
 	Cursor string    `json:"cursor,omitempty"`
 	Max    time.Time `json:"max,omitzero"`
+	// Before is the latest time seen before the current pass began: where the next pass starts.
+	Before time.Time `json:"before,omitzero"`
 }
 
 // Pull implements Source.
@@ -45,6 +50,9 @@ func (s Since[T, U]) Pull(ctx context.Context, tenant, checkpoint string) (Batch
 	cp := sinceCheckpoint{Since: s.Start}
 	if err := decodeCheckpoint(checkpoint, &cp); err != nil {
 		return Batch[T]{}, err
+	}
+	if cp.Cursor == "" { // a pass begins
+		cp.Before = cp.Max
 	}
 	page, next, err := s.Fetch(ctx, tenant, cp.Since, cp.Cursor)
 	if err != nil {
@@ -64,10 +72,10 @@ func (s Since[T, U]) Pull(ctx context.Context, tenant, checkpoint string) (Batch
 	b := Batch[T]{Items: items, Latest: cp.Max}
 	if next != "" {
 		cp.Cursor, b.More = next, true
-	} else { // the pass is done: the next one starts a lookback before the latest time seen
+	} else { // the pass is done: the next one starts a lookback before this one began
 		cp.Cursor = ""
-		if !cp.Max.IsZero() {
-			start := cp.Max.Add(-s.Lookback)
+		if !cp.Before.IsZero() {
+			start := cp.Before.Add(-s.Lookback)
 			if s.Precision > 0 {
 				start = start.Truncate(s.Precision)
 			}

@@ -59,9 +59,10 @@ func (e pullError) Error() string { return "pull: " + e.err.Error() }
 func (e pullError) Unwrap() error { return e.err }
 
 // NewJob returns the job that pulls src into sink for tenant's route (a name such as
-// "transactions"). Its name, "tenant/route", keys its checkpoint and its lease.
+// "transactions"). Its name, "<length of tenant>:tenant/route", keys its checkpoint and its lease:
+// the length keeps tenant "a/b" with route "c" apart from tenant "a" with route "b/c".
 func NewJob[T any](tenant, route string, src Source[T], sink Sink[T]) Job {
-	name := tenant + "/" + route
+	name := fmt.Sprintf("%d:%s/%s", len(tenant), tenant, route)
 	return Job{
 		name: name, tenant: tenant, route: route,
 		checkpoint: func(ctx context.Context) (string, error) { return sink.Checkpoint(ctx, tenant, name) },
@@ -78,7 +79,7 @@ func NewJob[T any](tenant, route string, src Source[T], sink Sink[T]) Job {
 	}
 }
 
-// Name returns "tenant/route".
+// Name returns the job's name, "<length of tenant>:tenant/route".
 func (j Job) Name() string { return j.name }
 
 // Syncer runs jobs, each under its lease, until its context ends. Start it with the middleware
@@ -241,8 +242,35 @@ func (s *Syncer) runJob(ctx context.Context, j Job) {
 	}
 }
 
-// runHeld runs the job while this replica holds lease.
-func (s *Syncer) runHeld(ctx context.Context, log *slog.Logger, j Job, lease Lease) {
+// runHeld runs the job while this replica holds lease. The lease is renewed every renew interval
+// by a goroutine of its own, also while the job sleeps or backs off; when it is lost, the job's
+// context is cancelled, which stops a pull in progress (its batch is not committed).
+func (s *Syncer) runHeld(parent context.Context, log *slog.Logger, j Job, lease Lease) {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	renewing := make(chan struct{})
+	defer func() { <-renewing }()
+	go func() {
+		defer close(renewing)
+		t := time.NewTicker(s.cfg.renew)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if err := lease.Renew(ctx); err != nil && ctx.Err() == nil {
+				level := slog.LevelWarn
+				if !errors.Is(err, ErrLeaseLost) {
+					level = slog.LevelError // the database is down: the lease will lapse, stop now
+				}
+				log.LogAttrs(ctx, level, "job stopped on this replica: lease not renewed", slog.String("error", err.Error()))
+				cancel()
+				return
+			}
+		}
+	}()
 	backoff := s.cfg.backoffMin
 	retry := func(err error, attrs ...slog.Attr) {
 		wait := backoff/2 + rand.N(backoff/2+1)
@@ -266,17 +294,7 @@ func (s *Syncer) runHeld(ctx context.Context, log *slog.Logger, j Job, lease Lea
 		retry(err, slog.String("step", "read checkpoint"))
 		checkpoint, err = j.checkpoint(ctx)
 	}
-	renewed := time.Now()
 	for ctx.Err() == nil {
-		if time.Since(renewed) >= s.cfg.renew {
-			if err := lease.Renew(ctx); err != nil {
-				if ctx.Err() == nil {
-					log.LogAttrs(ctx, slog.LevelWarn, "job stopped on this replica: lease lost", slog.String("error", err.Error()))
-				}
-				return
-			}
-			renewed = time.Now()
-		}
 		if limiter := cmp.Or(j.limiter, s.cfg.limiter); limiter != nil {
 			if err := limiter.Wait(ctx); err != nil {
 				if ctx.Err() != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/pspconnect/pspconnect/connector"
 	"github.com/pspconnect/pspconnect/connectortest"
 	"github.com/pspconnect/pspconnect/feed"
+	"github.com/pspconnect/pspconnect/feed/feedtest"
 	"github.com/pspconnect/pspconnect/httpserver"
 	"github.com/pspconnect/pspconnect/ingest"
 	"github.com/pspconnect/pspconnect/models"
@@ -23,25 +24,6 @@ import (
 const testKey = "ingest-test-key"
 
 var tenant = httpserver.DefaultTenant
-
-// provider serves a transactions feed, and nothing else, through the library.
-type provider struct{ txs feed.Feed[models.Transaction] }
-
-func (provider) ListAccounts(context.Context, connector.ListRequest) (connector.Page[models.Account], error) {
-	return connector.Page[models.Account]{}, nil
-}
-
-func (provider) ListBeneficiaries(context.Context, connector.ListRequest) (connector.Page[models.Beneficiary], error) {
-	return connector.Page[models.Beneficiary]{}, nil
-}
-
-func (p provider) ListTransactions(ctx context.Context, req connector.ListRequest) (connector.Page[models.Transaction], error) {
-	return feed.List(ctx, p.txs, req)
-}
-
-func (provider) GetBalances(_ context.Context, id string) (models.Balances, error) {
-	return models.Balances{}, connector.NotFound("account %q", id)
-}
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
@@ -143,7 +125,7 @@ func TestSyncerKeepsTheFeedInStep(t *testing.T) {
 				elector := ingest.NewLocalElector("test")
 				stop := startSyncer(t, context.Background(), elector, job)
 
-				h, err := httpserver.New(provider{txs: txs}, httpserver.WithAPIKey(testKey), httpserver.WithLogger(discard()))
+				h, err := httpserver.New(feedtest.TransactionsProvider(txs), httpserver.WithAPIKey(testKey), httpserver.WithLogger(discard()))
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -19,6 +19,13 @@ import (
 
 const syncKey = "feedtest-key"
 
+// TransactionsProvider returns a connector.Provider that serves f as its transactions (for the
+// tenant of each request) and has no accounts or beneficiaries: what a test needs to put a
+// transactions feed behind httpserver and Formance's poller.
+func TransactionsProvider(f feed.Feed[models.Transaction]) connector.Provider {
+	return feedProvider{txs: f}
+}
+
 // feedProvider serves a transactions feed (and no accounts or beneficiaries) through the library.
 type feedProvider struct {
 	txs feed.Feed[models.Transaction]

@@ -13,34 +13,13 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/pspconnect/pspconnect/connector"
 	"github.com/pspconnect/pspconnect/connectortest"
-	"github.com/pspconnect/pspconnect/feed"
+	"github.com/pspconnect/pspconnect/feed/feedtest"
 	"github.com/pspconnect/pspconnect/httpserver"
-	"github.com/pspconnect/pspconnect/models"
 	"github.com/pspconnect/pspconnect/pagination"
 )
 
 const benchKey = "pgfeed-bench-key"
-
-// feedProvider serves a transactions feed, and nothing else, through the library.
-type feedProvider struct{ txs feed.Feed[models.Transaction] }
-
-func (feedProvider) ListAccounts(context.Context, connector.ListRequest) (connector.Page[models.Account], error) {
-	return connector.Page[models.Account]{}, nil
-}
-
-func (feedProvider) ListBeneficiaries(context.Context, connector.ListRequest) (connector.Page[models.Beneficiary], error) {
-	return connector.Page[models.Beneficiary]{}, nil
-}
-
-func (p feedProvider) ListTransactions(ctx context.Context, req connector.ListRequest) (connector.Page[models.Transaction], error) {
-	return feed.List(ctx, p.txs, req)
-}
-
-func (feedProvider) GetBalances(_ context.Context, id string) (models.Balances, error) {
-	return models.Balances{}, connector.NotFound("account %q", id)
-}
 
 func named(token string) bool {
 	f := flag.Lookup("test.bench")
@@ -72,7 +51,7 @@ func BenchmarkPostgresSync(b *testing.B) {
 			pool := newPool(b, newSchema(b))
 			f := newTransactions(b, pool)
 			require.NoError(b, f.Load(context.Background(), httpserver.DefaultTenant, benchItems(n)))
-			h, err := httpserver.New(feedProvider{txs: f}, httpserver.WithAPIKey(benchKey),
+			h, err := httpserver.New(feedtest.TransactionsProvider(f), httpserver.WithAPIKey(benchKey),
 				httpserver.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 			require.NoError(b, err)
 			before := liveHeapMB()

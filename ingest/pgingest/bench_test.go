@@ -67,9 +67,9 @@ func BenchmarkIngest(b *testing.B) {
 
 	// The listing Formance polls: 20,000 transactions of tenant "default".
 	const tenant, preloaded = "default", 20_000
-	pollLease := acquire(b, elector, tenant+"/transactions")
+	pollLease := acquire(b, elector, jobName(tenant))
 	for i := 0; i < preloaded; i += 1000 {
-		require.NoError(b, sink.Commit(ctx, tenant, tenant+"/transactions", benchSeries("poll", i, 1000, t0), strconv.Itoa(i+1000), pollLease))
+		require.NoError(b, sink.Commit(ctx, tenant, jobName(tenant), benchSeries("poll", i, 1000, t0), strconv.Itoa(i+1000), pollLease))
 	}
 	otherLease := acquire(b, elector, "other/transactions")
 	_, err := pool.Exec(ctx, "VACUUM (ANALYZE) pspconnect_feed_slots")
@@ -113,7 +113,7 @@ func BenchmarkIngest(b *testing.B) {
 				}
 				items := benchSeries("live_"+tenant, next, 100, t0)
 				next += 100
-				if err := sink.Commit(ctx, tenant, tenant+"/transactions", items, strconv.Itoa(next), lease); err != nil {
+				if err := sink.Commit(ctx, tenant, jobName(tenant), items, strconv.Itoa(next), lease); err != nil {
 					b.Error(err)
 					return
 				}

@@ -47,7 +47,7 @@ func changeLog(tl *timeline, replica string) ingest.Source[models.Transaction] {
 				return ingest.Batch[models.Transaction]{}, err
 			}
 		}
-		tl.add(pull{replica: replica, job: tenant + "/transactions", start: time.Now(), end: time.Now(), from: from})
+		tl.add(pull{replica: replica, job: jobName(tenant), start: time.Now(), end: time.Now(), from: from})
 		end := min(from+logBatch, logEvents)
 		items := make([]models.Transaction, 0, end-from)
 		for k := from; k < end; k++ {

@@ -224,7 +224,7 @@ func TestEndToEnd(t *testing.T) {
 	holder := func() int {
 		var h string
 		err := replicas[0].pool.QueryRow(context.Background(),
-			"SELECT holder FROM pspconnect_ingest_leases WHERE job = $1 AND expires_at > now()", tenant+"/transactions").Scan(&h)
+			"SELECT holder FROM pspconnect_ingest_leases WHERE job = $1 AND expires_at > now()", jobName(tenant)).Scan(&h)
 		if err != nil {
 			return -1
 		}

@@ -2,15 +2,12 @@ package pgingest_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -18,71 +15,18 @@ import (
 	"github.com/pspconnect/pspconnect/feed/pgfeed"
 	"github.com/pspconnect/pspconnect/ingest"
 	"github.com/pspconnect/pspconnect/ingest/pgingest"
+	"github.com/pspconnect/pspconnect/internal/pgtest"
 	"github.com/pspconnect/pspconnect/models"
 	"github.com/pspconnect/pspconnect/pagination"
 )
 
-// The environment of the PostgreSQL tests: scripts/test.sh starts a throw-away server and sets both.
-const (
-	urlEnv     = "PSPCONNECT_TEST_POSTGRES_URL"
-	requireEnv = "PSPCONNECT_REQUIRE_POSTGRES"
-)
-
-// testDatabaseURL returns the URL of the test database, or skips the test (fails it when
-// PSPCONNECT_REQUIRE_POSTGRES=1) when there is none.
-func testDatabaseURL(t testing.TB) string {
-	t.Helper()
-	url := os.Getenv(urlEnv)
-	if url == "" {
-		if os.Getenv(requireEnv) == "1" {
-			t.Fatalf("%s is not set but %s=1: the PostgreSQL tests must run", urlEnv, requireEnv)
-		}
-		t.Skipf("%s is not set: skipping the tests that need a PostgreSQL server (./scripts/test.sh starts one)", urlEnv)
-	}
-	return url
-}
-
-// newPool opens a pool on the test database whose connections use schema, as another replica of
-// the middleware would; configure, when given, changes its configuration first. It is closed at
-// the end of the test (closing it earlier, as a killed replica, is fine).
+// The PostgreSQL tests' helpers, from internal/pgtest: the test database (skipped without it, failed
+// when PSPCONNECT_REQUIRE_POSTGRES=1), a pool on a schema, and a schema of the test's own.
+func testDatabaseURL(t testing.TB) string { t.Helper(); return pgtest.DatabaseURL(t) }
+func newSchema(t testing.TB) string       { t.Helper(); return pgtest.NewSchema(t) }
 func newPool(t testing.TB, schema string, configure ...func(*pgxpool.Config)) *pgxpool.Pool {
 	t.Helper()
-	cfg, err := pgxpool.ParseConfig(testDatabaseURL(t))
-	require.NoError(t, err)
-	cfg.ConnConfig.RuntimeParams["search_path"] = schema
-	for _, c := range configure {
-		c(cfg)
-	}
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	return pool
-}
-
-// newSchema creates a schema of its own for the test, dropped at its end, so that tests running at
-// the same time, or again, never see each other's tables.
-func newSchema(t testing.TB) string {
-	t.Helper()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "pspconnect_test_" + hex.EncodeToString(b[:])
-	admin, err := pgx.Connect(context.Background(), testDatabaseURL(t))
-	require.NoError(t, err)
-	_, err = admin.Exec(context.Background(), "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize())
-	require.NoError(t, err)
-	require.NoError(t, admin.Close(context.Background()))
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(context.Background(), testDatabaseURL(t))
-		if err != nil {
-			t.Errorf("dropping schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(context.Background())
-		if _, err := conn.Exec(context.Background(), "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("dropping schema %s: %v", schema, err)
-		}
-	})
-	return schema
+	return pgtest.NewPool(t, schema, configure...)
 }
 
 var t0 = time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC)
@@ -160,3 +104,6 @@ func waitFor(timeout time.Duration, cond func() bool) bool {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// jobName is the name ingest.NewJob gives tenant's transactions job.
+func jobName(tenant string) string { return fmt.Sprintf("%d:%s/transactions", len(tenant), tenant) }

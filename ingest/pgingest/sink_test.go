@@ -16,7 +16,7 @@ import (
 	"github.com/pspconnect/pspconnect/models"
 )
 
-const job = "t1/transactions"
+var job = jobName("t1") // the name ingest.NewJob gives t1's transactions job
 
 func batch(from, n int) []models.Transaction {
 	out := make([]models.Transaction, n)

@@ -107,7 +107,7 @@ func counterSource(tl *timeline, replica string) ingest.Source[models.Transactio
 				return ingest.Batch[models.Transaction]{}, err
 			}
 		}
-		p := pull{replica: replica, job: tenant + "/transactions", start: time.Now(), from: from}
+		p := pull{replica: replica, job: jobName(tenant), start: time.Now(), from: from}
 		defer func() { p.end = time.Now(); tl.add(p) }()
 		select {
 		case <-ctx.Done():
@@ -142,7 +142,7 @@ func TestTwoReplicasRunEachJobOnce(t *testing.T) {
 	// Stop the replica that runs the most jobs now.
 	last := map[string]int{}
 	for _, tenant := range tenants {
-		ps := tl.of(tenant + "/transactions")
+		ps := tl.of(jobName(tenant))
 		require.NotEmpty(t, ps, "job of %s never ran", tenant)
 		if ps[len(ps)-1].replica == "A" {
 			last["A"]++
@@ -160,7 +160,7 @@ func TestTwoReplicasRunEachJobOnce(t *testing.T) {
 	survivor.stop()
 
 	for _, tenant := range tenants {
-		job := tenant + "/transactions"
+		job := jobName(tenant)
 		ps := tl.of(job)
 		for i := 1; i < len(ps); i++ {
 			if ps[i].start.Before(ps[i-1].end) {

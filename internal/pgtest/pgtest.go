@@ -37,14 +37,18 @@ func DatabaseURL(t testing.TB) string {
 }
 
 // NewPool opens a pool on the test database whose connections use schema, as another instance of
-// the middleware would; it is closed at the end of the test.
-func NewPool(t testing.TB, schema string) *pgxpool.Pool {
+// the middleware would; configure, when given, changes its configuration first. It is closed at
+// the end of the test (closing it earlier, as a killed instance, is fine).
+func NewPool(t testing.TB, schema string, configure ...func(*pgxpool.Config)) *pgxpool.Pool {
 	t.Helper()
 	cfg, err := pgxpool.ParseConfig(DatabaseURL(t))
 	if err != nil {
 		t.Fatalf("parsing %s: %v", URLEnv, err)
 	}
 	cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	for _, c := range configure {
+		c(cfg)
+	}
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("opening a pool on the test database: %v", err)
