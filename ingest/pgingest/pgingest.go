@@ -126,14 +126,11 @@ func WithHolder(name string) Option {
 // without a replica when its holder dies without releasing it (a kill, a crash, a partition), plus
 // up to the Syncer's acquire interval.
 //
-// The Syncer renews a lease between two steps of its job, once its renew interval has passed
-// (ingest.WithIntervals, DefaultRenewInterval 5 s). So the longest gap between two renewals is the
-// renew interval or the pull interval, whichever is longer (DefaultInterval 10 s), plus the longest
-// step (the limiter's wait, a pull, a commit) or, after a failed step, the longest backoff wait
-// (ingest.WithBackoff; up to 5 minutes by default). Keep ttl above twice that gap for the steps you
-// expect. A lease that lapses while its holder is in a step is not unsafe, fencing makes the
-// holder's commit fail and write nothing, but the job moves to another replica and the step is
-// wasted. The Elector cannot see the Syncer's intervals, so it does not check this.
+// The Syncer renews a lease every renew interval (ingest.WithIntervals, DefaultRenewInterval 5 s)
+// from a goroutine of its own, while the job pulls, commits, sleeps or backs off; when a renewal
+// fails it stops the job. Keep ttl at several renew intervals (the default 30 s is six), so that a
+// slow renewal or two do not hand the job over. A lease that lapses anyway is not unsafe: fencing
+// makes the old holder's commit fail and write nothing, but the job moves to another replica.
 func WithLeaseTTL(ttl time.Duration) Option {
 	return func(o *options) { o.ttl = &ttl; o.electorOf = append(o.electorOf, "WithLeaseTTL") }
 }
