@@ -71,7 +71,8 @@
 //	}
 //
 //	func main() {
-//		ctx := context.Background()
+//		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM) // the caller owns signals
+//		defer stop()
 //		accounts, err := feed.NewMemoryAccounts()
 //		if err != nil {
 //			panic(err)

@@ -6,9 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 )
 
@@ -29,10 +26,15 @@ const (
 	ShutdownTimeout = 30 * time.Second
 )
 
-// ListenAndServe serves h on the TCP address addr (":8080", "127.0.0.1:9000") until ctx is done or
-// the process receives SIGINT or SIGTERM, then shuts down gracefully: it stops accepting connections
-// and waits up to ShutdownTimeout for requests in flight. It returns nil after a graceful shutdown,
-// and otherwise the error that stopped it (the address is in use, the shutdown timed out, …).
+// ListenAndServe serves h on the TCP address addr (":8080", "127.0.0.1:9000") until ctx is done,
+// then shuts down gracefully: it stops accepting connections and waits up to ShutdownTimeout for
+// requests in flight. It returns nil after a graceful shutdown, and otherwise the error that
+// stopped it (the address is in use, the shutdown timed out, …). It installs no signal handler: the
+// caller decides, e.g. with
+//
+//	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+//	defer stop()
+//	err := httpserver.ListenAndServe(ctx, ":8080", handler, logger)
 //
 // The server has the timeouts above, so that slow or stuck clients cannot hold connections open. A
 // nil logger means slog.Default(). Use your own http.Server instead when you need TLS or other
@@ -50,8 +52,6 @@ func serve(ctx context.Context, ln net.Listener, h http.Handler, logger *slog.Lo
 	if logger == nil {
 		logger = slog.Default()
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
 
 	srv := &http.Server{
 		Handler:           h,

@@ -6,7 +6,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -70,4 +74,41 @@ func TestListenAndServe(t *testing.T) {
 		cancel()
 		assert.NoError(t, ListenAndServe(ctx, "127.0.0.1:0", http.NotFoundHandler(), slog.New(slog.NewTextHandler(io.Discard, nil))))
 	})
+}
+
+// TestServeLeavesSignalsToTheCaller: a SIGTERM the application handles itself does not stop the
+// server; only the context given does.
+func TestServeLeavesSignalsToTheCaller(t *testing.T) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM) // the application's own handling (and the test survives)
+	defer signal.Stop(sigs)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() {
+		served <- serve(ctx, ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}()
+	// Wait until the server answers, so that it is fully started, then the signal.
+	for i := 0; ; i++ {
+		res, err := http.Get("http://" + ln.Addr().String() + "/")
+		if err == nil {
+			res.Body.Close()
+			break
+		}
+		require.Less(t, i, 100, "the server never answered: %v", err)
+		time.Sleep(10 * time.Millisecond)
+	}
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
+	<-sigs
+	select {
+	case err := <-served:
+		t.Fatalf("the server stopped on a signal the caller did not pass on: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	res, err := http.Get("http://" + ln.Addr().String() + "/")
+	require.NoError(t, err)
+	res.Body.Close()
+	cancel()
+	require.NoError(t, <-served)
 }

@@ -56,6 +56,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -294,7 +296,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "mockpsp:", err)
 		os.Exit(2)
 	}
-	ctx := context.Background()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	if cfg.WebhookReceiver {
 		h, err := newReceiverHandler([]byte(cfg.WebhookSecret), logger)
 		if err != nil {
