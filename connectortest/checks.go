@@ -335,7 +335,7 @@ func (s *suite) checkOrder(t tb, pageSize int) {
 	ref := s.reference(t)
 	for _, rs := range listRoutes {
 		f := newFindings(t)
-		l, err := s.walkAll(context.WithoutCancel(ctx), rs, pageSize)
+		l, err := s.walkAll(s.ctx, rs, pageSize)
 		if err != nil {
 			t.Errorf("%v", err)
 			continue
@@ -429,7 +429,7 @@ func (s *suite) checkTiling(t tb, pageSize int) {
 	ref := s.reference(t)
 	for _, rs := range listRoutes {
 		f := newFindings(t)
-		l, err := s.walkAll(context.WithoutCancel(ctx), rs, pageSize)
+		l, err := s.walkAll(s.ctx, rs, pageSize)
 		if err != nil {
 			t.Errorf("%v", err)
 		}

@@ -78,6 +78,14 @@ func Check(ctx context.Context, target Target, opts Options) (Report, error) {
 		return Report{}, err
 	}
 	defer c.close()
+	// A target that does not answer at all is not worth a report of one finding per request.
+	probe := walkRequest(routeAccounts, 1, 1, zeroTime)
+	if _, err := c.do(ctx, probe); err != nil {
+		if ctx.Err() != nil {
+			return Report{}, ctx.Err()
+		}
+		return Report{}, fmt.Errorf("%w: %s: no answer: %v", ErrTarget, probe, err)
+	}
 	root := &node{ctx: ctx}
 	s := newSuite(c, opts)
 	done := make(chan struct{})
@@ -291,7 +299,7 @@ func (r Report) Summary() string {
 		fmt.Fprintf(&b, "connectortest: %s: %d %s in %d of %d checks", r.Target, len(r.Findings), plural(len(r.Findings), "finding", "findings"), failing, len(top))
 	}
 	for _, f := range r.Findings {
-		if topName(f.Check) == "stable" {
+		if topName(f.Check) == "stable" && strings.HasPrefix(f.Message, driftPrefix) {
 			b.WriteString("\n  NOTE: the data changed during the run: the other findings may come from the moving data rather than from the middleware (see the stable check; set Options.Live, or -live, for a target whose data moves on its own)")
 			break
 		}

@@ -207,6 +207,7 @@ func (t testingT) Run(name string, f func(t tb)) bool {
 
 // suite holds what the checks share.
 type suite struct {
+	ctx       context.Context // the run's: for what is read once and shared by several checks
 	c         *conn
 	opts      Options
 	pageSizes []int
@@ -269,6 +270,7 @@ func run(t tb, target Target, opts Options) {
 }
 
 func (s *suite) runChecks(t tb) {
+	s.ctx = t.Context()
 	t.Run("auth", s.checkAuth)
 	t.Run("schema", s.checkSchema)
 	t.Run("parameters", s.checkParameters)
@@ -354,7 +356,7 @@ func (s *suite) tilingSizes(ctx context.Context) []int {
 func (s *suite) reference(t tb) map[string]*listing {
 	t.Helper()
 	s.refOnce.Do(func() {
-		s.ref, s.refErr = s.snapshot(context.WithoutCancel(t.Context()))
+		s.ref, s.refErr = s.snapshot(s.ctx)
 		if s.refErr == nil {
 			s.observe("the full listings read at the start", s.ref)
 		}

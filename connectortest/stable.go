@@ -75,6 +75,9 @@ func firstIDs(ids []string, n int) string {
 	return strings.Join(ids[:n], ", ") + ", …"
 }
 
+// driftPrefix starts the findings of the stable check about data that changed.
+const driftPrefix = "the data changed during the run"
+
 // checkStable: nothing changed the data during the run but the suite itself. Moving data explains
 // findings of the order, tiling, sync and changes checks that the middleware may not deserve.
 func (s *suite) checkStable(t tb) {
@@ -99,10 +102,10 @@ func (s *suite) checkStable(t tb) {
 	}
 	for i, d := range drift {
 		if i == 3 {
-			t.Errorf("the data changed %d more times during the run", len(drift)-i)
+			t.Errorf(driftPrefix+" %d more times", len(drift)-i)
 			break
 		}
-		t.Errorf("the data changed during the run, %s: Run changes the data only through Options.Changes and Options.ChangesDuringFetch, and compares every walk and sync with full listings read before; "+
+		t.Errorf(driftPrefix+", %s: Run changes the data only through Options.Changes and Options.ChangesDuringFetch, and compares every walk and sync with full listings read before; "+
 			"findings of the order, tiling, sync and changes checks may come from these changes rather than from the middleware: point Run at a target whose data holds still, or set Options.Live (pspconnect check -live) to check only what holds on moving data", d)
 	}
 }

@@ -35,8 +35,9 @@ type Target struct {
 	Client *http.Client
 }
 
-// ErrTarget is wrapped by errors about the Target itself: neither Handler nor BaseURL set, or a
-// BaseURL that is not an absolute http(s) URL.
+// ErrTarget is wrapped by errors about the Target itself: neither Handler nor BaseURL set, a
+// BaseURL that is not an absolute http(s) URL, or (Check and Run) a target that does not answer at
+// all.
 var ErrTarget = errors.New("connectortest: invalid target")
 
 // conn is a Target ready to send requests: a base URL (a test server's when Target.Handler is set)
