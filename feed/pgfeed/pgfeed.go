@@ -182,6 +182,7 @@ type statements struct {
 	insert, remove, supersede    string
 	inPlace, readHead, raise     string
 	page, pageDesc, get, anySlot string
+	headAndPage                  string
 	tenants, prune               string
 }
 
@@ -237,6 +238,16 @@ func newStatements(parts []string) statements {
 			poll_cur_seen = true
 		RETURNING horizon`
 	s.page = `SELECT item FROM ` + s.slots + key + ` AND st >= $3 AND st <= $4 ORDER BY st OFFSET $5 LIMIT $6`
+	// headAndPage reads the head and, up to its horizon, an ascending page in one round trip: when the
+	// horizon needs no raise (a deeper page of a fetch, a poll with nothing new), that page is the
+	// answer. $3 from, $4 offset, $5 limit.
+	s.headAndPage = `SELECT h.max_assigned, h.horizon, h.poll_cur_start, h.poll_cur_min, h.poll_prev_min,
+			h.poll_cur_seen, h.poll_prev_seen, p.item
+		FROM ` + s.heads + ` AS h LEFT JOIN LATERAL (
+			SELECT item FROM ` + s.slots + ` AS sl
+			WHERE sl.tenant = $1 AND sl.route = $2 AND sl.st >= $3 AND sl.st <= h.horizon ORDER BY sl.st OFFSET $4 LIMIT $5
+		) AS p ON true
+		WHERE h.tenant = $1 AND h.route = $2`
 	s.pageDesc = `SELECT item FROM ` + s.slots + key + ` AND st >= $3 AND st <= $4 ORDER BY st DESC OFFSET $5 LIMIT $6`
 	s.get = `SELECT item FROM ` + s.slots + key + ` AND id = $3 AND superseded_at IS NULL`
 	s.anySlot = `SELECT st FROM ` + s.slots + key + ` ORDER BY st LIMIT 1`
@@ -579,13 +590,39 @@ func (f *Feed[T]) Page(ctx context.Context, tenant string, q pagination.Query) (
 	var (
 		maxAssigned, horizon int64
 		w                    window
+		raws                 [][]byte
 	)
-	err := f.pool.QueryRow(ctx, f.sql.readHead, tb, f.route).
-		Scan(&maxAssigned, &horizon, &w.curStart, &w.curMin, &w.prevMin, &w.curSeen, &w.prevSeen)
-	missing := errors.Is(err, pgx.ErrNoRows)
-	if err != nil && !missing {
-		return nil, f.fail("page", tenant, err)
+	// One round trip reads the head with an ascending page up to its horizon; the page is the answer
+	// unless the horizon must be raised first.
+	missing := true
+	if q.Sort.Direction != pagination.Descending && q.PageSize > 0 {
+		rows, err := f.pool.Query(ctx, f.sql.headAndPage, tb, f.route, from, max(q.Offset(), 0), q.PageSize)
+		if err != nil {
+			return nil, f.fail("page", tenant, err)
+		}
+		for rows.Next() {
+			var raw []byte
+			if err := rows.Scan(&maxAssigned, &horizon, &w.curStart, &w.curMin, &w.prevMin, &w.curSeen, &w.prevSeen, &raw); err != nil {
+				rows.Close()
+				return nil, f.fail("page", tenant, err)
+			}
+			missing = false
+			if raw != nil {
+				raws = append(raws, raw)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return nil, f.fail("page", tenant, err)
+		}
+	} else {
+		err := f.pool.QueryRow(ctx, f.sql.readHead, tb, f.route).
+			Scan(&maxAssigned, &horizon, &w.curStart, &w.curMin, &w.prevMin, &w.curSeen, &w.prevSeen)
+		missing = errors.Is(err, pgx.ErrNoRows)
+		if err != nil && !missing {
+			return nil, f.fail("page", tenant, err)
+		}
 	}
+	raised := false
 	if missing || maxAssigned > horizon || w.wants(from, now, f.cfg.Retention) {
 		r := f.cfg.Retention
 		err := f.pool.QueryRow(ctx, f.sql.raise, tb, f.route, from, now.UnixNano(),
@@ -593,6 +630,10 @@ func (f *Feed[T]) Page(ctx context.Context, tenant string, q pagination.Query) (
 		if err != nil {
 			return nil, f.fail("page", tenant, err)
 		}
+		raised = true
+	}
+	if !raised && q.Sort.Direction != pagination.Descending && q.PageSize > 0 {
+		return decodeItems[T](raws, f, tenant)
 	}
 	if horizon == feed.NoHorizon || q.PageSize <= 0 {
 		return []T{}, nil
@@ -605,21 +646,39 @@ func (f *Feed[T]) Page(ctx context.Context, tenant string, q pagination.Query) (
 	if err != nil {
 		return nil, f.fail("page", tenant, err)
 	}
-	out := make([]T, 0, min(q.PageSize, 1000))
-	var raw []byte
+	raws = raws[:0]
 	for rows.Next() {
+		var raw []byte
 		if err := rows.Scan(&raw); err != nil {
 			return nil, f.fail("page", tenant, err)
 		}
-		var item T
-		if err := json.Unmarshal(raw, &item); err != nil {
-			rows.Close()
-			return nil, f.fail("page", tenant, fmt.Errorf("decoding a stored item: %w", err))
-		}
-		out = append(out, item)
+		raws = append(raws, raw)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, f.fail("page", tenant, err)
+	}
+	return decodeItems[T](raws, f, tenant)
+}
+
+// decodeItems decodes the stored items of a page in one pass, as one JSON array: a call of
+// json.Unmarshal per item costs a validation scan and a reflection set-up each.
+func decodeItems[T any](raws [][]byte, f *Feed[T], tenant string) ([]T, error) {
+	n := 2
+	for _, r := range raws {
+		n += len(r) + 1
+	}
+	buf := make([]byte, 0, n)
+	buf = append(buf, '[')
+	for i, r := range raws {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, r...)
+	}
+	buf = append(buf, ']')
+	out := make([]T, 0, len(raws))
+	if err := json.Unmarshal(buf, &out); err != nil {
+		return nil, f.fail("page", tenant, fmt.Errorf("decoding the stored items: %w", err))
 	}
 	return out, nil
 }

@@ -665,6 +665,29 @@ func TestPageQueryIsAnIndexRangeScan(t *testing.T) {
 	}
 }
 
+// TestHeadAndPageIsOneIndexRangeScanOfTheSlots: the one-round-trip read of the head and a page reads
+// the slots with a range scan of their primary key, without a sort, whatever the statistics.
+func TestHeadAndPageIsOneIndexRangeScanOfTheSlots(t *testing.T) {
+	for _, analyzed := range []bool{false, true} {
+		pool, f := planTable(t, analyzed)
+		conn, err := pool.Acquire(context.Background())
+		require.NoError(t, err)
+		for _, mode := range []string{"auto", "force_generic_plan"} {
+			for _, from := range []int64{feed.NoHorizon, t0.UnixNano()} {
+				for _, offset := range []int{0, 500} {
+					args := fmt.Sprintf(`'\x626967', 'transactions', %d, %d, 100`, from, offset)
+					plan := explain(t, conn, f, "headAndPage", mode, args)
+					what := fmt.Sprintf("analyzed %v, plan_cache_mode %s, headAndPage(%s):\n%s", analyzed, mode, args, plan)
+					assert.Regexp(t, `Index (Only )?Scan using pspconnect_feed_slots_pkey`, plan, what)
+					assert.NotContains(t, plan, "Sort", what)
+					assert.NotRegexp(t, `Seq Scan on pspconnect_feed_slots|Bitmap Heap Scan on pspconnect_feed_slots`, plan, what)
+				}
+			}
+		}
+		conn.Release()
+	}
+}
+
 // TestWriteStatementsProbeIndexes: the statements of Put, Get and Prune look up every id or served
 // time of a batch with an index probe (or delete by row address), never a scan of the tenant's
 // route, even before PostgreSQL has statistics of a large table.
