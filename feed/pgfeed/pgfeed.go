@@ -660,9 +660,21 @@ func (f *Feed[T]) Page(ctx context.Context, tenant string, q pagination.Query) (
 	return decodeItems[T](raws, f, tenant)
 }
 
-// decodeItems decodes the stored items of a page in one pass, as one JSON array: a call of
-// json.Unmarshal per item costs a validation scan and a reflection set-up each.
+// decodeItems decodes the stored items of a page: transactions with decodeTransaction (falling
+// back to encoding/json for an item it does not read), other types in one pass, as one JSON array
+// (a call of json.Unmarshal per item costs a validation scan and a reflection set-up each).
 func decodeItems[T any](raws [][]byte, f *Feed[T], tenant string) ([]T, error) {
+	if txs, ok := any(make([]T, len(raws))).([]models.Transaction); ok {
+		for i, raw := range raws {
+			if err := decodeTransaction(raw, &txs[i]); err != nil {
+				txs[i] = models.Transaction{}
+				if err := json.Unmarshal(raw, &txs[i]); err != nil {
+					return nil, f.fail("page", tenant, fmt.Errorf("decoding a stored item: %w", err))
+				}
+			}
+		}
+		return any(txs).([]T), nil
+	}
 	n := 2
 	for _, r := range raws {
 		n += len(r) + 1
