@@ -23,8 +23,8 @@ func TestFastDecoderMatchesEncodingJSON(t *testing.T) {
 			ID: pick("tx_1", "é-ünïcode", "with \"quotes\"", "back\\slash", "<html>&", "tab\there", ""), RelatedTransactionID: pick("", "ik_9"),
 			CreatedAt: at, UpdatedAt: at.Add(time.Duration(rng.IntN(1e9))), Currency: models.Asset(pick("USD/2", "JPY/0", "BTC/8")),
 			Scheme: pick("", "visa"), Type: models.TransactionType(pick("PAYIN", "PAYOUT", "TRANSFER", "OTHER")),
-			Status: models.TransactionStatus(pick("PENDING", "SUCCEEDED", "FAILED")),
-			Amount: models.MustParseAmount(pick("0", "1", "100", "123456789012345678901234567890")),
+			Status:          models.TransactionStatus(pick("PENDING", "SUCCEEDED", "FAILED")),
+			Amount:          models.MustParseAmount(pick("0", "1", "100", "123456789012345678901234567890")),
 			SourceAccountID: pick("", "acc_1"), DestinationAccountID: pick("", "acc_2"),
 		}
 		switch i % 4 {
