@@ -91,7 +91,7 @@
 //		}
 //		if err := transactions.Put(ctx, tenant, models.Transaction{
 //			ID: "tx_1", CreatedAt: created, UpdatedAt: created, Currency: "EUR/2",
-//			Type: models.TransactionTypePayIn, Status: models.TransactionStatusSucceeded,
+//			Type: models.TransactionTypePayin, Status: models.TransactionStatusSucceeded,
 //			Amount: models.AmountFromInt64(10_000), DestinationAccountID: "acc_1",
 //		}); err != nil {
 //			panic(err)

@@ -220,9 +220,9 @@ func (d *Dataset) transaction(i, n int, at time.Time) models.Transaction {
 		return d.Beneficiaries[d.rng.IntN(len(d.Beneficiaries))].ID
 	}
 	switch tx.Type {
-	case models.TransactionTypePayIn:
+	case models.TransactionTypePayin:
 		tx.DestinationAccountID = acc()
-	case models.TransactionTypePayOut:
+	case models.TransactionTypePayout:
 		tx.SourceAccountID, tx.DestinationAccountID = acc(), ben()
 	case models.TransactionTypeTransfer:
 		tx.SourceAccountID, tx.DestinationAccountID = acc(), acc()

@@ -367,7 +367,7 @@ func (m *MemoryProvider) CreatePayout(ctx context.Context, req models.PayoutRequ
 		Description: req.Description, Status: models.TransactionStatusPending, CreatedAt: now, UpdatedAt: now,
 		Metadata: maps.Clone(req.Metadata),
 	}
-	if err := m.putRowLocked(writeRow(p, models.TransactionTypePayOut)); err != nil {
+	if err := m.putRowLocked(writeRow(p, models.TransactionTypePayout)); err != nil {
 		return models.Payout{}, err
 	}
 	m.payouts[p.ID] = p

@@ -181,7 +181,7 @@ func TestMemoryProviderWriteRows(t *testing.T) {
 		typ          models.TransactionType
 		amount       int64
 	}{
-		{po.ID, "acc_0001", "ben_0001", models.TransactionTypePayOut, 100},
+		{po.ID, "acc_0001", "ben_0001", models.TransactionTypePayout, 100},
 		{tr.ID, "acc_0001", "acc_0002", models.TransactionTypeTransfer, 250},
 	} {
 		row, ok := p.Transaction(c.id)

@@ -208,7 +208,7 @@ func (s *refServer) handler() http.Handler {
 		case variantPayouts405:
 			writeErr(w, 405, "Method Not Allowed", "this middleware does not offer payouts")
 		default:
-			s.create(w, r, "po", models.TransactionTypePayOut)
+			s.create(w, r, "po", models.TransactionTypePayout)
 		}
 	})
 	mux.HandleFunc("POST /transfers", func(w http.ResponseWriter, r *http.Request) { s.create(w, r, "tr", models.TransactionTypeTransfer) })
@@ -441,10 +441,10 @@ func (s *refServer) create(w http.ResponseWriter, r *http.Request, prefix string
 			SourceAccountID: req.SourceAccountID, DestinationAccountID: req.DestinationAccountID,
 		}
 		switch {
-		case s.fault == faultRowWithoutLink && txType == models.TransactionTypePayOut:
+		case s.fault == faultRowWithoutLink && txType == models.TransactionTypePayout:
 			row.RelatedTransactionID = ""
 		case s.fault == faultRowWrongType && txType == models.TransactionTypeTransfer:
-			row.Type = models.TransactionTypePayOut
+			row.Type = models.TransactionTypePayout
 		}
 		s.transactions = append(s.transactions, row)
 	}

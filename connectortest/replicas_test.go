@@ -75,7 +75,7 @@ func newBusySecond(n int) *shiftingServer {
 	for i := 1; i <= n; i++ {
 		at := busySecond.Add(time.Duration(i) * time.Millisecond)
 		s.txs = append(s.txs, models.Transaction{ID: fmt.Sprintf("tx_%02d", i), CreatedAt: at, UpdatedAt: at,
-			Currency: "USD/2", Type: models.TransactionTypePayIn, Status: models.TransactionStatusPending,
+			Currency: "USD/2", Type: models.TransactionTypePayin, Status: models.TransactionStatusPending,
 			Amount: models.AmountFromInt64(int64(100 * i))})
 	}
 	return s

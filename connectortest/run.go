@@ -14,9 +14,10 @@ import (
 	"github.com/pspconnect/pspconnect/pagination"
 )
 
-// DefaultPageSizes are the page sizes Run checks unless Options.PageSizes says otherwise: the
+// DefaultPageSizes returns the page sizes Run checks unless Options.PageSizes says otherwise (a
+// new slice each call, so callers cannot change the default of others): the
 // extremes and Formance's defaults (25 in the connector configuration, 100 in the contract).
-var DefaultPageSizes = []int{1, 7, 25, 100}
+func DefaultPageSizes() []int { return []int{1, 7, 25, 100} }
 
 // CapProbePageSizes are the large page sizes the tiling check also walks, to catch a middleware that
 // silently answers fewer items than pageSize asks for (a cap at 100, say, which Formance's own
@@ -32,7 +33,7 @@ const MaxChangesDuringFetch = 6
 // without Options.Changes and Options.ChangesDuringFetch the changes check is skipped (and says so).
 type Options struct {
 	// PageSizes are the page sizes the order, tiling, sync and changes checks use, one sub-test each
-	// (default DefaultPageSizes). Page size 1 walks every item one request at a time: keep datasets
+	// (default DefaultPageSizes()). Page size 1 walks every item one request at a time: keep datasets
 	// of a few thousand items at most. The tiling check also walks CapProbePageSizes.
 	PageSizes []int
 
@@ -303,7 +304,7 @@ func (s *suite) runChecks(t tb) {
 func newSuite(c *conn, opts Options) *suite {
 	s := &suite{c: c, opts: opts, pageSizes: slices.Clone(opts.PageSizes)}
 	if len(s.pageSizes) == 0 {
-		s.pageSizes = slices.Clone(DefaultPageSizes)
+		s.pageSizes = DefaultPageSizes()
 	}
 	switch {
 	case opts.MaxPageSize > 0:

@@ -56,3 +56,12 @@ func TestRunMemoryProvider(t *testing.T) {
 		})
 	}
 }
+
+// TestDefaultPageSizesCannotBeChanged: the default page sizes are a fresh slice each call.
+func TestDefaultPageSizesCannotBeChanged(t *testing.T) {
+	first := DefaultPageSizes()
+	first[0] = 999
+	if got := DefaultPageSizes(); got[0] != 1 || len(got) != 4 {
+		t.Errorf("DefaultPageSizes() = %v after a caller changed its copy, want [1 7 25 100]", got)
+	}
+}

@@ -68,7 +68,7 @@ func (s *suite) checkWrites(t tb) {
 		wa.Currency = "USD/2"
 	}
 	routes := []writeRoute{
-		{"/payouts", "payout", models.TransactionTypePayOut, wa.Source, wa.PayoutDestination},
+		{"/payouts", "payout", models.TransactionTypePayout, wa.Source, wa.PayoutDestination},
 		{"/transfers", "transfer", models.TransactionTypeTransfer, wa.Source, wa.TransferDestination},
 	}
 	for _, wr := range routes {

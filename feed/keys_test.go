@@ -17,7 +17,7 @@ func TestTransactionKeysCompareEveryField(t *testing.T) {
 		t.Fatalf("models.Transaction has %d fields: update feed.TransactionKeys' Equal (it knows 12)", n)
 	}
 	base := models.Transaction{ID: "a", CreatedAt: time.Unix(1, 0), UpdatedAt: time.Unix(2, 0), Currency: "USD/2",
-		Type: models.TransactionTypePayIn, Status: models.TransactionStatusPending, Amount: models.AmountFromInt64(5)}
+		Type: models.TransactionTypePayin, Status: models.TransactionStatusPending, Amount: models.AmountFromInt64(5)}
 	keys := feed.TransactionKeys()
 	if !keys.Same(base, base) {
 		t.Fatal("a transaction differs from itself")
@@ -36,7 +36,7 @@ func TestTransactionKeysCompareEveryField(t *testing.T) {
 		func(x *models.Transaction) { x.UpdatedAt = x.UpdatedAt.Add(1) },
 		func(x *models.Transaction) { x.Currency = "EUR/2" },
 		func(x *models.Transaction) { x.Scheme = "visa" },
-		func(x *models.Transaction) { x.Type = models.TransactionTypePayOut },
+		func(x *models.Transaction) { x.Type = models.TransactionTypePayout },
 		func(x *models.Transaction) { x.Status = models.TransactionStatusFailed },
 		func(x *models.Transaction) { x.Amount = models.AmountFromInt64(6) },
 		func(x *models.Transaction) { x.SourceAccountID = "s" },

@@ -19,7 +19,7 @@ func benchPage(n int) []models.Transaction {
 	for i := range page {
 		page[i] = models.Transaction{
 			ID: fmt.Sprintf("tx_%07d", i), CreatedAt: at, UpdatedAt: at.Add(time.Duration(i)), Currency: "EUR/2",
-			Type: models.TransactionTypePayOut, Status: models.TransactionStatusSucceeded, Scheme: "sepa",
+			Type: models.TransactionTypePayout, Status: models.TransactionStatusSucceeded, Scheme: "sepa",
 			Amount: models.AmountFromInt64(int64(1000 + i)), SourceAccountID: "acc_0001", DestinationAccountID: "ben_0042",
 		}
 		if i%5 == 0 {

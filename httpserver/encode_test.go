@@ -143,7 +143,7 @@ func TestListAnswerBytes(t *testing.T) {
 	var page []models.Transaction
 	for i := range 40 {
 		tx := randomTransaction(r)
-		tx.ID, tx.Currency, tx.Type, tx.Status = fmt.Sprintf("tx_%d", i), "EUR/2", models.TransactionTypePayIn, models.TransactionStatusPending
+		tx.ID, tx.Currency, tx.Type, tx.Status = fmt.Sprintf("tx_%d", i), "EUR/2", models.TransactionTypePayin, models.TransactionStatusPending
 		tx.Amount = models.AmountFromInt64(int64(i))
 		page = append(page, tx)
 	}

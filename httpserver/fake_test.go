@@ -233,7 +233,7 @@ func transaction(i int) models.Transaction {
 	at := t0.Add(time.Duration(i) * time.Second)
 	return models.Transaction{
 		ID: fmt.Sprintf("tx_%02d", i), CreatedAt: at, UpdatedAt: at, Currency: "USD/2",
-		Type: models.TransactionTypePayIn, Status: models.TransactionStatusSucceeded,
+		Type: models.TransactionTypePayin, Status: models.TransactionStatusSucceeded,
 		Amount: models.AmountFromInt64(int64(100 * (i + 1))), DestinationAccountID: "acc_01",
 	}
 }

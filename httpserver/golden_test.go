@@ -36,7 +36,7 @@ func TestGoldenJSON(t *testing.T) {
 	}}}
 	p.transactions = []models.Transaction{{
 		ID: "tx_1", RelatedTransactionID: "tx_0", CreatedAt: at, UpdatedAt: at.Add(time.Minute), Currency: "USD/2",
-		Scheme: "visa", Type: models.TransactionTypePayOut, Status: models.TransactionStatusRefundedFailure,
+		Scheme: "visa", Type: models.TransactionTypePayout, Status: models.TransactionStatusRefundedFailure,
 		Amount: models.MustParseAmount("10000"), SourceAccountID: "acc_1", DestinationAccountID: "ben_1", Metadata: meta,
 	}}
 	p.alterPayout = func(po *models.Payout) { po.CreatedAt, po.UpdatedAt, po.Metadata = at, at.Add(time.Second), meta }

@@ -16,7 +16,7 @@ const linkWait = 2 * time.Second
 
 // linkedType is the transaction type of the rows of objects created by each linked write route.
 var linkedType = map[string]models.TransactionType{
-	routePayouts:   models.TransactionTypePayOut,
+	routePayouts:   models.TransactionTypePayout,
 	routeTransfers: models.TransactionTypeTransfer,
 }
 
@@ -41,7 +41,7 @@ func (h *Handler) linkTransactions(r *http.Request, items []models.Transaction) 
 	for i := range items {
 		tx := &items[i]
 		if tx.RelatedTransactionID == "" && tx.ID != "" &&
-			(tx.Type == models.TransactionTypePayOut || tx.Type == models.TransactionTypeTransfer) {
+			(tx.Type == models.TransactionTypePayout || tx.Type == models.TransactionTypeTransfer) {
 			ids = append(ids, tx.ID)
 		}
 	}

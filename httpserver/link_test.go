@@ -53,7 +53,7 @@ func (p *rowProvider) CreatePayout(ctx context.Context, req models.PayoutRequest
 	if err := p.record(ctx, call{method: "CreatePayout", arg: req.IdempotencyKey}); err != nil {
 		return models.Payout{}, err
 	}
-	at := p.addRow(id, models.TransactionTypePayOut, req.Amount, req.SourceAccountID, req.DestinationAccountID)
+	at := p.addRow(id, models.TransactionTypePayout, req.Amount, req.SourceAccountID, req.DestinationAccountID)
 	if p.beforeReturn != nil {
 		if err := p.beforeReturn(ctx); err != nil {
 			return models.Payout{}, err
@@ -108,11 +108,11 @@ func TestCreatedWritesAreLinkedToTheirRows(t *testing.T) {
 	tr := decodeInto[models.Transfer](t, transfer)
 	// A payout made at the PSP directly (not through Formance), and one whose row already names its
 	// parent: left alone.
-	p.addRow("po_direct", models.TransactionTypePayOut, models.AmountFromInt64(5), "acc_01", "ben_01")
+	p.addRow("po_direct", models.TransactionTypePayout, models.AmountFromInt64(5), "acc_01", "ben_01")
 	p.set(func(f *fakeProvider) {
 		f.transactions = append(f.transactions, transaction(40))
 		f.transactions[len(f.transactions)-1].ID = "po_refund"
-		f.transactions[len(f.transactions)-1].Type = models.TransactionTypePayOut
+		f.transactions[len(f.transactions)-1].Type = models.TransactionTypePayout
 		f.transactions[len(f.transactions)-1].RelatedTransactionID = "parent_1"
 	})
 

@@ -189,7 +189,7 @@ func (u *upstream) ListEvents(cursor string) ([]event, string, bool, error) {
 
 func toTransaction(o object) (models.Transaction, error) {
 	return models.Transaction{ID: o.ID, CreatedAt: o.Created, UpdatedAt: o.Updated, Currency: "EUR/2",
-		Type: models.TransactionTypePayIn, Status: o.Status, Amount: models.AmountFromInt64(o.Amount),
+		Type: models.TransactionTypePayin, Status: o.Status, Amount: models.AmountFromInt64(o.Amount),
 		DestinationAccountID: "acc_1"}, nil
 }
 

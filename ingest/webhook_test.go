@@ -99,7 +99,7 @@ func (f failingFeed) Put(ctx context.Context, tenant string, items ...models.Tra
 
 func tx(id string, status models.TransactionStatus, at time.Time) models.Transaction {
 	return models.Transaction{ID: id, CreatedAt: at.Truncate(time.Second), UpdatedAt: at, Currency: "EUR/2",
-		Type: models.TransactionTypePayIn, Status: status, Amount: models.AmountFromInt64(100), DestinationAccountID: "acc_1"}
+		Type: models.TransactionTypePayin, Status: status, Amount: models.AmountFromInt64(100), DestinationAccountID: "acc_1"}
 }
 
 func eventBody(t *testing.T, id string, at time.Time, obj *models.Transaction, objectID string) []byte {

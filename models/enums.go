@@ -12,15 +12,15 @@ type TransactionType string
 
 // The transaction types of the contract.
 const (
-	TransactionTypePayIn    TransactionType = "PAYIN"
-	TransactionTypePayOut   TransactionType = "PAYOUT"
+	TransactionTypePayin    TransactionType = "PAYIN"
+	TransactionTypePayout   TransactionType = "PAYOUT"
 	TransactionTypeTransfer TransactionType = "TRANSFER"
 	TransactionTypeOther    TransactionType = "OTHER"
 )
 
 // TransactionTypes lists every valid TransactionType, in the contract's order.
 func TransactionTypes() []TransactionType {
-	return []TransactionType{TransactionTypePayIn, TransactionTypePayOut, TransactionTypeTransfer, TransactionTypeOther}
+	return []TransactionType{TransactionTypePayin, TransactionTypePayout, TransactionTypeTransfer, TransactionTypeOther}
 }
 
 // Valid reports whether t is one of the contract's transaction types.

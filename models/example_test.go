@@ -32,7 +32,7 @@ func ExampleValidate() {
 	at := time.Date(2024, 1, 1, 10, 0, 0, 0, time.UTC)
 	err := models.Validate(models.Transaction{
 		ID: "tx_19", CreatedAt: at, UpdatedAt: at, Currency: "USD/2",
-		Type: models.TransactionTypePayIn, Status: "PROCESSED", Amount: models.AmountFromInt64(500),
+		Type: models.TransactionTypePayin, Status: "PROCESSED", Amount: models.AmountFromInt64(500),
 	})
 	fmt.Println(err)
 	// Output:

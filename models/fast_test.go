@@ -16,7 +16,7 @@ func validSamples() []any {
 	at := time.Date(2024, 1, 1, 10, 0, 0, 123, time.UTC)
 	amount := AmountFromInt64(10000)
 	return []any{
-		Transaction{ID: "tx_1", CreatedAt: at, UpdatedAt: at, Currency: "USD/2", Type: TransactionTypePayIn,
+		Transaction{ID: "tx_1", CreatedAt: at, UpdatedAt: at, Currency: "USD/2", Type: TransactionTypePayin,
 			Status: TransactionStatusSucceeded, Amount: amount, Metadata: Metadata{"k": "v"}},
 		Account{ID: "acc_1", AccountName: "Main", CreatedAt: at},
 		Beneficiary{ID: "ben_1", OwnerName: "ACME", CreatedAt: at},

@@ -159,7 +159,7 @@ func validTransaction() models.Transaction {
 	at := time.Date(2024, 1, 1, 10, 0, 0, 0, time.UTC)
 	return models.Transaction{
 		ID: "tx_1", CreatedAt: at, UpdatedAt: at, Currency: "USD/2",
-		Type: models.TransactionTypePayIn, Status: models.TransactionStatusSucceeded,
+		Type: models.TransactionTypePayin, Status: models.TransactionStatusSucceeded,
 		Amount: models.AmountFromInt64(100),
 	}
 }

@@ -70,12 +70,12 @@ var (
 	validate     *validator.Validate
 )
 
-// Validator returns the shared go-playground validator used by Validate, with this package's tags
+// validatorOf returns the shared go-playground validator behind Validate, with this package's tags
 // registered: "amount" (set), "amount_positive", "amount_nonnegative", "asset", "txtype" and
-// "txstatus". Field names in its errors are the JSON names. It is safe for concurrent use. Use it to
-// validate your own types with the same tags; rules you register on it do not change what Validate
-// accepts for the contract's types, which it checks first without reflection.
-func Validator() *validator.Validate {
+// "txstatus". Field names in its errors are the JSON names. It is safe for concurrent use. It stays
+// inside the package, so that the validator can change without changing the public API; its
+// errors come out as *ValidationError.
+func validatorOf() *validator.Validate {
 	validateOnce.Do(func() {
 		v := validator.New(validator.WithRequiredStructEnabled())
 		v.RegisterTagNameFunc(func(f reflect.StructField) string {
@@ -133,7 +133,7 @@ func Validate(obj any) error {
 
 // validateFull is Validate without the fast path: the validator's tags, then checkTimes.
 func validateFull(obj any) error {
-	err := Validator().Struct(obj)
+	err := validatorOf().Struct(obj)
 	if err == nil {
 		return checkTimes(obj)
 	}

@@ -32,7 +32,7 @@ func updatedAt(t models.Transaction) time.Time { return t.UpdatedAt }
 
 func txAt(id string, at time.Time, status models.TransactionStatus) models.Transaction {
 	return models.Transaction{
-		ID: id, CreatedAt: at, UpdatedAt: at, Currency: "USD/2", Type: models.TransactionTypePayIn,
+		ID: id, CreatedAt: at, UpdatedAt: at, Currency: "USD/2", Type: models.TransactionTypePayin,
 		Status: status, Amount: models.AmountFromInt64(1000),
 	}
 }

@@ -21,7 +21,7 @@ func benchTransactions(n, perSecond int) []models.Transaction {
 		at := benchStart.Add(time.Duration(i/perSecond) * time.Second)
 		out[i] = models.Transaction{
 			ID: fmt.Sprintf("tx_%07d", i), CreatedAt: at, UpdatedAt: at, Currency: "EUR/2",
-			Type: models.TransactionTypePayIn, Status: models.TransactionStatusSucceeded,
+			Type: models.TransactionTypePayin, Status: models.TransactionStatusSucceeded,
 			Amount: models.AmountFromInt64(int64(1000 + i%5000)), DestinationAccountID: "acc_0001",
 		}
 	}

@@ -334,9 +334,9 @@ func asset(currency string) models.Asset {
 func transactionType(t string) models.TransactionType {
 	switch t {
 	case "payin":
-		return models.TransactionTypePayIn
+		return models.TransactionTypePayin
 	case "payout":
-		return models.TransactionTypePayOut
+		return models.TransactionTypePayout
 	case "transfer":
 		return models.TransactionTypeTransfer
 	}

@@ -103,8 +103,8 @@ func seed(ctx context.Context, p *Provider, now time.Time) error {
 		return err
 	}
 	txs := []models.Transaction{
-		{ID: "tx_0001", Type: models.TransactionTypePayIn, Status: models.TransactionStatusSucceeded, Amount: models.AmountFromInt64(1_000_000), DestinationAccountID: "acc_main"},
-		{ID: "tx_0002", Type: models.TransactionTypePayIn, Status: models.TransactionStatusSucceeded, Amount: models.AmountFromInt64(250_000), DestinationAccountID: "acc_main"},
+		{ID: "tx_0001", Type: models.TransactionTypePayin, Status: models.TransactionStatusSucceeded, Amount: models.AmountFromInt64(1_000_000), DestinationAccountID: "acc_main"},
+		{ID: "tx_0002", Type: models.TransactionTypePayin, Status: models.TransactionStatusSucceeded, Amount: models.AmountFromInt64(250_000), DestinationAccountID: "acc_main"},
 		{ID: "tx_0003", Type: models.TransactionTypeTransfer, Status: models.TransactionStatusPending, Amount: models.AmountFromInt64(1_500), SourceAccountID: "acc_main", DestinationAccountID: "acc_fees"},
 	}
 	for i, tx := range txs {

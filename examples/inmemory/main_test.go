@@ -60,7 +60,7 @@ func testConformance(t *testing.T, clock *coarseClock) {
 		require.NoError(t, p.AddBeneficiary(ctx, models.Beneficiary{ID: fmt.Sprintf("ben_%03d", i), OwnerName: fmt.Sprintf("Owner %d", i), CreatedAt: at}))
 		require.NoError(t, p.PutTransaction(ctx, models.Transaction{
 			ID: fmt.Sprintf("tx_%03d", i), CreatedAt: at, UpdatedAt: at, Currency: "EUR/2",
-			Type: models.TransactionTypePayIn, Status: models.TransactionStatusPending,
+			Type: models.TransactionTypePayin, Status: models.TransactionStatusPending,
 			Amount: models.AmountFromInt64(int64(1000 + i)), DestinationAccountID: "acc_main",
 		}))
 	}
@@ -77,7 +77,7 @@ func testConformance(t *testing.T, clock *coarseClock) {
 		at := clock.now()
 		return p.PutTransaction(ctx, models.Transaction{
 			ID: fmt.Sprintf("tx_new_%d", round), CreatedAt: at, UpdatedAt: at, Currency: "EUR/2",
-			Type: models.TransactionTypePayIn, Status: models.TransactionStatusPending,
+			Type: models.TransactionTypePayin, Status: models.TransactionStatusPending,
 			Amount: models.AmountFromInt64(500), DestinationAccountID: "acc_main",
 		})
 	}
@@ -153,7 +153,7 @@ func TestPayoutTimesMatchTheirTransaction(t *testing.T) {
 		rows := listAll()
 		row, ok := rows[created.ID]
 		require.True(t, ok, "the payout %s is a row of GET /transactions with its id", created.ID)
-		assert.Equal(t, models.TransactionTypePayOut, row.Type)
+		assert.Equal(t, models.TransactionTypePayout, row.Type)
 		sameTimes("POST /payouts", row, created)
 		var got models.Payout
 		call("GET", "/payouts/"+created.ID, nil, http.StatusOK, &got)

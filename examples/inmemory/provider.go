@@ -155,7 +155,7 @@ func (p *Provider) CreatePayout(ctx context.Context, req models.PayoutRequest) (
 		CreatedAt:            now,
 		UpdatedAt:            now,
 		Currency:             payout.Currency,
-		Type:                 models.TransactionTypePayOut,
+		Type:                 models.TransactionTypePayout,
 		Status:               payout.Status,
 		Amount:               payout.Amount,
 		SourceAccountID:      payout.SourceAccountID,

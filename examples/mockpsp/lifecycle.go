@@ -88,7 +88,7 @@ func NextStatus(txType models.TransactionType, from models.TransactionStatus, ac
 		return "", connector.InvalidRequest("unknown action %q (want one of %s)", action, joinActions(Actions()))
 	}
 	t := transitions[i]
-	if t.payInOnly && txType != models.TransactionTypePayIn {
+	if t.payInOnly && txType != models.TransactionTypePayin {
 		return "", connector.InvalidRequest("action %q applies only to PAYIN transactions, not to a %s", action, txType)
 	}
 	if !slices.Contains(t.from, from) {
@@ -108,7 +108,7 @@ func NextStatus(txType models.TransactionType, from models.TransactionStatus, ac
 func AllowedActions(txType models.TransactionType, from models.TransactionStatus) []Action {
 	var out []Action
 	for _, t := range transitions {
-		if slices.Contains(t.from, from) && (!t.payInOnly || txType == models.TransactionTypePayIn) {
+		if slices.Contains(t.from, from) && (!t.payInOnly || txType == models.TransactionTypePayin) {
 			out = append(out, t.action)
 		}
 	}
@@ -152,7 +152,7 @@ func checkInitialStatus(t models.TransactionType, s models.TransactionStatus) er
 	if !slices.Contains(initialStatuses, s) {
 		return connector.InvalidRequest("status %q cannot start a transaction (want one of %s, or empty for a realistic mix)", s, joinStatuses(initialStatuses))
 	}
-	if s == models.TransactionStatusAuthorisation && t != models.TransactionTypePayIn {
+	if s == models.TransactionStatusAuthorisation && t != models.TransactionTypePayin {
 		return connector.InvalidRequest("status %s applies only to PAYIN transactions, not to a %s", s, t)
 	}
 	return nil

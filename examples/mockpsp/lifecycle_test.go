@@ -12,8 +12,8 @@ import (
 
 func TestNextStatus(t *testing.T) {
 	const (
-		payIn    = models.TransactionTypePayIn
-		payOut   = models.TransactionTypePayOut
+		payIn    = models.TransactionTypePayin
+		payOut   = models.TransactionTypePayout
 		transfer = models.TransactionTypeTransfer
 	)
 	tests := []struct {

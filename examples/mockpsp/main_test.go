@@ -113,7 +113,7 @@ func TestSeedCreatesExactCounts(t *testing.T) {
 		c.want(http.StatusOK, "GET", "/transactions?pageSize=1000", nil, &txs)
 		funded := map[string]bool{}
 		for _, tx := range txs[:min(tt.accounts, tt.transactions)] {
-			assert.Equal(t, models.TransactionTypePayIn, tx.Type)
+			assert.Equal(t, models.TransactionTypePayin, tx.Type)
 			assert.Equal(t, models.TransactionStatusSucceeded, tx.Status)
 			funded[tx.DestinationAccountID] = true
 		}

@@ -106,7 +106,7 @@ func TestPostgresInstancesAreOnePSP(t *testing.T) {
 	rows := b.listTransactions()
 	row, ok := rows[p.ID]
 	require.True(t, ok, "the payout %s created through A is listed by B", p.ID)
-	assert.Equal(t, models.TransactionTypePayOut, row.Type)
+	assert.Equal(t, models.TransactionTypePayout, row.Type)
 	assert.Equal(t, "pi-shared", row.RelatedTransactionID, "B links the row to the payout A created")
 	assert.True(t, row.UpdatedAt.Equal(p.UpdatedAt) && row.CreatedAt.Equal(p.CreatedAt), "the POST answer has the row's times")
 	var got models.Payout

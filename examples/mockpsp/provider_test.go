@@ -53,7 +53,7 @@ func TestPayoutLifecycle(t *testing.T) {
 	c.want(http.StatusOK, "GET", "/transactions", nil, &txs)
 	require.Len(t, txs, 2)
 	assert.Equal(t, p.ID, txs[0].ID, "a payout's id is its transaction's id")
-	assert.Equal(t, models.TransactionTypePayOut, txs[0].Type)
+	assert.Equal(t, models.TransactionTypePayout, txs[0].Type)
 	assert.Equal(t, models.TransactionStatusPending, txs[0].Status)
 
 	// Settling it from the panel shows in GET /payouts/{id} and moves the balance.

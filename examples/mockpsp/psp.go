@@ -351,7 +351,7 @@ func (d *Dataset) CreateBankAccount(ctx context.Context, req models.BankAccountR
 // the answer carries the times that transaction is served with in GET /transactions.
 func (d *Dataset) CreatePayout(ctx context.Context, req models.PayoutRequest) (models.Payout, error) {
 	o := order{IdempotencyKey: req.IdempotencyKey, Description: req.Description, Metadata: req.Metadata, Origin: "formance"}
-	return d.createOrder(ctx, models.TransactionTypePayOut, req.Amount, req.Currency, req.SourceAccountID, req.DestinationAccountID, o)
+	return d.createOrder(ctx, models.TransactionTypePayout, req.Amount, req.Currency, req.SourceAccountID, req.DestinationAccountID, o)
 }
 
 // CreateTransfer records a transfer between two internal accounts asked for by Formance, as a
@@ -383,7 +383,7 @@ func (d *Dataset) createOrder(ctx context.Context, t models.TransactionType, amo
 			}
 			return nil
 		}
-		if err := o.checkPayment(source, destination, t == models.TransactionTypePayOut); err != nil {
+		if err := o.checkPayment(source, destination, t == models.TransactionTypePayout); err != nil {
 			return err
 		}
 		now := o.now()
@@ -452,7 +452,7 @@ func (st *tenantState) orderOf(t models.TransactionType, id string) order {
 
 func (st *tenantState) recordOrder(tx models.Transaction, o order) {
 	switch tx.Type {
-	case models.TransactionTypePayOut:
+	case models.TransactionTypePayout:
 		st.Payouts[tx.ID] = o
 		st.PayoutIDs = append(st.PayoutIDs, tx.ID)
 	case models.TransactionTypeTransfer:
@@ -577,16 +577,16 @@ func (o *op) generate(spec GenerateSpec) ([]models.Transaction, error) {
 	var types []models.TransactionType
 	switch spec.Type {
 	case "":
-		types = append(types, models.TransactionTypePayIn)
+		types = append(types, models.TransactionTypePayin)
 		if len(beneficiaries) > 0 {
-			types = append(types, models.TransactionTypePayOut)
+			types = append(types, models.TransactionTypePayout)
 		}
 		if len(accounts) > 1 {
 			types = append(types, models.TransactionTypeTransfer)
 		}
-	case models.TransactionTypePayIn:
+	case models.TransactionTypePayin:
 		types = append(types, spec.Type)
-	case models.TransactionTypePayOut:
+	case models.TransactionTypePayout:
 		if len(beneficiaries) == 0 {
 			return nil, connector.InvalidRequest("payouts pay a beneficiary and there is none yet: create one with New first")
 		}
@@ -614,7 +614,7 @@ func (o *op) generate(spec GenerateSpec) ([]models.Transaction, error) {
 		batch = append(batch, tx)
 		o.putTransaction(tx)
 		o.applyBalance(tx, +1)
-		if tx.Type != models.TransactionTypePayIn {
+		if tx.Type != models.TransactionTypePayin {
 			o.recordOrder(tx, order{IdempotencyKey: "panel-" + tx.ID, Origin: "panel"})
 		}
 	}
@@ -629,9 +629,9 @@ func (o *op) randomTransaction(spec GenerateSpec, t models.TransactionType, acco
 	}
 	tx := models.Transaction{ID: o.nextID("tx"), Type: t}
 	switch t {
-	case models.TransactionTypePayIn:
+	case models.TransactionTypePayin:
 		tx.DestinationAccountID = own
-	case models.TransactionTypePayOut:
+	case models.TransactionTypePayout:
 		tx.SourceAccountID = own
 		tx.DestinationAccountID = beneficiaries[o.rng.IntN(len(beneficiaries))].ID
 	case models.TransactionTypeTransfer:
@@ -677,7 +677,7 @@ func (o *op) realisticStatus(t models.TransactionType) models.TransactionStatus 
 	switch {
 	case r < 6:
 		return models.TransactionStatusSucceeded
-	case r < 8 || t != models.TransactionTypePayIn:
+	case r < 8 || t != models.TransactionTypePayin:
 		return models.TransactionStatusPending
 	default:
 		return models.TransactionStatusAuthorisation
@@ -737,7 +737,7 @@ func (o *op) seed(accounts, beneficiaries, transactions int) error {
 	}
 	ids := o.accountIDs()
 	for i := 0; i < transactions && i < len(ids); i++ {
-		spec := GenerateSpec{Count: 1, Type: models.TransactionTypePayIn, AccountID: ids[i],
+		spec := GenerateSpec{Count: 1, Type: models.TransactionTypePayin, AccountID: ids[i],
 			Amount: models.AmountFromInt64(100_000 + o.rng.Int64N(900_000)), Status: models.TransactionStatusSucceeded}
 		if _, err := o.generate(spec); err != nil {
 			return err

@@ -63,7 +63,7 @@ func requireConsistent(t *testing.T, c client, payouts, transfers map[string]mod
 			assert.Equal(t, row.Status, got.Status, "%s %s", kind, id)
 		}
 	}
-	check("payout", models.TransactionTypePayOut, payouts)
+	check("payout", models.TransactionTypePayout, payouts)
 	check("transfer", models.TransactionTypeTransfer, transfers)
 	return rows
 }

@@ -114,7 +114,7 @@ func TestWebhookWithABadSecretStoresNothing(t *testing.T) {
 
 	// The same event, signed with the right secret, is accepted; tampered or unsigned, refused.
 	tx := models.Transaction{ID: "tx_9999", CreatedAt: time.Now().UTC(), UpdatedAt: time.Now().UTC(), Currency: "USD/2",
-		Type: models.TransactionTypePayIn, Status: models.TransactionStatusPending, Amount: models.AmountFromInt64(5)}
+		Type: models.TransactionTypePayin, Status: models.TransactionStatusPending, Amount: models.AmountFromInt64(5)}
 	body, err := json.Marshal(webhookEvent{ID: "evt_manual", Object: "event", Type: eventTransactionCreated, Created: tx.UpdatedAt,
 		Account: TenantOf("bad-secret-key"), ObjectID: tx.ID, Data: tx})
 	require.NoError(t, err)

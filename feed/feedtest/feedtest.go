@@ -84,7 +84,7 @@ var t0 = time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
 
 func tx(id string, at time.Time, status models.TransactionStatus) models.Transaction {
 	return models.Transaction{
-		ID: id, CreatedAt: at, UpdatedAt: at, Currency: "USD/2", Type: models.TransactionTypePayIn, Status: status,
+		ID: id, CreatedAt: at, UpdatedAt: at, Currency: "USD/2", Type: models.TransactionTypePayin, Status: status,
 		Amount: models.AmountFromInt64(100), DestinationAccountID: "acc_1",
 	}
 }

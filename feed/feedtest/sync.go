@@ -80,7 +80,7 @@ func (p *psp) add(late bool) models.Transaction {
 	if late { // reported late, with a time well behind what was served
 		at = at.Add(-time.Duration(1+p.rng.IntN(20)) * time.Second).Truncate(p.precision)
 	}
-	t := models.Transaction{ID: id, CreatedAt: at, UpdatedAt: at, Currency: "USD/2", Type: models.TransactionTypePayIn,
+	t := models.Transaction{ID: id, CreatedAt: at, UpdatedAt: at, Currency: "USD/2", Type: models.TransactionTypePayin,
 		Status: models.TransactionStatusPending, Amount: models.AmountFromInt64(int64(100 + len(p.order))), DestinationAccountID: "acc_1"}
 	p.state[id] = t
 	p.order = append(p.order, id)

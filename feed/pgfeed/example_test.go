@@ -44,7 +44,7 @@ func Example() {
 	// What the PSP reported, in its order: a new transaction, then its settlement.
 	at := time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
 	tx := models.Transaction{ID: "tx_1", CreatedAt: at, UpdatedAt: at, Currency: "EUR/2",
-		Type: models.TransactionTypePayIn, Status: models.TransactionStatusPending, Amount: models.AmountFromInt64(1250)}
+		Type: models.TransactionTypePayin, Status: models.TransactionStatusPending, Amount: models.AmountFromInt64(1250)}
 	if err := txs.Put(ctx, "tenant-a", tx); err != nil {
 		log.Fatal(err)
 	}

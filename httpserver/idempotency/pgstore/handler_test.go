@@ -72,7 +72,7 @@ func (p *psp) CreatePayout(ctx context.Context, req models.PayoutRequest) (model
 	at := time.Date(2024, 3, 1, 10, 0, int(n), 0, time.UTC)
 	p.mu.Lock()
 	p.rows = append(p.rows, models.Transaction{ID: fmt.Sprintf("po_%d", n), CreatedAt: at, UpdatedAt: at, Currency: req.Currency,
-		Type: models.TransactionTypePayOut, Status: models.TransactionStatusPending, Amount: req.Amount,
+		Type: models.TransactionTypePayout, Status: models.TransactionStatusPending, Amount: req.Amount,
 		SourceAccountID: req.SourceAccountID, DestinationAccountID: req.DestinationAccountID})
 	p.mu.Unlock()
 	return models.Payout{
