@@ -79,8 +79,8 @@ func logRequests(logger *slog.Logger) func(http.Handler) http.Handler {
 			}
 			logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
 				slog.String("method", r.Method),
-				slog.String("path", r.URL.Path),
-				slog.String("query", r.URL.RawQuery),
+				slog.String("path", clip(r.URL.Path, maxLoggedInput)),
+				slog.String("query", clip(r.URL.RawQuery, maxLoggedInput)),
 				slog.Int("status", status),
 				slog.Int64("bytes", sw.bytes),
 				slog.Duration("duration", time.Since(start)),

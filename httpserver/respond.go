@@ -18,10 +18,12 @@ import (
 const statusClientClosedRequest = 499
 
 // WriteError writes the contract's error body, {"Title": title, "Detail": detail}, with the given
-// status and Content-Type application/json. An empty title becomes the status text ("Bad Request").
+// status and Content-Type application/json. A Detail longer than MaxDetailBytes is cut, and ends
+// with its full length. An empty title becomes the status text ("Bad Request").
 // The handler answers every error this way; it is exported for applications that add their own
 // routes next to the handler and want the same error shape.
 func WriteError(w http.ResponseWriter, status int, title, detail string) {
+	detail = clip(detail, MaxDetailBytes) // a Detail may echo client input: never its whole size
 	if title == "" {
 		title = http.StatusText(status)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +29,14 @@ func serveList[T any](h *Handler, field pagination.Field,
 	appendItem func([]byte, *T) ([]byte, error),
 ) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if n := len(r.URL.RawQuery); n > MaxQueryBytes {
+			WriteError(w, http.StatusBadRequest, "", fmt.Sprintf("query string of %d bytes: at most %d are accepted", n, MaxQueryBytes))
+			return
+		}
+		if n := strings.Count(r.URL.RawQuery, "&") + strings.Count(r.URL.RawQuery, ";") + 1; n > MaxQueryParams {
+			WriteError(w, http.StatusBadRequest, "", fmt.Sprintf("query string with %d parameters: at most %d are accepted", n, MaxQueryParams))
+			return
+		}
 		values, err := url.ParseQuery(r.URL.RawQuery)
 		if err != nil {
 			WriteError(w, http.StatusBadRequest, "", fmt.Sprintf("malformed query string: %v", err))
