@@ -2,8 +2,10 @@ package httpserver
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -101,6 +103,9 @@ type guard struct {
 	mu        sync.Mutex
 	flights   map[idempotency.Key]*flight
 	nextPurge time.Time
+
+	// completeRetryFirst and completeRetryMax bound the backoff of complete's background retries.
+	completeRetryFirst, completeRetryMax time.Duration
 }
 
 // flight is one write being decided on this handler. answer is set, or left nil when there is
@@ -223,6 +228,9 @@ func newGuard(cfg config) *guard {
 		logger:      cfg.logger,
 		flights:     make(map[idempotency.Key]*flight),
 		nextPurge:   time.Now().Add(purgeInterval),
+
+		completeRetryFirst: cmp.Or(cfg.completeRetryFirst, time.Second),
+		completeRetryMax:   30 * time.Second,
 	}
 }
 
@@ -356,7 +364,7 @@ func (g *guard) run(r *http.Request, wr write, acquired idempotency.Outcome, lea
 		if !finished { // the call panicked after the provider was entered: the outcome is unknown
 			g.logger.LogAttrs(r.Context(), slog.LevelError, "write panicked: its outcome is unknown, the key stays blocked",
 				slog.String("route", routeName(r)), slog.String("idempotency_key", wr.key.IdempotencyKey))
-			g.complete(r, wr, acquired.Token, g.unknownAnswer(wr, acquired, leaseEnd), "", leaseEnd)
+			g.complete(r, wr, acquired.Token, g.unknownAnswer(wr, acquired, leaseEnd), "", leaseEnd, leaseEnd)
 		}
 	}()
 	ctx, cancel := context.WithDeadline(context.WithoutCancel(r.Context()), leaseEnd)
@@ -375,25 +383,49 @@ func (g *guard) run(r *http.Request, wr write, acquired idempotency.Outcome, lea
 			slog.String("route", routeName(r)), slog.String("idempotency_key", wr.key.IdempotencyKey),
 			slog.Int("status", ans.status), slog.Time("blocked_until", leaseEnd))
 		unknown = g.unknownAnswer(wr, acquired, leaseEnd)
-		g.complete(r, wr, acquired.Token, unknown, "", leaseEnd)
+		g.complete(r, wr, acquired.Token, unknown, "", leaseEnd, leaseEnd)
 		return ans, unknown
 	}
-	g.complete(r, wr, acquired.Token, ans, res.createdID, time.Now().Add(g.retention))
+	g.complete(r, wr, acquired.Token, ans, res.createdID, time.Now().Add(g.retention), leaseEnd)
 	return ans, ans
 }
 
-// complete stores ans for the key until expires. When the store fails, the record stays in flight
-// until its TTL: repeats get 423 rather than a second provider call.
-func (g *guard) complete(r *http.Request, wr write, token string, ans *answer, createdID string, expires time.Time) {
-	ctx, cancel := storeContext(r)
-	defer cancel()
-	retention := max(time.Until(expires), time.Second)
-	err := g.store.Complete(ctx, wr.key, token, idempotency.Answer{Status: ans.status, Body: ans.body, CreatedID: createdID}, retention)
-	if err != nil {
-		g.logger.LogAttrs(r.Context(), slog.LevelError, "cannot store the answer of a write",
-			slog.String("route", routeName(r)), slog.String("idempotency_key", wr.key.IdempotencyKey),
-			slog.Int("status", ans.status), slog.String("error", err.Error()))
+// complete stores ans for the key until expires. When the store fails (the database is down), the
+// record stays in flight and repeats get 423 rather than a second provider call; complete then
+// keeps trying in the background, with a backoff of completeRetryFirst doubling to
+// completeRetryMax, until the store takes the answer or the record's in-flight lease ends at
+// leaseEnd, so that the key is not blocked for the whole in-flight TTL once the database is back.
+func (g *guard) complete(r *http.Request, wr write, token string, ans *answer, createdID string, expires, leaseEnd time.Time) {
+	stored := idempotency.Answer{Status: ans.status, Body: ans.body, CreatedID: createdID}
+	try := func() error {
+		ctx, cancel := storeContext(r)
+		defer cancel()
+		return g.store.Complete(ctx, wr.key, token, stored, max(time.Until(expires), time.Second))
 	}
+	err := try()
+	if err == nil {
+		return
+	}
+	g.logger.LogAttrs(r.Context(), slog.LevelError, "cannot store the answer of a write: retrying in the background",
+		slog.String("route", routeName(r)), slog.String("idempotency_key", wr.key.IdempotencyKey),
+		slog.Int("status", ans.status), slog.String("error", err.Error()))
+	if errors.Is(err, idempotency.ErrLeaseLost) {
+		return
+	}
+	go func() {
+		for wait := g.completeRetryFirst; time.Now().Add(wait).Before(leaseEnd); wait = min(2*wait, g.completeRetryMax) {
+			time.Sleep(wait)
+			err := try()
+			if err == nil {
+				g.logger.LogAttrs(context.WithoutCancel(r.Context()), slog.LevelInfo, "stored the answer of a write after a store failure",
+					slog.String("route", routeName(r)), slog.String("idempotency_key", wr.key.IdempotencyKey))
+				return
+			}
+			if errors.Is(err, idempotency.ErrLeaseLost) {
+				return
+			}
+		}
+	}()
 }
 
 func (g *guard) abandon(r *http.Request, wr write, token string) {

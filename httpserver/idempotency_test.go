@@ -585,7 +585,7 @@ func TestIdempotencyStoreFailures(t *testing.T) {
 		errorBody(t, postPayout(t, srv.URL, payoutBody), http.StatusLocked)
 		assert.EqualValues(t, 1, p.n.Load(), "a payout whose answer could not be stored is never sent twice")
 		srv.Close()
-		assert.Contains(t, logs.String(), `"msg":"cannot store the answer of a write"`)
+		assert.Contains(t, logs.String(), `"msg":"cannot store the answer of a write: retrying in the background"`)
 	})
 }
 
@@ -618,4 +618,44 @@ func TestRetentionEndsTheReplay(t *testing.T) {
 	clock.Advance(time.Hour)
 	assert.Equal(t, "po_2", decodeInto[models.Payout](t, postPayout(t, srv.URL, payoutBody)).ID,
 		"after the retention the key is new again")
+}
+
+// flakyStore fails its first fails Completes, as a database that went away and came back.
+type flakyStore struct {
+	idempotency.Store
+	fails atomic.Int64
+}
+
+func (s *flakyStore) Complete(ctx context.Context, k idempotency.Key, token string, a idempotency.Answer, retention time.Duration) error {
+	if s.fails.Add(-1) >= 0 {
+		return errors.New("connection refused")
+	}
+	return s.Store.Complete(ctx, k, token, a, retention)
+}
+
+// TestAnswerStoredOnceTheStoreIsBack: an answer whose Complete failed is stored in the background
+// once the store works again, so repeats get it instead of 423 for the whole in-flight TTL; the
+// provider is called once.
+func TestAnswerStoredOnceTheStoreIsBack(t *testing.T) {
+	p := newWriteProvider(nil)
+	store := &flakyStore{Store: idempotency.NewMemoryStore()}
+	store.fails.Store(2)
+	srv, logs := newServer(t, p, httpserver.WithIdempotencyStore(store), httpserver.WithIdempotencyWait(20*time.Millisecond),
+		httpserver.WithCompleteRetryForTest(20*time.Millisecond))
+	first := postPayout(t, srv.URL, payoutBody)
+	require.Equal(t, http.StatusCreated, first.status)
+	errorBody(t, postPayout(t, srv.URL, payoutBody), http.StatusLocked) // the store is still down
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		res := postPayout(t, srv.URL, payoutBody)
+		if res.status == http.StatusCreated {
+			assert.Equal(t, first.body, res.body, "the stored answer is the first one")
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the answer was never stored: %d %s", res.status, res.body)
+		time.Sleep(20 * time.Millisecond)
+	}
+	assert.EqualValues(t, 1, p.n.Load(), "the provider is called once")
+	srv.Close()
+	assert.Contains(t, logs.String(), "stored the answer of a write after a store failure")
 }

@@ -49,7 +49,10 @@ type config struct {
 	rateLimit     rate.Limit
 	rateBurst     int
 	quarantine    *Quarantine
-	errs          []error
+	// completeRetryFirst is the first wait of the guard's retries of a failed Complete (tests
+	// shorten it; default one second).
+	completeRetryFirst time.Duration
+	errs               []error
 }
 
 // MaxAPIKeyLength is the longest API key, in bytes, that WithAPIKey and WithAPIKeys accept. A key
