@@ -21,24 +21,8 @@ var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Reques
 // sendRaw sends r with noRedirects and checks that the answer is neither a redirect nor HTML.
 func sendRaw(t *testing.T, baseURL string, r request) response {
 	t.Helper()
-	method := r.method
-	if method == "" {
-		method = http.MethodGet
-	}
-	var body io.Reader
-	if r.body != "" {
-		body = strings.NewReader(r.body)
-	}
-	req, err := http.NewRequest(method, baseURL+r.path, body)
-	require.NoError(t, err)
-	if r.auth == "" {
-		req.Header.Set("Authorization", "Bearer "+testKey)
-	} else if r.auth != "-" {
-		req.Header.Set("Authorization", r.auth)
-	}
-	if r.body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
+	req := newRequest(t, baseURL, r)
+	method := req.Method
 	res, err := noRedirects.Do(req)
 	require.NoError(t, err)
 	defer res.Body.Close()

@@ -329,6 +329,13 @@ type response struct {
 
 func send(t *testing.T, baseURL string, r request) response {
 	t.Helper()
+	return do(t, newRequest(t, baseURL, r))
+}
+
+// newRequest builds r for baseURL: the method (GET by default), the test key unless r.auth says
+// otherwise ("-": none), and the Content-Type of a body.
+func newRequest(t *testing.T, baseURL string, r request) *http.Request {
+	t.Helper()
 	method := r.method
 	if method == "" {
 		method = http.MethodGet
@@ -353,7 +360,7 @@ func send(t *testing.T, baseURL string, r request) response {
 	case r.body != "":
 		req.Header.Set("Content-Type", "application/json")
 	}
-	return do(t, req)
+	return req
 }
 
 func do(t *testing.T, req *http.Request) response {
