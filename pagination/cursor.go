@@ -246,14 +246,28 @@ func (c *CursorCache) storePos(g cursorGroup, page int, pos pagePos) {
 	}
 }
 
+// CursorQuery is one upstream call of FetchByCursor: where to start, how many items at most, and the
+// order and lower bound of the list request being answered.
+type CursorQuery struct {
+	// Cursor is where to start: "" for the beginning of the data, otherwise a cursor the fetch
+	// returned as its next cursor.
+	Cursor string
+	// PageSize is the number of items asked for, at least 1: return at most this many.
+	PageSize int
+	// Sort is the order of the list request; apply it upstream.
+	Sort Sort
+	// From is the inclusive lower bound on the time field (the zero time for none); apply it
+	// upstream. With WithCursorTies it is the list request's From truncated to the precision.
+	From time.Time
+}
+
 // CursorFetch fetches one upstream page: q.Cursor is where to start ("" = beginning), q.PageSize is how
 // many items at most.
 //
 // It must apply q.Sort and q.From upstream, return at most q.PageSize items and the cursor of the item
 // after the last one returned, or "" when there are no more items. It may return fewer items than asked
-// for with a non-empty cursor (FetchByCursor then asks again from that cursor). q.Page is the page being
-// filled, for logs only.
-type CursorFetch[T any] func(ctx context.Context, q Query) (items []T, next string, err error)
+// for with a non-empty cursor (FetchByCursor then asks again from that cursor).
+type CursorFetch[T any] func(ctx context.Context, q CursorQuery) (items []T, next string, err error)
 
 // CursorTies makes FetchByCursor serve every item with a unique time, so that Formance's poller
 // loses nothing when the upstream's timestamps are coarse (Stripe-like APIs give "created" to the
@@ -432,8 +446,7 @@ func fillPage[T any](ctx context.Context, q Query, page int, start pagePos, fetc
 		if err := ctx.Err(); err != nil {
 			return nil, pagePos{}, err
 		}
-		rq := q
-		rq.Page, rq.Cursor, rq.PageSize, rq.From = page, cursor, q.PageSize-len(items), upstreamFrom
+		rq := CursorQuery{Cursor: cursor, PageSize: q.PageSize - len(items), Sort: q.Sort, From: upstreamFrom}
 		got, next, err := fetch(ctx, rq)
 		if err != nil {
 			return nil, pagePos{}, err

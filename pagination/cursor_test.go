@@ -36,7 +36,7 @@ func newUpstream(name string, n int) *upstream {
 	return u
 }
 
-func (u *upstream) fetch(_ context.Context, q Query) ([]string, string, error) {
+func (u *upstream) fetch(_ context.Context, q CursorQuery) ([]string, string, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.calls++
@@ -229,8 +229,8 @@ func TestFetchByCursorFillsShortUpstreamPages(t *testing.T) {
 
 func TestFetchByCursorRemainingCountAndPassThrough(t *testing.T) {
 	from := sec(5)
-	var asked []Query
-	fetch := func(_ context.Context, q Query) ([]int, string, error) {
+	var asked []CursorQuery
+	fetch := func(_ context.Context, q CursorQuery) ([]int, string, error) {
 		asked = append(asked, q)
 		switch q.Cursor {
 		case "":
@@ -242,17 +242,16 @@ func TestFetchByCursorRemainingCountAndPassThrough(t *testing.T) {
 		}
 		return nil, "", fmt.Errorf("unexpected cursor %q", q.Cursor)
 	}
-	q := Query{Page: 1, PageSize: 5, Sort: Sort{Field: FieldUpdatedAt, Direction: Ascending}, From: from, Cursor: "ignored"}
+	q := Query{Page: 1, PageSize: 5, Sort: Sort{Field: FieldUpdatedAt, Direction: Ascending}, From: from}
 	got, err := FetchByCursor(context.Background(), nil, "s", q, fetch)
 	require.NoError(t, err)
 	assert.Equal(t, []int{1, 2, 3, 4, 5}, got)
 	require.Len(t, asked, 3)
-	assert.Equal(t, []int{5, 3, 3}, mapSlice(asked, func(q Query) int { return q.PageSize }))
-	assert.Equal(t, []string{"", "a", "b"}, mapSlice(asked, func(q Query) string { return q.Cursor }))
+	assert.Equal(t, []int{5, 3, 3}, mapSlice(asked, func(q CursorQuery) int { return q.PageSize }))
+	assert.Equal(t, []string{"", "a", "b"}, mapSlice(asked, func(q CursorQuery) string { return q.Cursor }))
 	for _, a := range asked {
 		assert.Equal(t, q.Sort, a.Sort)
 		assert.True(t, from.Equal(a.From))
-		assert.Equal(t, 1, a.Page)
 	}
 }
 
@@ -260,7 +259,7 @@ func TestFetchByCursorEndExactlyAtAPageBoundary(t *testing.T) {
 	ctx := context.Background()
 	// An upstream that only learns it is exhausted by asking once more (has_more style).
 	calls := 0
-	fetch := func(_ context.Context, q Query) ([]int, string, error) {
+	fetch := func(_ context.Context, q CursorQuery) ([]int, string, error) {
 		calls++
 		switch q.Cursor {
 		case "":
@@ -293,22 +292,22 @@ func TestFetchByCursorErrors(t *testing.T) {
 		fetch CursorFetch[int]
 		want  error
 	}{
-		{"overflow", pageQ(1, 3), func(context.Context, Query) ([]int, string, error) {
+		{"overflow", pageQ(1, 3), func(context.Context, CursorQuery) ([]int, string, error) {
 			return []int{1, 2, 3, 4}, "", nil
 		}, ErrCursorOverflow},
-		{"overflow while filling", pageQ(1, 3), func(_ context.Context, q Query) ([]int, string, error) {
+		{"overflow while filling", pageQ(1, 3), func(_ context.Context, q CursorQuery) ([]int, string, error) {
 			if q.Cursor == "" {
 				return []int{1}, "n", nil
 			}
 			return []int{2, 3, 4}, "", nil
 		}, ErrCursorOverflow},
-		{"loop", pageQ(1, 3), func(_ context.Context, q Query) ([]int, string, error) {
+		{"loop", pageQ(1, 3), func(_ context.Context, q CursorQuery) ([]int, string, error) {
 			if q.Cursor == "" {
 				return []int{1}, "same", nil
 			}
 			return nil, "same", nil
 		}, ErrCursorLoop},
-		{"fetch error unchanged", pageQ(2, 3), func(_ context.Context, q Query) ([]int, string, error) {
+		{"fetch error unchanged", pageQ(2, 3), func(_ context.Context, q CursorQuery) ([]int, string, error) {
 			if q.Cursor == "" {
 				return []int{1, 2, 3}, "n", nil
 			}
@@ -325,7 +324,7 @@ func TestFetchByCursorErrors(t *testing.T) {
 		})
 	}
 	t.Run("fetch error is the provider's error itself", func(t *testing.T) {
-		_, err := FetchByCursor(ctx, nil, "s", pageQ(1, 3), func(context.Context, Query) ([]int, string, error) { return nil, "", boom })
+		_, err := FetchByCursor(ctx, nil, "s", pageQ(1, 3), func(context.Context, CursorQuery) ([]int, string, error) { return nil, "", boom })
 		assert.Same(t, boom, err)
 	})
 	t.Run("param error names the parameter", func(t *testing.T) {
@@ -338,7 +337,7 @@ func TestFetchByCursorErrors(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
 		calls := 0
-		_, err := FetchByCursor(cctx, nil, "s", pageQ(1, 3), func(context.Context, Query) ([]int, string, error) {
+		_, err := FetchByCursor(cctx, nil, "s", pageQ(1, 3), func(context.Context, CursorQuery) ([]int, string, error) {
 			calls++
 			return nil, "", nil
 		})

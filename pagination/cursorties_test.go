@@ -42,7 +42,7 @@ func (u *stripeLike) add(id string, at time.Time) {
 	u.items = append(u.items, rec{ID: id, At: at})
 }
 
-func (u *stripeLike) fetch(_ context.Context, q Query) ([]rec, string, error) {
+func (u *stripeLike) fetch(_ context.Context, q CursorQuery) ([]rec, string, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.calls++
@@ -207,14 +207,14 @@ func TestCursorTiesErrors(t *testing.T) {
 	ctx := context.Background()
 	c := NewCursorCache(0, 0)
 	t.Run("out of order", func(t *testing.T) {
-		fetch := func(context.Context, Query) ([]rec, string, error) {
+		fetch := func(context.Context, CursorQuery) ([]rec, string, error) {
 			return []rec{{"a", sec(2)}, {"b", sec(1)}}, "", nil
 		}
 		_, err := FetchByCursor(ctx, c, "order", pageQ(1, 5), fetch, ties())
 		require.ErrorIs(t, err, ErrCursorOrder)
 	})
 	t.Run("overflow", func(t *testing.T) {
-		fetch := func(context.Context, Query) ([]rec, string, error) {
+		fetch := func(context.Context, CursorQuery) ([]rec, string, error) {
 			return []rec{{"a", sec(1)}, {"b", sec(1)}, {"c", sec(1)}}, "", nil
 		}
 		tiny := recTies
@@ -231,12 +231,12 @@ func TestCursorTiesErrors(t *testing.T) {
 		assert.Equal(t, "sort", perr.Param)
 	})
 	t.Run("same cursor with items", func(t *testing.T) {
-		fetch := func(_ context.Context, q Query) ([]rec, string, error) {
+		fetch := func(_ context.Context, q CursorQuery) ([]rec, string, error) {
 			return []rec{{"a", sec(1)}}, "a", nil
 		}
 		q := pageQ(1, 5)
 		q.From = sec(1).Add(5) // "a" is skipped every time: without the check this would loop forever
-		_, err := FetchByCursor(ctx, c, "loop", q, func(ctx context.Context, q Query) ([]rec, string, error) {
+		_, err := FetchByCursor(ctx, c, "loop", q, func(ctx context.Context, q CursorQuery) ([]rec, string, error) {
 			if q.Cursor == "" {
 				return []rec{{"z", sec(1)}}, "a", nil
 			}
@@ -245,7 +245,7 @@ func TestCursorTiesErrors(t *testing.T) {
 		require.ErrorIs(t, err, ErrCursorLoop)
 	})
 	t.Run("time out of range", func(t *testing.T) {
-		fetch := func(context.Context, Query) ([]rec, string, error) {
+		fetch := func(context.Context, CursorQuery) ([]rec, string, error) {
 			return []rec{{"a", time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)}}, "", nil
 		}
 		_, err := FetchByCursor(ctx, c, "range", pageQ(1, 5), fetch, ties())
@@ -262,7 +262,7 @@ func TestCursorTiesErrors(t *testing.T) {
 // ranks can be counted from the group's first object.
 func TestCursorTiesFetchGetsTheGroupStart(t *testing.T) {
 	var asked []time.Time
-	fetch := func(_ context.Context, q Query) ([]rec, string, error) {
+	fetch := func(_ context.Context, q CursorQuery) ([]rec, string, error) {
 		asked = append(asked, q.From)
 		return nil, "", nil
 	}

@@ -48,7 +48,7 @@ func ExampleParseQuery() {
 func ExampleFetchByCursor() {
 	items := []string{"a", "b", "c", "d", "e"}
 	calls := 0
-	fetch := func(_ context.Context, q pagination.Query) ([]string, string, error) {
+	fetch := func(_ context.Context, q pagination.CursorQuery) ([]string, string, error) {
 		calls++
 		start := 0
 		if q.Cursor != "" {

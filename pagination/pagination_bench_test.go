@@ -100,7 +100,7 @@ func BenchmarkFetchByCursorWalk(b *testing.B) {
 		items[i] = obj{fmt.Sprintf("o%05d", i), benchStart.Add(time.Duration(i/20) * time.Second)}
 	}
 	calls := 0
-	fetch := func(_ context.Context, q pagination.Query) ([]obj, string, error) {
+	fetch := func(_ context.Context, q pagination.CursorQuery) ([]obj, string, error) {
 		calls++
 		start := 0
 		if q.Cursor != "" {
@@ -147,7 +147,7 @@ func BenchmarkFetchByCursorWalk(b *testing.B) {
 // times 100 From values) in a cache bounded to DefaultCursorCacheEntries and reports the cache's
 // memory: it stays bounded by its entries whatever the number of tenants and queries.
 func BenchmarkCursorCacheManyTenants(b *testing.B) {
-	fetch := func(_ context.Context, q pagination.Query) ([]int, string, error) {
+	fetch := func(_ context.Context, q pagination.CursorQuery) ([]int, string, error) {
 		if q.Cursor == "" {
 			return []int{1, 2}, "c2", nil
 		}

@@ -62,9 +62,6 @@ type Query struct {
 	// time when the request has none (Formance's very first poll). Formance sends it with second
 	// precision, so items at exactly From must be included.
 	From time.Time
-	// Cursor is set only for providers that page by cursor (see connector.CursorPaged): the opaque
-	// cursor, as returned by the provider, that starts this page; empty for the first page.
-	Cursor string
 }
 
 // Offset returns the number of items before this page: (Page-1)*PageSize. Use it with Limit for

@@ -369,8 +369,8 @@ func (p tiedTransactions) ListTransactions(ctx context.Context, req connector.Li
 	if err != nil {
 		return connector.Page[models.Transaction]{}, err
 	}
-	items, err := pagination.FetchByCursor(ctx, p.cursors, "tied", req,
-		func(ctx context.Context, q pagination.Query) ([]models.Transaction, string, error) {
+	items, err := pagination.FetchByCursor(ctx, p.cursors, "tied", req.Query(),
+		func(ctx context.Context, q pagination.CursorQuery) ([]models.Transaction, string, error) {
 			res, err := p.client.Transactions(ctx, t.secretKey, q.PageSize, unixSeconds(q.From), q.Cursor)
 			if err != nil {
 				return nil, "", err
