@@ -45,11 +45,10 @@ func (transactionsOnly) GetBalances(_ context.Context, id string) (models.Balanc
 func storeProviders(b *testing.B, txs []models.Transaction) (collection, memory transactionsOnly) {
 	c := pagination.NewTransactions()
 	require.NoError(b, c.Put(txs...))
-	f, err := feed.NewMemoryTransactions()
-	require.NoError(b, err)
+	f := feed.NewMemoryTransactions()
 	require.NoError(b, f.Put(context.Background(), httpserver.DefaultTenant, txs...))
 	collection.list = func(_ context.Context, q connector.ListRequest) (connector.Page[models.Transaction], error) {
-		return connector.Page[models.Transaction]{Items: c.Page(q)}, nil
+		return connector.Page[models.Transaction]{Items: c.Page(q.Query())}, nil
 	}
 	memory.list = func(ctx context.Context, q connector.ListRequest) (connector.Page[models.Transaction], error) {
 		return feed.List(ctx, f, q)
@@ -113,7 +112,7 @@ func BenchmarkMemoryFeedPage(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
 					from := first.Add(time.Duration(rng.Int64N(int64(span)))).Truncate(time.Second)
-					q := pagination.Query{Page: 1, PageSize: size, From: from,
+					q := connector.ListRequest{Page: 1, PageSize: size, From: from,
 						Sort: pagination.Sort{Field: pagination.FieldUpdatedAt, Direction: pagination.Ascending}}
 					page, err := side.p.ListTransactions(ctx, q)
 					if err != nil || len(page.Items) == 0 {

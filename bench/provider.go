@@ -34,17 +34,17 @@ var (
 
 // ListAccounts implements connector.Provider.
 func (p *Provider) ListAccounts(_ context.Context, req connector.ListRequest) (connector.Page[models.Account], error) {
-	return connector.Page[models.Account]{Items: p.Accounts.Page(req)}, nil
+	return connector.Page[models.Account]{Items: p.Accounts.Page(req.Query())}, nil
 }
 
 // ListBeneficiaries implements connector.Provider.
 func (p *Provider) ListBeneficiaries(_ context.Context, req connector.ListRequest) (connector.Page[models.Beneficiary], error) {
-	return connector.Page[models.Beneficiary]{Items: p.Beneficiaries.Page(req)}, nil
+	return connector.Page[models.Beneficiary]{Items: p.Beneficiaries.Page(req.Query())}, nil
 }
 
 // ListTransactions implements connector.Provider.
 func (p *Provider) ListTransactions(_ context.Context, req connector.ListRequest) (connector.Page[models.Transaction], error) {
-	return connector.Page[models.Transaction]{Items: p.Transactions.Page(req)}, nil
+	return connector.Page[models.Transaction]{Items: p.Transactions.Page(req.Query())}, nil
 }
 
 // GetBalances implements connector.Provider: every known account has no balance.

@@ -1,6 +1,7 @@
 // Package connector defines what an integrator implements to connect a PSP to Formance: the Provider
-// interface (the four read operations every middleware must serve), optional capability interfaces
-// for writes and status reads, the errors a provider returns, and the tenant carried in the context.
+// interface (the four read operations every middleware must serve), or CursorProvider for a PSP that
+// pages by cursor, optional capability interfaces for writes and status reads, the errors a provider
+// returns, and the tenant carried in the context.
 //
 // A Provider knows nothing about HTTP: package httpserver turns it into the http.Handler that
 // Formance's Generic Connector polls, and does the parsing, validation, authentication and error
@@ -9,23 +10,49 @@ package connector
 
 import (
 	"context"
+	"time"
 
 	"github.com/pspconnect/pspconnect/models"
 	"github.com/pspconnect/pspconnect/pagination"
 )
 
-// ListRequest is one list request from Formance, parsed and validated by the library: page, page
-// size, sort, the inclusive …From lower bound and, for CursorPaged providers, the cursor.
-type ListRequest = pagination.Query
+// ListRequest is one list request from Formance, parsed and validated by the library before the
+// provider is called: which page, how large, in which order, from when.
+//
+// Page numbers start at 1; page N holds the items at positions (N-1)*PageSize to N*PageSize-1 of the
+// data sorted by Sort and filtered by From. A provider answers exactly PageSize items unless the data
+// is exhausted: a shorter page tells Formance that there is nothing more.
+type ListRequest struct {
+	// Page is the 1-based page number.
+	Page int
+	// PageSize is the number of items asked for: at least 1, at most the handler's maximum
+	// (httpserver.WithMaxPageSize).
+	PageSize int
+	// Sort is the order asked for; its Field is the route's time field (createdAt for accounts and
+	// beneficiaries, updatedAt for transactions). Formance always asks for ascending order.
+	Sort pagination.Sort
+	// From is the inclusive lower bound on the time field (createdAtFrom or updatedAtFrom); the zero
+	// time when the request has none (Formance's very first poll). Formance sends it with second
+	// precision, so items at exactly From must be included.
+	From time.Time
+}
+
+// Offset returns the number of items before this page: (Page-1)*PageSize. Use it with Limit for
+// SQL-shaped data: ORDER BY updated_at, id LIMIT Limit() OFFSET Offset().
+func (r ListRequest) Offset() int { return (r.Page - 1) * r.PageSize }
+
+// Limit returns PageSize.
+func (r ListRequest) Limit() int { return r.PageSize }
+
+// Query returns the request as a pagination.Query, for the stores and helpers that take one
+// (feed.Feed's Page, pagination.PageOf). feed.List does it for you.
+func (r ListRequest) Query() pagination.Query { return pagination.Query(r) }
 
 // Page is one page of a list answer.
 type Page[T any] struct {
 	// Items holds exactly req.PageSize items, fewer only when the data is exhausted, sorted by the
 	// route's time field then by a stable tie order, all at or after req.From.
 	Items []T
-	// NextCursor is used only by CursorPaged providers: the opaque cursor that starts the next page,
-	// or "" when there is none. Page-numbered providers leave it empty.
-	NextCursor string
 }
 
 // Provider is the core of a middleware: the read operations Formance polls. Every method receives the
@@ -118,14 +145,58 @@ type BankAccountCreator interface {
 	CreateBankAccount(ctx context.Context, req models.BankAccountRequest) (models.BankAccount, error)
 }
 
-// CursorPaged is implemented by providers whose upstream PSP pages by cursor (Stripe's
-// starting_after, say) rather than by page number. For such a provider the library ignores page
-// numbers on the way in: it calls the list methods with req.Cursor set to the cursor that starts the
-// page Formance asked for ("" for the first page) and remembers each returned NextCursor, so a
-// sequential walk costs one upstream call per page. A page it has no cursor for is reached by walking
-// from the first page. The provider must treat req.Page as informational only.
-type CursorPaged interface {
-	Provider
-	// PagesByCursor marks the provider as cursor-paged. It is never called.
-	PagesByCursor()
+// CursorProvider is the core of a middleware whose PSP pages by cursor (Stripe's starting_after,
+// say) rather than by page number: the same read operations as Provider, but each list method is
+// given the cursor that starts the page and returns the cursor of the next one. It is an
+// alternative to Provider, not an addition: a type implements one or the other (the list methods
+// share their names), and the compiler checks the whole method set.
+//
+// httpserver.CursorPaged turns a CursorProvider into the Provider that httpserver.New serves: it
+// answers Formance's page numbers by calling the list methods from the cursor that starts the page
+// asked for and remembering each returned next cursor in the handler's cursor cache, so a
+// sequential walk (page 1, 2, 3 …) costs one call per page, and a page it has no cursor for is
+// reached by walking from the nearest page before it. A list method may return fewer items than
+// asked for with a non-empty Next (the page is filled by calling it again from there).
+//
+// The optional capabilities (PayoutCreator, …) are discovered on the CursorProvider itself.
+//
+// Implementations must be safe for concurrent use. Every method receives the request's context,
+// which carries the authenticated tenant (see TenantFrom).
+type CursorProvider interface {
+	// ListAccounts returns the accounts from req.Cursor on, sorted by CreatedAt in req.Sort's
+	// direction, at or after req.From: at most req.PageSize of them, and the cursor of the next
+	// one. Called for GET /accounts.
+	ListAccounts(ctx context.Context, req CursorRequest) (CursorPage[models.Account], error)
+	// ListBeneficiaries returns beneficiaries, like ListAccounts. Called for GET /beneficiaries.
+	ListBeneficiaries(ctx context.Context, req CursorRequest) (CursorPage[models.Beneficiary], error)
+	// ListTransactions returns transactions sorted by UpdatedAt, like ListAccounts. Called for
+	// GET /transactions.
+	ListTransactions(ctx context.Context, req CursorRequest) (CursorPage[models.Transaction], error)
+	// GetBalances is Provider's GetBalances. Called for GET /accounts/{accountId}/balances.
+	GetBalances(ctx context.Context, accountID string) (models.Balances, error)
+}
+
+// CursorRequest is one call of a CursorProvider's list method: where to start and how many items at
+// most, with the order and lower bound of Formance's request, to apply upstream.
+type CursorRequest struct {
+	// Cursor is where to start: "" for the beginning of the data, otherwise a Next that this list
+	// method returned.
+	Cursor string
+	// PageSize is the largest number of items to return, at least 1.
+	PageSize int
+	// Sort is the order asked for (see ListRequest.Sort).
+	Sort pagination.Sort
+	// From is the inclusive lower bound on the time field, the zero time for none (see
+	// ListRequest.From).
+	From time.Time
+}
+
+// CursorPage is one page of a CursorProvider's list answer.
+type CursorPage[T any] struct {
+	// Items holds at most req.PageSize items, in order.
+	Items []T
+	// Next is the cursor of the item after the last one of Items, or "" when there is none: the data
+	// is exhausted. Return the cursor you were given only with items: the same cursor and no items
+	// would be asked again for ever, and is refused as a provider bug.
+	Next string
 }

@@ -72,15 +72,15 @@ const memoryTenant = ""
 // built with opts (feed.WithRetention, feed.WithClock). It panics when an option is invalid (an
 // error wrapping feed.ErrInvalidConfig): a programming error.
 func NewMemoryProvider(opts ...feed.Option) *MemoryProvider {
-	accounts, err := feed.NewMemoryAccounts(opts...)
+	accounts, err := feed.NewMemory(feed.AccountKeys(), opts...)
 	if err != nil {
 		panic(fmt.Sprintf("connectortest: NewMemoryProvider: %v", err))
 	}
-	beneficiaries, err := feed.NewMemoryBeneficiaries(opts...)
+	beneficiaries, err := feed.NewMemory(feed.BeneficiaryKeys(), opts...)
 	if err != nil {
 		panic(fmt.Sprintf("connectortest: NewMemoryProvider: %v", err))
 	}
-	transactions, err := feed.NewMemoryTransactions(opts...)
+	transactions, err := feed.NewMemory(feed.TransactionKeys(), opts...)
 	if err != nil {
 		panic(fmt.Sprintf("connectortest: NewMemoryProvider: %v", err))
 	}
@@ -273,7 +273,7 @@ func (m *MemoryProvider) ListTransactions(ctx context.Context, req connector.Lis
 // listShared answers a list request from the shared data, whatever the request's tenant (feed.List
 // would read the tenant of ctx).
 func listShared[T any](ctx context.Context, f feed.Feed[T], req connector.ListRequest) (connector.Page[T], error) {
-	items, err := f.Page(ctx, memoryTenant, req)
+	items, err := f.Page(ctx, memoryTenant, req.Query())
 	if err != nil {
 		return connector.Page[T]{}, err
 	}

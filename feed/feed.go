@@ -60,7 +60,7 @@ type Feed[T any] interface {
 // the one line a provider needs per route.
 func List[T any](ctx context.Context, f Feed[T], req connector.ListRequest) (connector.Page[T], error) {
 	tenant, _ := connector.TenantFrom(ctx)
-	items, err := f.Page(ctx, tenant, req)
+	items, err := f.Page(ctx, tenant, req.Query())
 	if err != nil {
 		return connector.Page[T]{}, err
 	}

@@ -1,5 +1,5 @@
-// Package httpserver turns a connector.Provider into the http.Handler that Formance's Generic
-// Connector polls: the routes of the contract (GET /accounts, GET /accounts/{accountId}/balances,
+// Package httpserver turns a connector.Provider (or, through CursorPaged, a connector.CursorProvider)
+// into the http.Handler that Formance's Generic Connector polls: the routes of the contract (GET /accounts, GET /accounts/{accountId}/balances,
 // GET /beneficiaries, GET /transactions, POST /payouts, POST /transfers) and the extension routes
 // (GET /payouts/{payoutId}, GET /transfers/{transferId}, POST /bank-accounts).
 //
@@ -26,8 +26,8 @@
 //     PostgreSQL one (package idempotency/pgstore) between instances with WithIdempotencyStore;
 //   - limiting each tenant's request rate (WithRateLimit: 429 with Retry-After), limiting request
 //     bodies (WithMaxBodyBytes), recovering from panics, logging each request with log/slog without
-//     headers or API keys, and paging cursor-based PSPs (connector.CursorPaged) through a
-//     pagination.CursorCache.
+//     headers or API keys, and answering page numbers from PSPs that page by cursor
+//     (CursorPaged) through a pagination.CursorCache.
 //
 // The Handler is an ordinary http.Handler: mount it at the root or under a prefix with
 // http.StripPrefix, wrap it in your own middlewares, or serve it with ListenAndServe, which adds

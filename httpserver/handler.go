@@ -74,6 +74,9 @@ import (
 // ("not found"). The whole error is logged.
 type Handler struct {
 	provider connector.Provider
+	// capabilities is what the optional capabilities (connector.PayoutCreator, …) are discovered
+	// on: the provider, or the connector.CursorProvider that CursorPaged wraps.
+	capabilities any
 	cfg      config
 	logger   *slog.Logger
 	guard    *guard // runs each write once per idempotency key
@@ -86,8 +89,9 @@ type Handler struct {
 // is required (otherwise the error wraps ErrNoAuth). New fails with an error wrapping
 // ErrInvalidConfig for a nil provider or a bad option (an empty key, a non-positive limit, …).
 //
-// New discovers the provider's optional capabilities (connector.PayoutCreator, …) by type assertion;
-// the routes of the capabilities it lacks answer 501.
+// New discovers the provider's optional capabilities (connector.PayoutCreator, …) by type assertion,
+// on the connector.CursorProvider itself for a provider built by CursorPaged. The write routes of
+// the capabilities it lacks answer 405 (final for Formance), the read routes 501.
 func New(p connector.Provider, opts ...Option) (*Handler, error) {
 	if p == nil {
 		return nil, fmt.Errorf("%w: nil provider", ErrInvalidConfig)
@@ -111,7 +115,7 @@ func New(p connector.Provider, opts ...Option) (*Handler, error) {
 	if len(cfg.keys) == 0 && cfg.authenticator == nil {
 		return nil, ErrNoAuth
 	}
-	if _, ok := p.(connector.CursorPaged); ok && cfg.cursors == nil {
+	if _, ok := p.(*cursorPaged); ok && cfg.cursors == nil {
 		cfg.cursors = pagination.NewCursorCache(0, 0)
 	}
 
@@ -119,8 +123,9 @@ func New(p connector.Provider, opts ...Option) (*Handler, error) {
 		cfg.idemStore = idempotency.NewMemoryStore()
 	}
 
-	h := &Handler{provider: p, cfg: cfg, logger: cfg.logger, guard: newGuard(cfg),
+	h := &Handler{cfg: cfg, logger: cfg.logger, guard: newGuard(cfg),
 		cursorScope: strconv.FormatUint(handlerCount.Add(1), 10)}
+	h.provider, h.capabilities = bindCursors(p, cfg.cursors, h.cursorScope)
 	auth := &authenticator{custom: cfg.authenticator, logger: cfg.logger}
 	for key, tenant := range cfg.keys {
 		auth.keys = append(auth.keys, apiKey{digest: sha256.Sum256([]byte(key)), tenant: tenant})

@@ -225,8 +225,8 @@ func TestHandlersSharingACursorCacheKeepApart(t *testing.T) {
 		tx.ID = fmt.Sprintf("other_%02d", i)
 		return tx
 	})
-	srvA, _ := newServer(t, a, httpserver.WithCursorCache(cache))
-	srvB, _ := newServer(t, b, httpserver.WithCursorCache(cache))
+	srvA, _ := newServer(t, httpserver.CursorPaged(a), httpserver.WithCursorCache(cache))
+	srvB, _ := newServer(t, httpserver.CursorPaged(b), httpserver.WithCursorCache(cache))
 
 	page := func(url string, n int) []string {
 		res := send(t, url, request{path: "/transactions?pageSize=5&page=" + strconv.Itoa(n)})

@@ -210,9 +210,9 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithCursorCache sets the cache of page cursors used for providers that implement
-// connector.CursorPaged (default pagination.NewCursorCache(0, 0), one per handler). Share one cache
-// between handlers, or size it, with this option. Other providers never use it.
+// WithCursorCache sets the cache of page cursors used when the provider was built by CursorPaged
+// (default pagination.NewCursorCache(0, 0), one per handler). Share one cache between handlers, or
+// size it, with this option: each handler keeps its cursors apart. Other providers never use it.
 func WithCursorCache(c *pagination.CursorCache) Option {
 	return func(cfg *config) {
 		if c == nil {

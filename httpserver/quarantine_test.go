@@ -112,7 +112,7 @@ func TestQuarantineKeepsTheSyncGoing(t *testing.T) {
 func TestQuarantineWithACursorPagedProvider(t *testing.T) {
 	p := &cursorProvider{fakeProvider: newFake()}
 	p.transactions = withBadRows(8, 1)
-	srv, _ := newServer(t, p, httpserver.WithQuarantine(httpserver.NewQuarantine(0)))
+	srv, _ := newServer(t, httpserver.CursorPaged(p), httpserver.WithQuarantine(httpserver.NewQuarantine(0)))
 	res := send(t, srv.URL, request{path: "/transactions?pageSize=4"})
 	require.Equal(t, http.StatusOK, res.status, "body: %s", res.body)
 	assert.Equal(t, []string{"tx_00", "tx_02", "tx_03", "tx_04"}, ids(decodeInto[[]models.Transaction](t, res), txID))

@@ -18,7 +18,7 @@ import (
 )
 
 // serveList serves a list route whose items are sorted and filtered by field: it parses the query,
-// asks the provider for the page (through the cursor cache for a connector.CursorPaged provider),
+// asks the provider for the page (a CursorPaged provider goes through the handler's cursor cache),
 // completes the items with prepare (nil for none), checks the page and every item, and writes them
 // as a bare JSON array with appendItem.
 func serveList[T any](h *Handler, field pagination.Field,
@@ -49,18 +49,7 @@ func serveList[T any](h *Handler, field pagination.Field,
 		}
 
 		fetch := func(q pagination.Query) ([]T, error) {
-			if _, cursorPaged := h.provider.(connector.CursorPaged); cursorPaged {
-				// The handler's own scope first: handlers sharing one cache (WithCursorCache) never
-				// start from each other's cursors, even for the same tenant and path.
-				tenant, _ := connector.TenantFrom(r.Context())
-				scope := h.cursorScope + "\x00" + tenant + "\x00" + r.URL.Path
-				return pagination.FetchByCursor(r.Context(), h.cfg.cursors, scope, q,
-					func(ctx context.Context, q pagination.Query) ([]T, string, error) {
-						page, err := list(ctx, q)
-						return page.Items, page.NextCursor, err
-					})
-			}
-			page, err := list(r.Context(), q)
+			page, err := list(r.Context(), connector.ListRequest(q))
 			return page.Items, err
 		}
 
@@ -393,7 +382,7 @@ func (h *Handler) writeRoute(route string) http.HandlerFunc {
 			},
 			created: func(p *models.Payout) (string, *string) { return p.ID, &p.IdempotencyKey },
 		}
-		if c, ok := h.provider.(connector.PayoutCreator); ok {
+		if c, ok := h.capabilities.(connector.PayoutCreator); ok {
 			spec.create = c.CreatePayout
 		}
 		return serveWrite(h, spec)
@@ -405,7 +394,7 @@ func (h *Handler) writeRoute(route string) http.HandlerFunc {
 			},
 			created: func(t *models.Transfer) (string, *string) { return t.ID, &t.IdempotencyKey },
 		}
-		if c, ok := h.provider.(connector.TransferCreator); ok {
+		if c, ok := h.capabilities.(connector.TransferCreator); ok {
 			spec.create = c.CreateTransfer
 		}
 		return serveWrite(h, spec)
@@ -419,7 +408,7 @@ func (h *Handler) writeRoute(route string) http.HandlerFunc {
 		},
 		created: func(b *models.BankAccount) (string, *string) { return b.ID, nil },
 	}
-	if c, ok := h.provider.(connector.BankAccountCreator); ok {
+	if c, ok := h.capabilities.(connector.BankAccountCreator); ok {
 		spec.create = c.CreateBankAccount
 	}
 	return serveWrite(h, spec)
@@ -429,13 +418,13 @@ func (h *Handler) writeRoute(route string) http.HandlerFunc {
 func (h *Handler) getRoute(path string) http.HandlerFunc {
 	if path == "/payouts/{payoutId}" {
 		var get func(context.Context, string) (models.Payout, error)
-		if g, ok := h.provider.(connector.PayoutGetter); ok {
+		if g, ok := h.capabilities.(connector.PayoutGetter); ok {
 			get = g.GetPayout
 		}
 		return serveGet(h, "payout", "report payouts", "PayoutGetter", "payoutId", get, func(p *models.Payout) string { return p.ID })
 	}
 	var get func(context.Context, string) (models.Transfer, error)
-	if g, ok := h.provider.(connector.TransferGetter); ok {
+	if g, ok := h.capabilities.(connector.TransferGetter); ok {
 		get = g.GetTransfer
 	}
 	return serveGet(h, "transfer", "report transfers", "TransferGetter", "transferId", get, func(t *models.Transfer) string { return t.ID })
