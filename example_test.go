@@ -50,14 +50,7 @@ func (b *bank) GetBalances(ctx context.Context, accountID string) (models.Balanc
 // Formance does.
 func Example() {
 	ctx := context.Background()
-	accounts, err := feed.NewMemoryAccounts()
-	if err != nil {
-		panic(err)
-	}
-	transactions, err := feed.NewMemoryTransactions()
-	if err != nil {
-		panic(err)
-	}
+	accounts, transactions := feed.NewMemoryAccounts(), feed.NewMemoryTransactions()
 	b := &bank{accounts: accounts, transactions: transactions}
 
 	// The data of the tenant that WithAPIKey's key authenticates as.

@@ -98,8 +98,13 @@ type memSlot[T any] struct {
 
 var _ Feed[models.Transaction] = (*Memory[models.Transaction])(nil)
 
-// NewMemory returns an empty memory feed for items read through keys. It fails with an error
-// wrapping ErrInvalidConfig when keys miss a required function or an option is bad.
+// NewMemory returns an empty memory feed for items read through keys, configured by opts. It fails
+// with an error wrapping ErrInvalidConfig when keys miss a required function or an option is bad.
+// For the contract's objects with the default settings, NewMemoryAccounts, NewMemoryBeneficiaries
+// and NewMemoryTransactions need no error check; with options, pass AccountKeys(), BeneficiaryKeys()
+// or TransactionKeys() here:
+//
+//	transactions, err := feed.NewMemory(feed.TransactionKeys(), feed.WithRetention(48*time.Hour))
 func NewMemory[T any](keys Keys[T], opts ...Option) (*Memory[T], error) {
 	if err := keys.Check(); err != nil {
 		return nil, err
@@ -108,22 +113,34 @@ func NewMemory[T any](keys Keys[T], opts ...Option) (*Memory[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Memory[T]{keys: keys, cfg: cfg, routes: make(map[string]*memRoute[T])}, nil
+	return newMemory(keys, cfg), nil
 }
 
-// NewMemoryAccounts returns an empty memory feed of accounts (AccountKeys).
-func NewMemoryAccounts(opts ...Option) (*Memory[models.Account], error) {
-	return NewMemory(AccountKeys(), opts...)
+func newMemory[T any](keys Keys[T], cfg Config) *Memory[T] {
+	return &Memory[T]{keys: keys, cfg: cfg, routes: make(map[string]*memRoute[T])}
 }
 
-// NewMemoryBeneficiaries returns an empty memory feed of beneficiaries (BeneficiaryKeys).
-func NewMemoryBeneficiaries(opts ...Option) (*Memory[models.Beneficiary], error) {
-	return NewMemory(BeneficiaryKeys(), opts...)
+// newDefaultMemory returns an empty memory feed with the default settings, for the complete keys
+// of this package: it cannot fail.
+func newDefaultMemory[T any](keys Keys[T]) *Memory[T] {
+	cfg, _ := NewConfig() // no option, no error
+	return newMemory(keys, cfg)
 }
 
-// NewMemoryTransactions returns an empty memory feed of transactions (TransactionKeys).
-func NewMemoryTransactions(opts ...Option) (*Memory[models.Transaction], error) {
-	return NewMemory(TransactionKeys(), opts...)
+// NewMemoryAccounts returns an empty memory feed of accounts (AccountKeys) with the default
+// settings. For options, use NewMemory(AccountKeys(), opts...).
+func NewMemoryAccounts() *Memory[models.Account] { return newDefaultMemory(AccountKeys()) }
+
+// NewMemoryBeneficiaries returns an empty memory feed of beneficiaries (BeneficiaryKeys) with the
+// default settings. For options, use NewMemory(BeneficiaryKeys(), opts...).
+func NewMemoryBeneficiaries() *Memory[models.Beneficiary] {
+	return newDefaultMemory(BeneficiaryKeys())
+}
+
+// NewMemoryTransactions returns an empty memory feed of transactions (TransactionKeys) with the
+// default settings. For options, use NewMemory(TransactionKeys(), opts...).
+func NewMemoryTransactions() *Memory[models.Transaction] {
+	return newDefaultMemory(TransactionKeys())
 }
 
 // route returns the route of tenant, creating it when create is set (nil otherwise).

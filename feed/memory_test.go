@@ -10,11 +10,11 @@ import (
 
 func TestMemoryConformance(t *testing.T) {
 	feedtest.Run(t, func(t *testing.T, opts ...feed.Option) feedtest.Store {
-		txs, err := feed.NewMemoryTransactions(opts...)
+		txs, err := feed.NewMemory(feed.TransactionKeys(), opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		accounts, err := feed.NewMemoryAccounts(opts...)
+		accounts, err := feed.NewMemory(feed.AccountKeys(), opts...)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -116,10 +116,7 @@ func TestSyncerKeepsTheFeedInStep(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/pageSize=%d", shape, pageSize), func(t *testing.T) {
 				u := newUpstream(uint64(pageSize), 5)
 				u.Add(120)
-				txs, err := feed.NewMemoryTransactions()
-				if err != nil {
-					t.Fatal(err)
-				}
+				txs := feed.NewMemoryTransactions()
 				sink := ingest.NewFeedSink[models.Transaction](txs)
 				job := ingest.NewJob(tenant, "transactions", shapes(u)[shape], sink)
 				elector := ingest.NewLocalElector("test")
@@ -203,7 +200,7 @@ func TestOneJobPerElector(t *testing.T) {
 		mu.Unlock()
 		return ingest.Batch[models.Transaction]{Checkpoint: cp}, nil
 	})
-	txs, _ := feed.NewMemoryTransactions()
+	txs := feed.NewMemoryTransactions()
 	job := ingest.NewJob(tenant, "transactions", src, ingest.NewFeedSink[models.Transaction](txs))
 	elector := ingest.NewLocalElector("test")
 	stopA := startSyncer(t, context.Background(), elector, job)
@@ -233,7 +230,7 @@ func TestJobLimiterAndCaughtUp(t *testing.T) {
 		pulls.Add(1)
 		return ingest.Batch[models.Transaction]{Checkpoint: cp, More: true}, nil // always more: only the limiter paces it
 	})
-	txs, _ := feed.NewMemoryTransactions()
+	txs := feed.NewMemoryTransactions()
 	job := ingest.NewJob(tenant, "transactions", src, ingest.NewFeedSink[models.Transaction](txs)).
 		WithLimiter(connector.NewLimiter(rate.Limit(50), 1))
 	stop := startSyncer(t, context.Background(), ingest.NewLocalElector("test"), job)

@@ -60,10 +60,7 @@ type hookFixture struct {
 func newHookFixture(t *testing.T) *hookFixture {
 	t.Helper()
 	f := &hookFixture{now: time.Now()}
-	txs, err := feed.NewMemoryTransactions()
-	if err != nil {
-		t.Fatal(err)
-	}
+	txs := feed.NewMemoryTransactions()
 	f.txs = txs
 	h, err := ingest.NewWebhookHandler(ingest.WebhookConfig[models.Transaction]{
 		Verifier:      ingest.TimestampHMAC{Header: "PSP-Signature", Secrets: [][]byte{[]byte("old"), secret}, Now: func() time.Time { return f.now }},
@@ -293,7 +290,7 @@ func hmacHex(key, body []byte) string {
 // TestEventLogOrdersEqualTimesBySequence: a second-precision PSP's two events of one second are
 // ordered by their sequence; the tenant read from the signed body wins over the request's.
 func TestEventLogOrdersEqualTimesBySequence(t *testing.T) {
-	txs, _ := feed.NewMemoryTransactions()
+	txs := feed.NewMemoryTransactions()
 	log := ingest.NewMemoryEventLog[models.Transaction](txs)
 	at := time.Now().Truncate(time.Second)
 	deliver := func(id string, seq int64, status models.TransactionStatus) ingest.Delivery {
@@ -318,7 +315,7 @@ func TestEventLogOrdersEqualTimesBySequence(t *testing.T) {
 }
 
 func TestWebhookTenantFromTheSignedBody(t *testing.T) {
-	txs, _ := feed.NewMemoryTransactions()
+	txs := feed.NewMemoryTransactions()
 	now := time.Now()
 	h, err := ingest.NewWebhookHandler(ingest.WebhookConfig[models.Transaction]{
 		Verifier: ingest.TimestampHMAC{Header: "PSP-Signature", Secrets: [][]byte{secret}},

@@ -151,18 +151,7 @@ func NewProvider(client *Client, secrets map[string]string, opts Options) (*Prov
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	accounts, err := feed.NewMemoryAccounts()
-	if err != nil {
-		return nil, err
-	}
-	beneficiaries, err := feed.NewMemoryBeneficiaries()
-	if err != nil {
-		return nil, err
-	}
-	transactions, err := feed.NewMemoryTransactions()
-	if err != nil {
-		return nil, err
-	}
+	accounts, beneficiaries, transactions := feed.NewMemoryAccounts(), feed.NewMemoryBeneficiaries(), feed.NewMemoryTransactions()
 	p := &Provider{client: client, tenants: map[string]*tenant{}, opts: opts,
 		accounts: accounts, beneficiaries: beneficiaries, transactions: transactions}
 
@@ -176,6 +165,7 @@ func NewProvider(client *Client, secrets map[string]string, opts Options) (*Prov
 		t := &tenant{name: name, secretKey: secrets[name], limiter: connector.NewLimiter(opts.Rate, opts.Burst)}
 		// One Syncer per tenant: the upstream's rate limit is per secret key, and WithLimiter bounds
 		// the calls of all the jobs of one Syncer together.
+		var err error
 		t.syncer, err = ingest.NewSyncer(elector,
 			ingest.WithLimiter(t.limiter),
 			ingest.WithIntervals(opts.Interval, 0, 0),

@@ -50,10 +50,7 @@ func run(ctx context.Context, addr, apiKey string, logger *slog.Logger) error {
 
 // newHandler builds the provider with its sample data and wraps it in the library's handler.
 func newHandler(ctx context.Context, apiKey string, now func() time.Time, logger *slog.Logger) (*Provider, http.Handler, error) {
-	p, err := NewProvider(now)
-	if err != nil {
-		return nil, nil, err
-	}
+	p := NewProvider(now)
 	if err := seed(ctx, p, now()); err != nil {
 		return nil, nil, fmt.Errorf("seed data: %w", err)
 	}

@@ -49,8 +49,7 @@ func TestInMemoryExamplePassesConformance(t *testing.T) {
 
 func testConformance(t *testing.T, clock *coarseClock) {
 	ctx := t.Context()
-	p, err := NewProvider(clock.now)
-	require.NoError(t, err)
+	p := NewProvider(clock.now)
 	require.NoError(t, seed(ctx, p, clock.now()))
 	// More data than the sample, with shared timestamps, so pages are cut inside a timestamp.
 	for i := range 60 {
@@ -89,8 +88,7 @@ func testConformance(t *testing.T, clock *coarseClock) {
 // served transaction has its updatedAt before its createdAt. The clock gives nanoseconds, so the
 // served times are the clock's own unless two readings collide.
 func TestPayoutTimesMatchTheirTransaction(t *testing.T) {
-	p, err := NewProvider(time.Now)
-	require.NoError(t, err)
+	p := NewProvider(time.Now)
 	require.NoError(t, seed(t.Context(), p, time.Now()))
 	h, err := newHandlerFor(p, "test-key", slog.New(slog.DiscardHandler))
 	require.NoError(t, err)

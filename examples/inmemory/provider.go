@@ -47,27 +47,15 @@ var (
 )
 
 // NewProvider returns an empty provider whose clock is now.
-func NewProvider(now func() time.Time) (*Provider, error) {
-	accounts, err := feed.NewMemoryAccounts()
-	if err != nil {
-		return nil, err
-	}
-	beneficiaries, err := feed.NewMemoryBeneficiaries()
-	if err != nil {
-		return nil, err
-	}
-	transactions, err := feed.NewMemoryTransactions()
-	if err != nil {
-		return nil, err
-	}
+func NewProvider(now func() time.Time) *Provider {
 	return &Provider{
-		accounts:      accounts,
-		beneficiaries: beneficiaries,
-		transactions:  transactions,
+		accounts:      feed.NewMemoryAccounts(),
+		beneficiaries: feed.NewMemoryBeneficiaries(),
+		transactions:  feed.NewMemoryTransactions(),
 		now:           now,
 		balances:      map[ref][]models.Balance{},
 		payouts:       map[ref]models.Payout{},
-	}, nil
+	}
 }
 
 // tenantOf returns the tenant of ctx: the one the request was authenticated as, or

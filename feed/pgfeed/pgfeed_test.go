@@ -186,7 +186,7 @@ func TestMatchesMemory(t *testing.T) {
 		t.Run(fmt.Sprint("transactions/seed=", seed), func(t *testing.T) {
 			c := &clock{now: time.Unix(1_700_000_000, 123)}
 			opts := []feed.Option{feed.WithClock(c.Now), feed.WithRetention(time.Hour)}
-			mem, err := feed.NewMemoryTransactions(opts...)
+			mem, err := feed.NewMemory(feed.TransactionKeys(), opts...)
 			require.NoError(t, err)
 			pg := newTransactions(t, pool, pgfeed.WithTable(fmt.Sprintf("tx_%d", seed)), pgfeed.WithFeedOptions(opts...))
 			rng := rand.New(rand.NewPCG(seed, 99))
@@ -207,7 +207,7 @@ func TestMatchesMemory(t *testing.T) {
 		t.Run(fmt.Sprint("accounts/seed=", seed), func(t *testing.T) {
 			c := &clock{now: time.Unix(1_700_000_000, 0)}
 			opts := []feed.Option{feed.WithClock(c.Now), feed.WithRetention(time.Hour)}
-			mem, err := feed.NewMemoryAccounts(opts...)
+			mem, err := feed.NewMemory(feed.AccountKeys(), opts...)
 			require.NoError(t, err)
 			pg, err := pgfeed.Accounts(pool, pgfeed.WithTable(fmt.Sprintf("acc_%d", seed)), pgfeed.WithFeedOptions(opts...))
 			require.NoError(t, err)
