@@ -51,10 +51,7 @@ const maxWebhookBody = 1 << 20
 // transactions received for that tenant. Accounts and beneficiaries are empty lists (the mock sends
 // events for transactions only) and balances are 404s.
 func newReceiverHandler(secret []byte, logger *slog.Logger) (http.Handler, error) {
-	transactions, err := feed.NewMemoryTransactions()
-	if err != nil {
-		return nil, err
-	}
+	transactions := feed.NewMemoryTransactions()
 	hook, err := ingest.NewWebhookHandler(ingest.WebhookConfig[models.Transaction]{
 		Verifier: ingest.TimestampHMAC{Header: webhookSignatureHeader, Secrets: [][]byte{secret}},
 		Parse:    parseWebhookEvent,

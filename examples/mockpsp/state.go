@@ -161,19 +161,8 @@ type feeds struct {
 
 // newMemoryFeeds returns empty in-memory feeds.
 func newMemoryFeeds() (feeds, error) {
-	accounts, err := feed.NewMemoryAccounts()
-	if err != nil {
-		return feeds{}, err
-	}
-	beneficiaries, err := feed.NewMemoryBeneficiaries()
-	if err != nil {
-		return feeds{}, err
-	}
-	transactions, err := feed.NewMemoryTransactions()
-	if err != nil {
-		return feeds{}, err
-	}
-	return feeds{accounts: accounts, beneficiaries: beneficiaries, transactions: transactions}, nil
+	return feeds{accounts: feed.NewMemoryAccounts(), beneficiaries: feed.NewMemoryBeneficiaries(),
+		transactions: feed.NewMemoryTransactions()}, nil
 }
 
 // put stores the changes of one update in the feeds, route by route.
