@@ -8,15 +8,17 @@
 // it reaches Formance, error bodies, and idempotent writes. This root package holds only this
 // overview; the code lives in its sub-packages:
 //
-//   - connector: the Provider interface you implement, optional capabilities (payouts, transfers,
-//     status reads, bank accounts) and the errors a provider returns.
+//   - connector: the Provider interface you implement (or CursorProvider, when your PSP pages by
+//     cursor), optional capabilities (payouts, transfers, status reads, bank accounts) and the
+//     errors a provider returns.
 //   - models: the contract's objects and value types (Amount, Asset, TransactionStatus, …).
 //   - feed: the store the list routes read (Memory in this process, feed/pgfeed in PostgreSQL): it
 //     pages exactly as the poller needs, keeps items that share a timestamp from being skipped and
 //     changes from being missed, and answers a list request in one line (feed.List).
-//   - pagination: query parsing; FetchByCursor, for providers that page through an upstream by
-//     cursor; and Collection, the in-memory store that preceded feed.
-//   - httpserver: New turns a Provider into the http.Handler you mount in your app.
+//   - pagination: query parsing; FetchByCursor, which answers page numbers from an upstream that
+//     pages by cursor; and Collection, the in-memory store that preceded feed.
+//   - httpserver: New turns a Provider into the http.Handler you mount in your app (CursorPaged
+//     turns a CursorProvider into a Provider).
 //   - connectortest: Run proves a middleware against the contract and a faithful copy of Formance's
 //     poller, in your own test suite.
 //   - examples: runnable middlewares to copy (inmemory, cursorpsp, mockpsp).
@@ -32,6 +34,9 @@
 //	import (
 //		"context"
 //		"log/slog"
+//		"os"
+//		"os/signal"
+//		"syscall"
 //		"time"
 //
 //		"github.com/pspconnect/pspconnect/connector"
@@ -73,14 +78,7 @@
 //	func main() {
 //		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM) // the caller owns signals
 //		defer stop()
-//		accounts, err := feed.NewMemoryAccounts()
-//		if err != nil {
-//			panic(err)
-//		}
-//		transactions, err := feed.NewMemoryTransactions()
-//		if err != nil {
-//			panic(err)
-//		}
+//		accounts, transactions := feed.NewMemoryAccounts(), feed.NewMemoryTransactions()
 //		b := &bank{accounts: accounts, transactions: transactions}
 //
 //		// The data of the tenant that WithAPIKey's key authenticates as.

@@ -3,6 +3,11 @@
 // pages by cursor, optional capability interfaces for writes and status reads, the errors a provider
 // returns, and the tenant carried in the context.
 //
+// A Provider answers Formance's page-numbered list requests (ListRequest), most simply from a feed
+// (package feed) in one line per route: feed.List(ctx, f, req). A provider that calls a PSP paging
+// by cursor in each request implements CursorProvider instead, and httpserver.CursorPaged answers
+// the page numbers for it.
+//
 // A Provider knows nothing about HTTP: package httpserver turns it into the http.Handler that
 // Formance's Generic Connector polls, and does the parsing, validation, authentication and error
 // mapping. This package is not for serving or testing; see httpserver and connectortest.
@@ -62,6 +67,8 @@ type Page[T any] struct {
 // The library validates each item a provider returns before writing it; an item that breaks the
 // contract is never sent (it would stall Formance's sync) and the request fails with a 500 that names
 // it. Errors a provider returns are mapped to HTTP statuses by kind (see ErrNotFound and friends).
+//
+// For a PSP that pages by cursor, implement CursorProvider instead.
 //
 // Implementations must be safe for concurrent use.
 type Provider interface {
@@ -159,6 +166,12 @@ type BankAccountCreator interface {
 // asked for with a non-empty Next (the page is filled by calling it again from there).
 //
 // The optional capabilities (PayoutCreator, …) are discovered on the CursorProvider itself.
+//
+// The items are served with the times the list methods return, and Formance's poller keeps only
+// items strictly after the last time it saw: when several items can share one timestamp (a PSP
+// giving times to the second), those at the cut of a fetch are skipped, and a change that does not
+// move UpdatedAt forward is never fetched. For such a PSP, mirror its data into a feed (packages
+// feed and ingest; examples/cursorpsp) and implement Provider with feed.List.
 //
 // Implementations must be safe for concurrent use. Every method receives the request's context,
 // which carries the authenticated tenant (see TenantFrom).

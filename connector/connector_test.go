@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 
 	"github.com/pspconnect/pspconnect/connector"
+	"github.com/pspconnect/pspconnect/models"
+	"github.com/pspconnect/pspconnect/pagination"
 )
 
 func TestHTTPStatus(t *testing.T) {
@@ -59,4 +62,19 @@ func TestTenant(t *testing.T) {
 	tenant, ok := connector.TenantFrom(connector.WithTenant(context.Background(), "acme"))
 	assert.True(t, ok)
 	assert.Equal(t, "acme", tenant)
+}
+
+func TestListRequest(t *testing.T) {
+	from := time.Date(2024, 1, 1, 10, 0, 0, 0, time.UTC)
+	req := connector.ListRequest{Page: 3, PageSize: 25, From: from,
+		Sort: pagination.Sort{Field: pagination.FieldUpdatedAt, Direction: pagination.Ascending}}
+	assert.Equal(t, 50, req.Offset())
+	assert.Equal(t, 25, req.Limit())
+	assert.Equal(t, pagination.Query{Page: 3, PageSize: 25, From: from, Sort: req.Sort}, req.Query())
+
+	// What a page-numbered provider is given holds no cursor: cursors belong to CursorProvider.
+	_, hasCursor := reflect.TypeFor[connector.ListRequest]().FieldByName("Cursor")
+	assert.False(t, hasCursor, "ListRequest has a Cursor field")
+	_, hasNext := reflect.TypeFor[connector.Page[models.Account]]().FieldByName("NextCursor")
+	assert.False(t, hasNext, "Page has a NextCursor field")
 }

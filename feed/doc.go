@@ -5,6 +5,8 @@
 // A provider writes what it learns from its PSP into a Feed (Put, in the order the PSP reports it)
 // and answers each list request from it in one line:
 //
+//	b := &bank{transactions: feed.NewMemoryTransactions()} // in production, a feed of feed/pgfeed
+//	…
 //	func (b *bank) ListTransactions(ctx context.Context, req connector.ListRequest) (connector.Page[models.Transaction], error) {
 //		return feed.List(ctx, b.transactions, req)
 //	}

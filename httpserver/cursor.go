@@ -21,6 +21,9 @@ import (
 // (connector.PayoutCreator, …) on p itself. Called outside a handler, the Provider keeps no cursors
 // (every page is reached by walking from page 1): same answers, more calls.
 //
+// Items are served with the times p returns, which loses items under Formance's poller when several
+// share one timestamp (see connector.CursorProvider).
+//
 // A list method that returns more items than asked for, or no items with the very cursor it was
 // given, breaks the contract: the request fails with a 500 whose Detail says so
 // (pagination.ErrCursorOverflow, pagination.ErrCursorLoop). p's errors keep their status.

@@ -235,3 +235,8 @@ func TestCursorPagedOutsideAHandler(t *testing.T) {
 	assert.Equal(t, []string{"tx_06"}, ids(page.Items, txID))
 	assert.Equal(t, []string{"", "after:tx_02", "after:tx_05"}, ids(c.recorded(), func(c call) string { return c.arg }))
 }
+
+func TestCursorPagedNilProvider(t *testing.T) {
+	_, err := httpserver.New(httpserver.CursorPaged(nil), httpserver.WithAPIKey(testKey))
+	assert.ErrorIs(t, err, httpserver.ErrInvalidConfig)
+}

@@ -74,15 +74,16 @@ import (
 // ("not found"). The whole error is logged.
 type Handler struct {
 	provider connector.Provider
-	// capabilities is what the optional capabilities (connector.PayoutCreator, …) are discovered
-	// on: the provider, or the connector.CursorProvider that CursorPaged wraps.
-	capabilities any
 	cfg      config
 	logger   *slog.Logger
 	guard    *guard // runs each write once per idempotency key
 	// cursorScope is unique to this handler, so that handlers sharing a CursorCache keep apart.
 	cursorScope string
 	handler     http.Handler // the middleware chain around the router
+
+	// capabilities is what the optional capabilities (connector.PayoutCreator, …) are discovered
+	// on: the provider, or the connector.CursorProvider that CursorPaged wraps.
+	capabilities any
 }
 
 // New returns the handler serving p. At least one of WithAPIKey, WithAPIKeys or WithAuthenticator
@@ -93,7 +94,7 @@ type Handler struct {
 // on the connector.CursorProvider itself for a provider built by CursorPaged. The write routes of
 // the capabilities it lacks answer 405 (final for Formance), the read routes 501.
 func New(p connector.Provider, opts ...Option) (*Handler, error) {
-	if p == nil {
+	if c, ok := p.(*cursorPaged); p == nil || ok && c.p == nil {
 		return nil, fmt.Errorf("%w: nil provider", ErrInvalidConfig)
 	}
 	cfg := config{

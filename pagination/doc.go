@@ -12,9 +12,11 @@
 //   - PageOf: a stateless helper that sorts, filters and pages a slice. Fine for small data whose
 //     timestamps are unique; lossy when several items share a timestamp (see PageOf).
 //   - FetchByCursor and CursorCache: answer page numbers from an upstream PSP that pages by cursor,
-//     with one upstream call per page on a sequential walk. With WithCursorTies it also serves a
-//     unique time to items that share a coarse upstream timestamp (CursorTies says when that is
-//     lossless: listings sorted by a time that never changes, such as creation).
+//     with one upstream call per page on a sequential walk. httpserver.CursorPaged uses them to
+//     serve a connector.CursorProvider; call FetchByCursor yourself for more control. With
+//     WithCursorTies it also serves a unique time to items that share a coarse upstream timestamp
+//     (CursorTies says when that is lossless: listings sorted by a time that never changes, such
+//     as creation).
 //
 // # Serving from SQL
 //

@@ -47,6 +47,8 @@ const DefaultPageSize = 100
 const DefaultMaxPageSize = 1000
 
 // Query is one list request, parsed and validated: which page, how large, in which order, from when.
+// A provider receives it as a connector.ListRequest, which has the same fields (ListRequest.Query
+// converts back, for the helpers here and the feeds).
 //
 // Page numbers start at 1; page N holds the items at positions (N-1)*PageSize to N*PageSize-1 of the
 // data sorted by Sort and filtered by From. A provider must answer exactly PageSize items unless the

@@ -36,7 +36,9 @@ import (
 // arrive), and the feed's rules make the lists lossless under Formance's poller: unique served times
 // that never move, a change served after everything Formance may have read, earlier versions kept in
 // place while Formance pages through a busy second. Serving straight from the upstream, even with
-// tie-breaking, loses changes (TestTieBreakingCannotFollowChanges shows how).
+// tie-breaking, loses changes (TestTieBreakingCannotFollowChanges shows how): that is what a
+// connector.CursorProvider served through httpserver.CursorPaged does, one upstream call per page,
+// which suits only an upstream whose listings never reorder, answered well within Formance's 10 s.
 //
 // The three routes use the adapter of package ingest that fits the upstream's API:
 //
