@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/pspconnect/pspconnect/connector"
@@ -70,4 +72,70 @@ func ExampleNew() {
 	// 200 [{"id":"acc_1","accountName":"Main","createdAt":"2024-01-01T00:00:00Z"}]
 	// 200 {"id":"bal_1","accountID":"acc_1","at":"2024-01-02T00:00:00Z","balances":[{"amount":"10000","currency":"USD/2"}]}
 	// 501 {"Title":"Not Implemented","Detail":"this middleware does not report payouts: the provider does not implement connector.PayoutGetter"}
+}
+
+// cursorPSP is a connector.CursorProvider over a PSP whose lists page by cursor: here the cursor is
+// the index of the next account, as a string.
+type cursorPSP struct {
+	accounts []models.Account
+	calls    atomic.Int64 // list calls, as a PSP would count them
+}
+
+func (p *cursorPSP) ListAccounts(_ context.Context, req connector.CursorRequest) (connector.CursorPage[models.Account], error) {
+	p.calls.Add(1)
+	start := 0
+	if req.Cursor != "" {
+		start, _ = strconv.Atoi(req.Cursor)
+	}
+	for start < len(p.accounts) && p.accounts[start].CreatedAt.Before(req.From) {
+		start++ // a real PSP applies req.From in its query (created[gte]=…)
+	}
+	end := min(start+req.PageSize, len(p.accounts))
+	page := connector.CursorPage[models.Account]{Items: p.accounts[start:end]}
+	if end < len(p.accounts) {
+		page.Next = strconv.Itoa(end)
+	}
+	return page, nil
+}
+
+func (p *cursorPSP) ListBeneficiaries(context.Context, connector.CursorRequest) (connector.CursorPage[models.Beneficiary], error) {
+	return connector.CursorPage[models.Beneficiary]{}, nil
+}
+
+func (p *cursorPSP) ListTransactions(context.Context, connector.CursorRequest) (connector.CursorPage[models.Transaction], error) {
+	return connector.CursorPage[models.Transaction]{}, nil
+}
+
+func (p *cursorPSP) GetBalances(_ context.Context, accountID string) (models.Balances, error) {
+	return models.Balances{}, connector.NotFound("account %q", accountID)
+}
+
+// A PSP that pages by cursor implements connector.CursorProvider; CursorPaged makes it the Provider
+// that New serves. Formance walks pages 1, 2, 3: one PSP call per page.
+func ExampleCursorPaged() {
+	psp := &cursorPSP{}
+	for i := range 5 {
+		psp.accounts = append(psp.accounts, models.Account{ID: fmt.Sprintf("acc_%d", i), AccountName: "Account",
+			CreatedAt: time.Date(2024, 1, 1, 0, 0, i, 0, time.UTC)})
+	}
+	h, err := httpserver.New(httpserver.CursorPaged(psp),
+		httpserver.WithAPIKey("s3cret"),
+		httpserver.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+	)
+	if err != nil {
+		panic(err)
+	}
+	for page := 1; page <= 3; page++ {
+		req := httptest.NewRequest(http.MethodGet, fmt.Sprintf("/accounts?page=%d&pageSize=2&sort=createdAt:asc", page), nil)
+		req.Header.Set("Authorization", "Bearer s3cret")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		fmt.Printf("page %d: %d %s", page, rec.Code, rec.Body)
+	}
+	fmt.Println("PSP calls:", psp.calls.Load())
+	// Output:
+	// page 1: 200 [{"id":"acc_0","accountName":"Account","createdAt":"2024-01-01T00:00:00Z"},{"id":"acc_1","accountName":"Account","createdAt":"2024-01-01T00:00:01Z"}]
+	// page 2: 200 [{"id":"acc_2","accountName":"Account","createdAt":"2024-01-01T00:00:02Z"},{"id":"acc_3","accountName":"Account","createdAt":"2024-01-01T00:00:03Z"}]
+	// page 3: 200 [{"id":"acc_4","accountName":"Account","createdAt":"2024-01-01T00:00:04Z"}]
+	// PSP calls: 3
 }
