@@ -99,6 +99,11 @@ func New(p connector.Provider, opts ...Option) (*Handler, error) {
 		inFlightTTL:  idempotency.DefaultInFlightTTL,
 		retention:    idempotency.DefaultRetention,
 		idemWait:     DefaultIdempotencyWait,
+
+		authFailRate:        DefaultAuthFailureRate,
+		authFailBurst:       DefaultAuthFailureBurst,
+		authFailGlobalRate:  DefaultAuthFailureGlobalRate,
+		authFailGlobalBurst: DefaultAuthFailureGlobalBurst,
 	}
 	for _, opt := range opts {
 		if opt != nil {
@@ -121,9 +126,11 @@ func New(p connector.Provider, opts ...Option) (*Handler, error) {
 
 	h := &Handler{provider: p, cfg: cfg, logger: cfg.logger, guard: newGuard(cfg),
 		cursorScope: strconv.FormatUint(handlerCount.Add(1), 10)}
-	auth := &authenticator{custom: cfg.authenticator, logger: cfg.logger}
+	auth := &authenticator{custom: cfg.authenticator, logger: cfg.logger, failures: newFailureLimits(cfg),
+		keys: make(map[[sha256.Size]byte]apiKey, len(cfg.keys))}
 	for key, tenant := range cfg.keys {
-		auth.keys = append(auth.keys, apiKey{digest: sha256.Sum256([]byte(key)), tenant: tenant})
+		digest := sha256.Sum256([]byte(key))
+		auth.keys[digest] = apiKey{digest: digest, tenant: tenant}
 	}
 
 	// The middlewares, outermost first. Logging sees the final status, including the 500 written by
