@@ -113,6 +113,7 @@ func New(p connector.Provider, opts ...Option) (*Handler, error) {
 	if err := errors.Join(cfg.errs...); err != nil {
 		return nil, err
 	}
+	cfg.logger = boundLogger(cfg.logger) // no log attribute grows with client input
 	if len(cfg.keys) == 0 && cfg.authenticator == nil {
 		return nil, ErrNoAuth
 	}
@@ -277,7 +278,8 @@ func methodNotAllowed(allow string) http.Handler {
 }
 
 // routeName names the request in error details and logs, e.g. "GET /transactions". Under a prefix
-// mount the path is the one after the prefix, i.e. the contract's route.
+// mount the path is the one after the prefix, i.e. the contract's route. A method or path longer
+// than maxLoggedInput bytes is clipped.
 func routeName(r *http.Request) string {
-	return r.Method + " " + r.URL.Path
+	return clip(r.Method, maxLoggedInput) + " " + clip(r.URL.Path, maxLoggedInput) // a path may hold an id of any size
 }
