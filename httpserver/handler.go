@@ -61,8 +61,10 @@ import (
 //     connector.ErrNotImplemented from one): final, so Formance fails the payment initiation at once.
 //   - 423 Locked with Retry-After for a write whose idempotency key is in flight or whose outcome is
 //     unknown.
-//   - 429 (over the tenant's rate limit, or from the provider) and 503 (from the provider, or when the
-//     idempotency store is down), with Retry-After when a delay is known.
+//   - 429 (over the tenant's rate limit, over the limits on failed authentications of
+//     WithAuthFailureLimit, or from the provider) and 503 (from the provider, when the idempotency
+//     store is down, or when it refuses a new key because it holds as much as it may for the tenant:
+//     see idempotency.ErrStoreFull), with Retry-After when a delay is known.
 //   - 501 for a read capability the provider does not implement (GET /payouts/{payoutId},
 //     GET /transfers/{transferId}, which today's Formance does not call).
 //   - 500 for a panic, an unknown provider error (Detail "internal error"; the error is logged) or
