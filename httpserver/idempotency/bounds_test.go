@@ -111,3 +111,21 @@ func TestMemoryStoreRefusesNewKeysPastItsByteBound(t *testing.T) {
 	assert.Equal(t, 0, records)
 	assert.Zero(t, bytes, "nothing is left counted once everything expired")
 }
+
+// A memory store that lets each tenant hold at most 2 records: the third new key is refused, and
+// the keys it holds are still answered.
+func ExampleWithMaxRecordsPerTenant() {
+	s := idempotency.NewMemoryStore(idempotency.WithMaxRecordsPerTenant(2))
+	ctx := context.Background()
+	for _, k := range []string{"po-1", "po-2", "po-3"} {
+		out, err := s.Begin(ctx, payoutKey("acme", k), []byte("fp"), time.Hour)
+		fmt.Println(k, out.Kind, errors.Is(err, idempotency.ErrStoreFull))
+	}
+	out, _ := s.Begin(ctx, payoutKey("acme", "po-1"), []byte("fp"), time.Hour)
+	fmt.Println("po-1 again:", out.Kind)
+	// Output:
+	// po-1 Acquired false
+	// po-2 Acquired false
+	// po-3 OutcomeKind(0) true
+	// po-1 again: InFlight
+}
