@@ -57,13 +57,7 @@ const maxFailingClients = 100_000
 //
 // limit must be positive and burst at least 1; rate.Inf turns the per-address limit off.
 func WithAuthFailureLimit(limit rate.Limit, burst int) Option {
-	return func(c *config) {
-		if limit <= 0 || burst < 1 {
-			c.reject("auth failure limit %v per second with burst %d (want a positive limit and a burst of at least 1)", limit, burst)
-			return
-		}
-		c.authFailRate, c.authFailBurst = limit, burst
-	}
+	return rateOption("auth failure limit", limit, burst, func(c *config) { c.authFailRate, c.authFailBurst = limit, burst })
 }
 
 // WithAuthFailureGlobalLimit limits the requests that fail authentication, from all client
@@ -76,13 +70,9 @@ func WithAuthFailureLimit(limit rate.Limit, burst int) Option {
 //
 // limit must be positive and burst at least 1; rate.Inf turns the global limit off.
 func WithAuthFailureGlobalLimit(limit rate.Limit, burst int) Option {
-	return func(c *config) {
-		if limit <= 0 || burst < 1 {
-			c.reject("global auth failure limit %v per second with burst %d (want a positive limit and a burst of at least 1)", limit, burst)
-			return
-		}
+	return rateOption("global auth failure limit", limit, burst, func(c *config) {
 		c.authFailGlobalRate, c.authFailGlobalBurst = limit, burst
-	}
+	})
 }
 
 // WithClientAddressHeader makes the limit on failed authentications (WithAuthFailureLimit) read the

@@ -20,18 +20,24 @@ const limiterSweepInterval = time.Minute
 // second on average, with bursts of up to burst requests. A request over the limit is answered 429
 // with a Retry-After header (whole seconds until a request would be allowed) and the contract's
 // error body, before its body is read or the provider is called. Requests refused with 401 do not
-// count. Without this option there is no inbound limit.
+// count (WithAuthFailureLimit limits those). Without this option there is no per-tenant limit.
 //
 // Formance polls every list route at once when a polling period ends and follows "has more" without
 // pause, so leave room for bursts: e.g. WithRateLimit(20, 50). limit must be positive (rate.Inf
 // disables the limit) and burst at least 1.
 func WithRateLimit(limit rate.Limit, burst int) Option {
+	return rateOption("rate limit", limit, burst, func(c *config) { c.rateLimit, c.rateBurst = limit, burst })
+}
+
+// rateOption is an option that sets a token bucket, refusing a limit that is not positive or a burst
+// below 1.
+func rateOption(what string, limit rate.Limit, burst int, set func(*config)) Option {
 	return func(c *config) {
 		if limit <= 0 || burst < 1 {
-			c.reject("rate limit %v per second with burst %d (want a positive limit and a burst of at least 1)", limit, burst)
+			c.reject("%s %v per second with burst %d (want a positive limit and a burst of at least 1)", what, limit, burst)
 			return
 		}
-		c.rateLimit, c.rateBurst = limit, burst
+		set(c)
 	}
 }
 
