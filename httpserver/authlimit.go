@@ -42,14 +42,15 @@ const maxFailingClients = 100_000
 // The limit is checked before the expensive part of authentication: a request whose token is one
 // of the configured keys is always served (the key is found by its SHA-256 digest, at the same cost
 // whatever the number of keys), so a flood of wrong keys, even from the address of a real client,
-// never refuses the right key. Any other request takes one token from its client address's bucket
-// and one from the global bucket (WithAuthFailureGlobalLimit) before the custom authenticator is
-// called; when either is empty, the request is answered 429 Too Many Requests with a Retry-After
-// header (whole seconds until a token is there) and the contract's error body, and the
-// authenticator is not called. A request the authenticator accepts gives its tokens back, and so
-// does one it cannot decide (connector.ErrUnavailable, connector.ErrRateLimited). A client whose
-// key is right but known only to the custom authenticator is refused while its address is over the
-// limit.
+// never refuses the right key. Any other request is checked against its client address's bucket
+// and the global bucket (WithAuthFailureGlobalLimit) before the custom authenticator is called:
+// when either is empty, the request is answered 429 Too Many Requests with a Retry-After header
+// (whole seconds until a token is there) and the contract's error body, and the authenticator is
+// not called. Only a failure takes a token from each bucket: a request the authenticator accepts
+// does not count, nor one it cannot decide (connector.ErrUnavailable, connector.ErrRateLimited).
+// Requests that fail at the same moment may pass the check together and take a bucket below zero;
+// the wait that follows is longer. A client whose key is right but known only to the custom
+// authenticator is refused while its address is over the limit.
 //
 // The client address is the connection's peer address (http.Request.RemoteAddr), IPv6 addresses
 // counted by /64 network. Behind a proxy or load balancer every request comes from the proxy's
