@@ -146,28 +146,30 @@ func newFailureLimits(cfg config) *failureLimits {
 // Detail and the wait until a token is there; it takes nothing. Only failures take tokens (see
 // failed), so requests that the custom authenticator accepts never count; concurrent requests may
 // pass the check together and take the bucket a little below zero, which makes the next wait longer.
-func (l *failureLimits) check(r *http.Request, now time.Time) (refusal string, delay time.Duration) {
+// client is the key of the request's bucket, for failed ("" when there is no per-client limit).
+func (l *failureLimits) check(r *http.Request, now time.Time) (client, refusal string, delay time.Duration) {
 	if l.clients != nil {
-		if delay = l.clients.wait(l.clientKey(r), now); delay > 0 {
-			return fmt.Sprintf("too many requests from this client address failed authentication (at most %s per second, in bursts of up to %d): retry after %s seconds",
+		client = l.clientKey(r)
+		if delay = l.clients.wait(client, now); delay > 0 {
+			return client, fmt.Sprintf("too many requests from this client address failed authentication (at most %s per second, in bursts of up to %d): retry after %s seconds",
 				formatRate(l.clients.limit), l.clients.burst, retryAfterSeconds(delay)), delay
 		}
 	}
 	if l.global != nil {
 		if delay = tokenWait(l.global, now); delay > 0 {
-			return fmt.Sprintf("too many requests failed authentication, from all clients together (at most %s per second, in bursts of up to %d): retry after %s seconds",
+			return client, fmt.Sprintf("too many requests failed authentication, from all clients together (at most %s per second, in bursts of up to %d): retry after %s seconds",
 				formatRate(l.global.Limit()), l.global.Burst(), retryAfterSeconds(delay)), delay
 		}
 	}
-	return "", 0
+	return client, "", 0
 }
 
-// failed counts a failed authentication of the request: one token from its client bucket and one
-// from the global bucket.
-func (l *failureLimits) failed(r *http.Request, now time.Time) {
+// failed counts a failed authentication from client (as check returned it): one token from its
+// bucket and one from the global bucket.
+func (l *failureLimits) failed(client string, now time.Time) {
 	if l.clients != nil {
 		l.clients.mu.Lock()
-		if b := l.clients.bucketLocked(l.clientKey(r), now); b != nil {
+		if b := l.clients.bucketLocked(client, now); b != nil {
 			b.ReserveN(now, 1) // may go below zero: the wait grows
 		}
 		l.clients.mu.Unlock()
@@ -177,8 +179,11 @@ func (l *failureLimits) failed(r *http.Request, now time.Time) {
 	}
 }
 
+// off reports whether both limits are turned off.
+func (l *failureLimits) off() bool { return l.clients == nil && l.global == nil }
+
 // warn logs a refusal, at most once a second, with the number of refusals since the last line.
-func (l *failureLimits) warn(r *http.Request, now time.Time, delay time.Duration) {
+func (l *failureLimits) warn(r *http.Request, client string, now time.Time, delay time.Duration) {
 	n := l.refused.Add(1)
 	last := l.lastLogged.Load()
 	if now.UnixNano()-last < int64(time.Second) || !l.lastLogged.CompareAndSwap(last, now.UnixNano()) {
@@ -186,7 +191,7 @@ func (l *failureLimits) warn(r *http.Request, now time.Time, delay time.Duration
 	}
 	l.refused.Add(-n)
 	l.logger.LogAttrs(r.Context(), slog.LevelWarn, "too many failed authentications",
-		slog.String("route", clip(routeName(r), maxLoggedInput)), slog.String("client", l.clientKey(r)),
+		slog.String("route", clip(routeName(r), maxLoggedInput)), slog.String("client", client),
 		slog.Int64("refused", n), slog.Duration("retry_after", delay))
 }
 

@@ -184,6 +184,33 @@ func (a *authenticator) customTenant(r *http.Request, token string) (string, err
 	return "", errWrongKey
 }
 
+// unconfigured decides a request whose token is none of the configured keys (err says why): over
+// the limits on failed authentications it answers 429 itself (answered is true); otherwise it asks
+// the custom authenticator, when there is one and a token, and counts a failure.
+func (a *authenticator) unconfigured(w http.ResponseWriter, r *http.Request, token string, err error) (tenant string, answered bool, _ error) {
+	var now time.Time
+	var client string
+	limited := !a.failures.off()
+	if limited {
+		now = time.Now()
+		var refusal string
+		var delay time.Duration
+		if client, refusal, delay = a.failures.check(r, now); refusal != "" {
+			a.failures.warn(r, client, now, delay)
+			w.Header().Set("Retry-After", retryAfterSeconds(delay))
+			WriteError(w, http.StatusTooManyRequests, "", refusal)
+			return "", true, nil
+		}
+	}
+	if token != "" && a.custom != nil {
+		tenant, err = a.customTenant(r, token)
+	}
+	if limited && errors.Is(err, ErrUnauthorized) { // not when accepted, nor when undecided
+		a.failures.failed(client, now)
+	}
+	return tenant, false, err
+}
+
 // authenticate answers 401 (with WWW-Authenticate: Bearer) to requests without a valid bearer token
 // and puts the tenant of the others in their context (connector.WithTenant). A request whose token
 // is none of the configured keys is counted against the limits on failed authentications before
@@ -193,18 +220,9 @@ func authenticate(a *authenticator) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			tenant, token, err := a.configured(r)
 			if err != nil {
-				now := time.Now()
-				if refusal, delay := a.failures.check(r, now); refusal != "" {
-					a.failures.warn(r, now, delay)
-					w.Header().Set("Retry-After", retryAfterSeconds(delay))
-					WriteError(w, http.StatusTooManyRequests, "", refusal)
+				var answered bool
+				if tenant, answered, err = a.unconfigured(w, r, token, err); answered {
 					return
-				}
-				if token != "" && a.custom != nil {
-					tenant, err = a.customTenant(r, token)
-				}
-				if errors.Is(err, ErrUnauthorized) { // not when accepted, nor when the authenticator could not decide
-					a.failures.failed(r, now)
 				}
 			}
 			if err != nil {
