@@ -55,7 +55,8 @@ import (
 //   - 400 for a bad value of a known query parameter or a bad request body (or
 //     connector.ErrInvalidRequest); 401 for a missing or wrong API key; 404 for an unknown route (or
 //     connector.ErrNotFound); 409 from connector.ErrConflict, or for an idempotency key reused with
-//     another body; 415 for a body that is not application/json.
+//     another body; 415 for a body that is not application/json; 408 (retried) for a body that
+//     cannot be read to its end because the connection failed or timed out.
 //   - 405 with an Allow header for a known path with another method, and for a write the provider
 //     cannot do (a missing connector.PayoutCreator, TransferCreator or BankAccountCreator, or
 //     connector.ErrNotImplemented from one): final, so Formance fails the payment initiation at once.
