@@ -190,6 +190,9 @@ func (l *failureLimits) warn(r *http.Request, client string, now time.Time, dela
 		return
 	}
 	l.refused.Add(-n)
+	if client == "" { // no per-client limit: the address was not needed yet
+		client = l.clientKey(r)
+	}
 	l.logger.LogAttrs(r.Context(), slog.LevelWarn, "too many failed authentications",
 		slog.String("route", clip(routeName(r), maxLoggedInput)), slog.String("client", client),
 		slog.Int64("refused", n), slog.Duration("retry_after", delay))
