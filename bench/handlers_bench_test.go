@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/time/rate"
 
 	"github.com/pspconnect/pspconnect/connectortest"
 	"github.com/pspconnect/pspconnect/httpserver"
@@ -36,7 +37,9 @@ func newFixture(tb testing.TB, n int) *fixture {
 	p := NewProvider(NewPSP(payoutTime))
 	require.NoError(tb, p.Transactions.Put(d.Transactions...))
 	served := p.Transactions.All() // the unique times the library serves: the baseline serves them as is
-	lib, err := httpserver.New(p, httpserver.WithAPIKey(apiKey), httpserver.WithLogger(slog.New(slog.DiscardHandler)))
+	lib, err := httpserver.New(p, httpserver.WithAPIKey(apiKey), httpserver.WithLogger(slog.New(slog.DiscardHandler)),
+		// BenchmarkUnauthorized measures the 401 path on every request, past any limit on failures.
+		httpserver.WithAuthFailureLimit(rate.Inf, 1), httpserver.WithAuthFailureGlobalLimit(rate.Inf, 1))
 	require.NoError(tb, err)
 	return &fixture{
 		baseline: NewBaseline(apiKey, served, NewPSP(payoutTime)),

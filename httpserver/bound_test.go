@@ -2,6 +2,8 @@ package httpserver_test
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -53,4 +55,32 @@ func newHTTPServer(t *testing.T, h http.Handler) *httptest.Server {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// TestEveryLogLineIsBounded: whatever logs client input (the request log, a provider error naming
+// a 69 KB id, the guard naming a 69 KB idempotency key), each line stays under 1 KB.
+func TestEveryLogLineIsBounded(t *testing.T) {
+	logs := &syncBuffer{}
+	p := newWriteProvider(func(context.Context, int64) error { return errors.New("PSP said no to " + strings.Repeat("k", 69<<10)) })
+	h, err := httpserver.New(p, httpserver.WithAPIKey(testKey), httpserver.WithLogger(slog.New(slog.NewJSONHandler(logs, nil))))
+	require.NoError(t, err)
+	srv := newHTTPServer(t, h)
+
+	id := strings.Repeat("a", 69<<10)
+	errorBody(t, send(t, srv.URL, request{path: "/accounts/" + id + "/balances"}), http.StatusNotFound)
+	res := postPayout(t, srv.URL, payoutWithKey(strings.Repeat("i", 69<<10)))
+	e := errorBody(t, res, http.StatusInternalServerError)
+	assert.Less(t, len(e.Detail), 1024)
+	errorBody(t, postPayout(t, srv.URL, payoutWithKey(strings.Repeat("i", 69<<10))), http.StatusLocked)
+	srv.Close()
+
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	require.GreaterOrEqual(t, len(lines), 6, "request logs, the provider's errors, the blocked key")
+	for _, line := range lines {
+		assert.Less(t, len(line), 1024, "a log line: %.300s…", line)
+	}
+	for _, msg := range []string{`"msg":"provider refused request"`, `"msg":"write failed with an unknown outcome: the key stays blocked"`} {
+		assert.Contains(t, logs.String(), msg)
+	}
+	assert.Contains(t, logs.String(), "(70675 bytes)", "a clipped field says how long it was")
 }

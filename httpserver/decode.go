@@ -18,8 +18,9 @@ import (
 // models.Validate. It answers the request itself and returns false when the body is refused: 415
 // for a Content-Type other than application/json (a missing one is accepted), 400 for a body that
 // is too large, empty, malformed, has trailing data or a value of the wrong type or format (naming
-// the field when it can), and 400 with the ValidationError's text for a body that breaks the
-// contract. Fields the contract does not define are accepted: Formance may add some.
+// the field when it can), 400 with the ValidationError's text for a body that breaks the contract,
+// and 408 (retried by Formance) when the body cannot be read to its end. Fields the contract does
+// not define are accepted: Formance may add some.
 func decodeBody[T any](w http.ResponseWriter, r *http.Request, what string, limit int64) (T, bool) {
 	var v T
 	if ct := r.Header.Get("Content-Type"); ct != "" {
@@ -37,7 +38,9 @@ func decodeBody[T any](w http.ResponseWriter, r *http.Request, what string, limi
 			WriteError(w, http.StatusBadRequest, "", bodyTooLarge(tooLarge.Limit))
 			return v, false
 		}
-		WriteError(w, http.StatusBadRequest, "", fmt.Sprintf("cannot read the request body: %v", err))
+		// The connection failed or timed out: 408, which Formance retries, and no error text (it
+		// names network addresses).
+		WriteError(w, http.StatusRequestTimeout, "", "cannot read the request body: the connection failed or timed out before the whole body arrived; nothing was done, send the request again")
 		return v, false
 	}
 	if len(bytes.TrimSpace(body)) == 0 {

@@ -24,8 +24,13 @@
 //     another body gets 409, and concurrent duplicates wait for the first. Answers that invite a
 //     retry (429, 503, other 5xx) are not stored. The store is in memory by default; share a
 //     PostgreSQL one (package idempotency/pgstore) between instances with WithIdempotencyStore;
-//   - limiting each tenant's request rate (WithRateLimit: 429 with Retry-After), limiting request
-//     bodies (WithMaxBodyBytes), recovering from panics, logging each request with log/slog without
+//   - limiting each tenant's request rate (WithRateLimit: 429 with Retry-After) and, on by default,
+//     the requests that fail authentication, per client address and for all clients together
+//     (WithAuthFailureLimit, WithAuthFailureGlobalLimit, WithClientAddressHeader behind a proxy),
+//     while the configured keys, found by their SHA-256 digest, are always served; limiting request
+//     bodies (WithMaxBodyBytes), query strings (MaxQueryBytes, MaxQueryParams) and what client
+//     input can make the handler echo (MaxDetailBytes) or log (every log attribute is clipped to a
+//     few hundred bytes); recovering from panics, logging each request with log/slog without
 //     headers or API keys, and answering page numbers from PSPs that page by cursor
 //     (CursorPaged) through a pagination.CursorCache.
 //

@@ -55,14 +55,17 @@ import (
 //   - 400 for a bad value of a known query parameter or a bad request body (or
 //     connector.ErrInvalidRequest); 401 for a missing or wrong API key; 404 for an unknown route (or
 //     connector.ErrNotFound); 409 from connector.ErrConflict, or for an idempotency key reused with
-//     another body; 415 for a body that is not application/json.
+//     another body; 415 for a body that is not application/json; 408 (retried) for a body that
+//     cannot be read to its end because the connection failed or timed out.
 //   - 405 with an Allow header for a known path with another method, and for a write the provider
 //     cannot do (a missing connector.PayoutCreator, TransferCreator or BankAccountCreator, or
 //     connector.ErrNotImplemented from one): final, so Formance fails the payment initiation at once.
 //   - 423 Locked with Retry-After for a write whose idempotency key is in flight or whose outcome is
 //     unknown.
-//   - 429 (over the tenant's rate limit, or from the provider) and 503 (from the provider, or when the
-//     idempotency store is down), with Retry-After when a delay is known.
+//   - 429 (over the tenant's rate limit, over the limits on failed authentications of
+//     WithAuthFailureLimit, or from the provider) and 503 (from the provider, when the idempotency
+//     store is down, or when it refuses a new key because it holds as much as it may for the tenant:
+//     see idempotency.ErrStoreFull), with Retry-After when a delay is known.
 //   - 501 for a read capability the provider does not implement (GET /payouts/{payoutId},
 //     GET /transfers/{transferId}, which today's Formance does not call).
 //   - 500 for a panic, an unknown provider error (Detail "internal error"; the error is logged) or
@@ -104,6 +107,11 @@ func New(p connector.Provider, opts ...Option) (*Handler, error) {
 		inFlightTTL:  idempotency.DefaultInFlightTTL,
 		retention:    idempotency.DefaultRetention,
 		idemWait:     DefaultIdempotencyWait,
+
+		authFailRate:        DefaultAuthFailureRate,
+		authFailBurst:       DefaultAuthFailureBurst,
+		authFailGlobalRate:  DefaultAuthFailureGlobalRate,
+		authFailGlobalBurst: DefaultAuthFailureGlobalBurst,
 	}
 	for _, opt := range opts {
 		if opt != nil {
@@ -113,6 +121,7 @@ func New(p connector.Provider, opts ...Option) (*Handler, error) {
 	if err := errors.Join(cfg.errs...); err != nil {
 		return nil, err
 	}
+	cfg.logger = boundLogger(cfg.logger) // no log attribute grows with client input
 	if len(cfg.keys) == 0 && cfg.authenticator == nil {
 		return nil, ErrNoAuth
 	}
@@ -127,9 +136,11 @@ func New(p connector.Provider, opts ...Option) (*Handler, error) {
 	h := &Handler{cfg: cfg, logger: cfg.logger, guard: newGuard(cfg),
 		cursorScope: strconv.FormatUint(handlerCount.Add(1), 10)}
 	h.provider, h.capabilities = bindCursors(p, cfg.cursors, h.cursorScope)
-	auth := &authenticator{custom: cfg.authenticator, logger: cfg.logger}
+	auth := &authenticator{custom: cfg.authenticator, logger: cfg.logger, failures: newFailureLimits(cfg),
+		keys: make(map[[sha256.Size]byte]apiKey, len(cfg.keys))}
 	for key, tenant := range cfg.keys {
-		auth.keys = append(auth.keys, apiKey{digest: sha256.Sum256([]byte(key)), tenant: tenant})
+		digest := sha256.Sum256([]byte(key))
+		auth.keys[digest] = apiKey{digest: digest, tenant: tenant}
 	}
 
 	// The middlewares, outermost first. Logging sees the final status, including the 500 written by
@@ -276,7 +287,8 @@ func methodNotAllowed(allow string) http.Handler {
 }
 
 // routeName names the request in error details and logs, e.g. "GET /transactions". Under a prefix
-// mount the path is the one after the prefix, i.e. the contract's route.
+// mount the path is the one after the prefix, i.e. the contract's route. A method or path longer
+// than maxLoggedInput bytes is clipped.
 func routeName(r *http.Request) string {
-	return r.Method + " " + r.URL.Path
+	return clip(r.Method, maxLoggedInput) + " " + clip(r.URL.Path, maxLoggedInput) // a path may hold an id of any size
 }

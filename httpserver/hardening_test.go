@@ -1,16 +1,24 @@
 package httpserver_test
 
 import (
+	"bufio"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pspconnect/pspconnect/connector"
 	"github.com/pspconnect/pspconnect/httpserver"
+	"github.com/pspconnect/pspconnect/models"
 )
 
 // everyRoute is one request to each route of the API, with a valid body for the writes.
@@ -115,4 +123,36 @@ func TestBodyLimitOnEveryWriteRoute(t *testing.T) {
 		assert.Contains(t, errorBody(t, send(t, srv.URL, req), http.StatusBadRequest).Detail, "larger than the limit of 64 bytes")
 	}
 	assert.Empty(t, p.recorded())
+}
+
+// TestBodyReadFailureIsRetryableAndNamesNoAddress: a client that stops sending its body before the
+// end gets, once the server's read timeout passes, a 408 (which Formance retries) whose Detail
+// carries no error text, so no network address.
+func TestBodyReadFailureIsRetryableAndNamesNoAddress(t *testing.T) {
+	p := newWriteProvider(nil)
+	h, err := httpserver.New(p, httpserver.WithAPIKey(testKey), httpserver.WithLogger(discardLogger()))
+	require.NoError(t, err)
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ReadTimeout = 300 * time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = fmt.Fprintf(conn, "POST /payouts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+		testKey, len(payoutBody), payoutBody[:10])
+	require.NoError(t, err)
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(5*time.Second)))
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusRequestTimeout, res.StatusCode, "body: %s", body)
+	var e models.Error
+	require.NoError(t, json.Unmarshal(body, &e))
+	assert.Equal(t, "cannot read the request body: the connection failed or timed out before the whole body arrived; nothing was done, send the request again", e.Detail)
+	assert.NotContains(t, e.Detail, "127.0.0.1")
+	assert.Zero(t, p.n.Load(), "the provider is not called")
 }

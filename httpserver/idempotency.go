@@ -36,6 +36,8 @@ const ReplayedHeader = "Idempotent-Replayed"
 const (
 	// inFlightRetryAfter is the Retry-After of a 423 "in flight" answer.
 	inFlightRetryAfter = 5 * time.Second
+	// storeFullRetryAfter is the Retry-After of a 503 "idempotency store full" answer.
+	storeFullRetryAfter = time.Minute
 	// storeCallTimeout bounds every call to the idempotency store. Store calls do not stop when the
 	// client goes away: a Begin whose result was lost would leave a record nobody owns.
 	storeCallTimeout = 10 * time.Second
@@ -300,6 +302,10 @@ func (g *guard) lead(ctx context.Context, r *http.Request, wr write, f *flight, 
 	for {
 		leaseEnd := time.Now().Add(g.inFlightTTL)
 		out, err := g.begin(r, wr)
+		if full := (*idempotency.StoreFullError)(nil); errors.As(err, &full) {
+			shared = g.storeFull(r, full)
+			return shared
+		}
 		if err != nil {
 			g.logger.LogAttrs(r.Context(), slog.LevelError, "idempotency store failed",
 				slog.String("route", routeName(r)), slog.String("error", err.Error()))
@@ -337,6 +343,17 @@ func (g *guard) lead(ctx context.Context, r *http.Request, wr write, f *flight, 
 			return shared
 		}
 	}
+}
+
+// storeFull is the answer to a new key that the store refused because its tenant holds as much as
+// it may: 503 with Retry-After, which Formance retries, since nothing was sent to the PSP.
+func (g *guard) storeFull(r *http.Request, full *idempotency.StoreFullError) *answer {
+	g.logger.LogAttrs(r.Context(), slog.LevelWarn, "idempotency store full: new write refused",
+		slog.String("route", routeName(r)), slog.String("tenant", full.Tenant),
+		slog.String("limit", full.Limit), slog.Int64("max", full.Max))
+	return errorAnswer(http.StatusServiceUnavailable, fmt.Sprintf(
+		"%s: the idempotency store holds the most %s this tenant may have (%d), and forgets none before it expires, so that no repeat is paid twice: nothing was sent to the PSP; retry later",
+		routeName(r), full.Limit, full.Max), storeFullRetryAfter)
 }
 
 // storeContext is the context of a store call: the request's values, without its cancellation.

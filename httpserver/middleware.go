@@ -128,10 +128,13 @@ type apiKey struct {
 }
 
 // authenticator checks bearer tokens against the configured keys, then the custom authenticator.
+// The configured keys are indexed by the SHA-256 digest of the key, so that finding a key costs the
+// same whatever the number of tenants.
 type authenticator struct {
-	keys   []apiKey
-	custom func(r *http.Request, bearerToken string) (string, error)
-	logger *slog.Logger
+	keys     map[[sha256.Size]byte]apiKey
+	custom   func(r *http.Request, bearerToken string) (string, error)
+	failures *failureLimits
+	logger   *slog.Logger
 }
 
 var (
@@ -140,34 +143,35 @@ var (
 	errWrongKey      = fmt.Errorf("%w: invalid API key", ErrUnauthorized)
 )
 
-// tenant returns the tenant of the request's bearer token, or an error: wrapping ErrUnauthorized
-// for a refused request, or a provider-style error (connector.ErrUnavailable, …) from a custom
-// authenticator that could not decide.
-func (a *authenticator) tenant(r *http.Request) (string, error) {
+// configured returns the tenant of the request's bearer token when the token is one of the
+// configured keys: the cheap part of authentication. Otherwise it returns the token ("" when the
+// header has none) and the error that refuses the request unless the custom authenticator accepts
+// the token.
+func (a *authenticator) configured(r *http.Request) (tenant, token string, err error) {
 	header := r.Header.Get("Authorization")
 	if header == "" {
-		return "", errMissingAuth
+		return "", "", errMissingAuth
 	}
 	scheme, token, ok := strings.Cut(header, " ")
 	token = strings.TrimSpace(token)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" || strings.ContainsAny(token, " \t") {
-		return "", errMalformedAuth
+		return "", "", errMalformedAuth
 	}
-	// Compare digests, so that neither the length nor the content of a key shows in the timing, and
-	// go through every key whatever matches.
-	digest := sha256.Sum256([]byte(token))
-	match := -1
-	for i := range a.keys {
-		if subtle.ConstantTimeCompare(digest[:], a.keys[i].digest[:]) == 1 {
-			match = i
+	if len(token) <= MaxAPIKeyLength && len(a.keys) > 0 { // a longer token is no configured key: not worth hashing
+		// Look the digest up, then compare the one candidate in constant time: neither the length
+		// nor the content of a key shows in the timing, and the cost does not grow with the keys.
+		digest := sha256.Sum256([]byte(token))
+		if k, found := a.keys[digest]; found && subtle.ConstantTimeCompare(digest[:], k.digest[:]) == 1 {
+			return k.tenant, "", nil
 		}
 	}
-	if match >= 0 {
-		return a.keys[match].tenant, nil
-	}
-	if a.custom == nil {
-		return "", errWrongKey
-	}
+	return "", token, errWrongKey
+}
+
+// customTenant asks the custom authenticator about a token that is none of the configured keys. It
+// returns the tenant, or an error: wrapping ErrUnauthorized for a refused request, or a
+// provider-style error (connector.ErrUnavailable, …) when the authenticator could not decide.
+func (a *authenticator) customTenant(r *http.Request, token string) (string, error) {
 	tenant, err := a.custom(r, token)
 	switch {
 	case err == nil:
@@ -180,12 +184,47 @@ func (a *authenticator) tenant(r *http.Request) (string, error) {
 	return "", errWrongKey
 }
 
+// unconfigured decides a request whose token is none of the configured keys (err says why): over
+// the limits on failed authentications it answers 429 itself (answered is true); otherwise it asks
+// the custom authenticator, when there is one and a token, and counts a failure.
+func (a *authenticator) unconfigured(w http.ResponseWriter, r *http.Request, token string, err error) (tenant string, answered bool, _ error) {
+	var now time.Time
+	var client string
+	limited := !a.failures.off()
+	if limited {
+		now = time.Now()
+		var refusal string
+		var delay time.Duration
+		if client, refusal, delay = a.failures.check(r, now); refusal != "" {
+			a.failures.warn(r, client, now, delay)
+			w.Header().Set("Retry-After", retryAfterSeconds(delay))
+			WriteError(w, http.StatusTooManyRequests, "", refusal)
+			return "", true, nil
+		}
+	}
+	if token != "" && a.custom != nil {
+		tenant, err = a.customTenant(r, token)
+	}
+	if limited && errors.Is(err, ErrUnauthorized) { // not when accepted, nor when undecided
+		a.failures.failed(client, now)
+	}
+	return tenant, false, err
+}
+
 // authenticate answers 401 (with WWW-Authenticate: Bearer) to requests without a valid bearer token
-// and puts the tenant of the others in their context (connector.WithTenant).
+// and puts the tenant of the others in their context (connector.WithTenant). A request whose token
+// is none of the configured keys is counted against the limits on failed authentications before
+// the custom authenticator is asked (see WithAuthFailureLimit), and answered 429 over them.
 func authenticate(a *authenticator) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			tenant, err := a.tenant(r)
+			tenant, token, err := a.configured(r)
+			if err != nil {
+				var answered bool
+				if tenant, answered, err = a.unconfigured(w, r, token, err); answered {
+					return
+				}
+			}
 			if err != nil {
 				if errors.Is(err, ErrUnauthorized) {
 					w.Header().Set("WWW-Authenticate", "Bearer")

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -49,6 +50,11 @@ type config struct {
 	rateLimit     rate.Limit
 	rateBurst     int
 	quarantine    *Quarantine
+	// The limits on failed authentications and where the client address comes from (authlimit.go).
+	authFailRate, authFailGlobalRate   rate.Limit
+	authFailBurst, authFailGlobalBurst int
+	clientHeader                       string
+	trustedProxies                     []netip.Prefix
 	// completeRetryFirst is the first wait of the guard's retries of a failed Complete (tests
 	// shorten it; default one second).
 	completeRetryFirst time.Duration

@@ -99,7 +99,7 @@ func (b *Balances) validFast() bool {
 
 func (r *PayoutRequest) validFast() bool {
 	return r.IdempotencyKey != "" && r.Amount.Sign() > 0 && r.Currency.Validate() == nil &&
-		r.SourceAccountID != "" && r.DestinationAccountID != ""
+		r.SourceAccountID != "" && r.DestinationAccountID != "" && r.Metadata.withinRequestBounds()
 }
 
 func (p *Payout) validFast() bool {

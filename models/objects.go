@@ -83,7 +83,7 @@ type PayoutRequest struct {
 	SourceAccountID      string   `json:"sourceAccountId" validate:"required"`
 	DestinationAccountID string   `json:"destinationAccountId" validate:"required"`
 	Description          string   `json:"description,omitempty"`
-	Metadata             Metadata `json:"metadata,omitempty"`
+	Metadata             Metadata `json:"metadata,omitempty" validate:"request_metadata"`
 }
 
 // Payout is the PSP's record of a payout, answered by POST /payouts (201) and GET /payouts/{payoutId}.
@@ -110,7 +110,7 @@ type TransferRequest struct {
 	SourceAccountID      string   `json:"sourceAccountId" validate:"required"`
 	DestinationAccountID string   `json:"destinationAccountId" validate:"required"`
 	Description          string   `json:"description,omitempty"`
-	Metadata             Metadata `json:"metadata,omitempty"`
+	Metadata             Metadata `json:"metadata,omitempty" validate:"request_metadata"`
 }
 
 // Transfer is the PSP's record of a transfer, answered by POST /transfers (201) and
@@ -137,7 +137,7 @@ type BankAccountRequest struct {
 	IBAN          string   `json:"iban,omitempty"`
 	SwiftBicCode  string   `json:"swiftBicCode,omitempty"`
 	Country       string   `json:"country,omitempty" validate:"omitempty,iso3166_1_alpha2"`
-	Metadata      Metadata `json:"metadata,omitempty"`
+	Metadata      Metadata `json:"metadata,omitempty" validate:"request_metadata"`
 }
 
 // BankAccount is the PSP's record of a bank account, answered by POST /bank-accounts (201).

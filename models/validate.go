@@ -109,6 +109,10 @@ func validatorOf() *validator.Validate {
 		mustRegister(v, "txstatus", func(fl validator.FieldLevel) bool {
 			return TransactionStatus(fl.Field().String()).Valid()
 		})
+		mustRegister(v, requestMetadataTag, func(fl validator.FieldLevel) bool {
+			m, _ := fl.Field().Interface().(Metadata)
+			return m.withinRequestBounds()
+		})
 		validate = v
 	})
 	return validate
@@ -210,6 +214,9 @@ func describe(fe validator.FieldError) string {
 	case "txstatus":
 		_, err := ParseTransactionStatus(val)
 		return strings.TrimPrefix(err.Error(), ErrInvalidEnum.Error()+": ")
+	case requestMetadataTag:
+		m, _ := fe.Value().(Metadata)
+		return describeRequestMetadata(m)
 	case "iso3166_1_alpha2":
 		return fmt.Sprintf("%q is not an ISO 3166-1 alpha-2 country code (e.g. \"FR\")", val)
 	}

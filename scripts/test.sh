@@ -117,6 +117,14 @@ for spec in httpserver:FuzzParseQuery httpserver:FuzzWriteBodies httpserver:Fuzz
 	go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "./$pkg"
 done
 
+# The pgstore test that stops PostgreSQL mid-call and starts it again, alone, on the throw-away
+# cluster (stopping it while other tests use it would fail them).
+if [ -n "$pg_dir" ]; then
+	echo "test.sh: pgstore with PostgreSQL stopped mid-call"
+	PSPCONNECT_TEST_POSTGRES_PGDATA="$pg_dir/data" go test -count=1 \
+		-run '^TestAnswerStoredWhenPostgreSQLComesBackAfterStoppingMidCall$' ./httpserver/idempotency/pgstore
+fi
+
 # The whole suite last, so that its summary closes the output.
 echo "test.sh: go test -race"
 go test -race -count=1 ./...

@@ -12,19 +12,61 @@ import (
 // sweepInterval is how often MemoryStore.Begin deletes expired records on its way.
 const sweepInterval = time.Minute
 
+// fullSweepInterval is how often, at most, a Begin that finds its tenant at a bound deletes expired
+// records to make room, so that a flood of refused keys does not scan the store each time.
+const fullSweepInterval = time.Second
+
+// The default bounds of a MemoryStore, per tenant (see WithMaxRecordsPerTenant and
+// WithMaxBytesPerTenant).
+const (
+	// DefaultMaxRecordsPerTenant is the most records (in flight or completed) one tenant may have:
+	// 100,000 writes within the retention (7 days by default).
+	DefaultMaxRecordsPerTenant = 100_000
+	// DefaultMaxBytesPerTenant is the most bytes one tenant's records and links may take: 128 MiB.
+	DefaultMaxBytesPerTenant int64 = 128 << 20
+)
+
+// recordOverhead and linkOverhead are the bytes a record and a link take besides their strings and
+// answer body (map entry, struct, times, token), counted against WithMaxBytesPerTenant.
+const (
+	recordOverhead = 200
+	linkOverhead   = 120
+)
+
 // MemoryStore is a Store that keeps its records in the process's memory. It is the default store of
 // package httpserver: zero setup, and right for a middleware that runs as one instance. Its records
 // do not survive a restart and are not shared between instances; use pgstore for that. Expired
 // records are deleted as new requests come in (at most once a minute), so memory use follows the
 // number of writes within the retention period.
+//
+// Each tenant's records are bounded, in number and in bytes (WithMaxRecordsPerTenant,
+// WithMaxBytesPerTenant), so that one tenant cannot fill the process's memory. The bounds are safe
+// for money: no record is ever evicted before it expires, since forgetting a key whose answer is
+// still replayed (or whose call is in flight) would let a repeat pay twice. Instead, a Begin for a
+// new key of a tenant at a bound fails with a *StoreFullError (wrapping ErrStoreFull), nothing is
+// recorded, and package httpserver answers 503 with Retry-After, which Formance retries, without
+// calling the provider. Repeats of keys already held are answered as usual, and room comes back as
+// records expire (completed ones after their retention) or are abandoned. An answer is always
+// stored, even past the bytes bound (its provider call has happened): a tenant can go over it by
+// the answers of its writes in flight.
 type MemoryStore struct {
 	now           func() time.Time
 	linkRetention time.Duration
+	maxRecords    int
+	maxBytes      int64
 
-	mu        sync.Mutex
-	records   map[Key]*memoryRecord
-	links     map[linkKey]memoryLink
-	lastSweep time.Time
+	mu            sync.Mutex
+	records       map[Key]*memoryRecord
+	links         map[linkKey]memoryLink
+	usage         map[string]*tenantUsage // by tenant; absent when a tenant holds nothing
+	lastSweep     time.Time
+	lastFullSweep time.Time
+}
+
+// tenantUsage is what one tenant's records and links take.
+type tenantUsage struct {
+	records int
+	bytes   int64
 }
 
 // linkKey identifies a created object: its tenant and id.
@@ -33,6 +75,7 @@ type linkKey struct{ tenant, id string }
 type memoryLink struct {
 	Link
 	expiresAt time.Time
+	size      int64
 }
 
 type memoryRecord struct {
@@ -41,6 +84,7 @@ type memoryRecord struct {
 	answer      Answer
 	createdAt   time.Time
 	expiresAt   time.Time
+	size        int64 // counted against the tenant's bytes
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -67,13 +111,39 @@ func WithMemoryLinkRetention(d time.Duration) MemoryOption {
 	}
 }
 
+// WithMaxRecordsPerTenant sets the most records, in flight or completed, that one tenant may have
+// (default DefaultMaxRecordsPerTenant). Past it, Begin refuses the tenant's new keys with a
+// *StoreFullError until records expire; see MemoryStore. A non-positive n keeps the default.
+func WithMaxRecordsPerTenant(n int) MemoryOption {
+	return func(s *MemoryStore) {
+		if n > 0 {
+			s.maxRecords = n
+		}
+	}
+}
+
+// WithMaxBytesPerTenant sets the most bytes that one tenant's records (keys, fingerprints, stored
+// answers) and links may take (default DefaultMaxBytesPerTenant). Past it, Begin refuses the
+// tenant's new keys with a *StoreFullError until records expire; see MemoryStore. A non-positive n
+// keeps the default.
+func WithMaxBytesPerTenant(n int64) MemoryOption {
+	return func(s *MemoryStore) {
+		if n > 0 {
+			s.maxBytes = n
+		}
+	}
+}
+
 // NewMemoryStore returns an empty in-memory store.
 func NewMemoryStore(opts ...MemoryOption) *MemoryStore {
 	s := &MemoryStore{
 		now:           time.Now,
 		linkRetention: DefaultLinkRetention,
+		maxRecords:    DefaultMaxRecordsPerTenant,
+		maxBytes:      DefaultMaxBytesPerTenant,
 		records:       make(map[Key]*memoryRecord),
 		links:         make(map[linkKey]memoryLink),
+		usage:         make(map[string]*tenantUsage),
 	}
 	for _, opt := range opts {
 		if opt != nil {
@@ -109,13 +179,23 @@ func (s *MemoryStore) Begin(ctx context.Context, key Key, fingerprint []byte, in
 		}
 		return out, nil
 	}
+	if old, ok := s.records[key]; ok { // expired: replaced
+		s.charge(key.Tenant, -1, -old.size)
+		delete(s.records, key)
+	}
+	size := int64(recordOverhead + len(key.Tenant) + len(key.Route) + len(key.IdempotencyKey) + len(fingerprint))
+	if err := s.roomFor(key.Tenant, size, now); err != nil {
+		return Outcome{}, err
+	}
 	rec := &memoryRecord{
 		fingerprint: slices.Clone(fingerprint),
 		token:       NewToken(),
 		createdAt:   now,
 		expiresAt:   now.Add(inFlightTTL),
+		size:        size,
 	}
 	s.records[key] = rec
+	s.charge(key.Tenant, 1, size)
 	return Outcome{Kind: Acquired, Token: rec.token, CreatedAt: rec.createdAt, ExpiresAt: rec.expiresAt}, nil
 }
 
@@ -141,11 +221,20 @@ func (s *MemoryStore) Complete(_ context.Context, key Key, token string, answer 
 	rec.token = ""
 	rec.answer = Answer{Status: answer.Status, Body: slices.Clone(answer.Body)}
 	rec.expiresAt = now.Add(retention)
+	rec.size += int64(len(answer.Body))
+	s.charge(key.Tenant, 0, int64(len(answer.Body)))
 	if answer.CreatedID != "" {
-		s.links[linkKey{key.Tenant, answer.CreatedID}] = memoryLink{
+		lk := linkKey{key.Tenant, answer.CreatedID}
+		if old, ok := s.links[lk]; ok {
+			s.charge(key.Tenant, 0, -old.size)
+		}
+		size := int64(linkOverhead + len(key.Tenant) + len(answer.CreatedID) + len(key.Route) + len(key.IdempotencyKey))
+		s.links[lk] = memoryLink{
 			Link:      Link{Route: key.Route, IdempotencyKey: key.IdempotencyKey},
 			expiresAt: now.Add(s.linkRetention),
+			size:      size,
 		}
+		s.charge(key.Tenant, 0, size)
 	}
 	return nil
 }
@@ -174,10 +263,12 @@ func (s *MemoryStore) Linked(ctx context.Context, tenant string, ids []string) (
 func (s *MemoryStore) Abandon(_ context.Context, key Key, token string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, err := s.owned(key, token); err != nil {
+	rec, err := s.owned(key, token)
+	if err != nil {
 		return err
 	}
 	delete(s.records, key)
+	s.charge(key.Tenant, -1, -rec.size)
 	return nil
 }
 
@@ -194,15 +285,68 @@ func (s *MemoryStore) purgeLocked(now time.Time) int {
 	for key, rec := range s.records {
 		if !now.Before(rec.expiresAt) {
 			delete(s.records, key)
+			s.charge(key.Tenant, -1, -rec.size)
 			n++
 		}
 	}
 	for key, l := range s.links {
 		if !now.Before(l.expiresAt) {
 			delete(s.links, key)
+			s.charge(key.tenant, 0, -l.size)
 		}
 	}
 	return n
+}
+
+// charge adds records and bytes to tenant's usage.
+func (s *MemoryStore) charge(tenant string, records int, bytes int64) {
+	u := s.usage[tenant]
+	if u == nil {
+		u = &tenantUsage{}
+		s.usage[tenant] = u
+	}
+	u.records += records
+	u.bytes += bytes
+	if u.records == 0 && u.bytes == 0 {
+		delete(s.usage, tenant)
+	}
+}
+
+// roomFor returns nil when tenant may add a record of size bytes, or a *StoreFullError. A tenant at
+// a bound gets its expired records deleted first (at most once per fullSweepInterval).
+func (s *MemoryStore) roomFor(tenant string, size int64, now time.Time) error {
+	err := s.overLimit(tenant, size)
+	if err != nil && now.Sub(s.lastFullSweep) >= fullSweepInterval {
+		s.purgeLocked(now)
+		s.lastFullSweep = now
+		err = s.overLimit(tenant, size)
+	}
+	return err
+}
+
+func (s *MemoryStore) overLimit(tenant string, size int64) error {
+	u := s.usage[tenant]
+	if u == nil {
+		u = &tenantUsage{}
+	}
+	switch {
+	case u.records >= s.maxRecords:
+		return &StoreFullError{Tenant: tenant, Limit: "records", Max: int64(s.maxRecords)}
+	case u.bytes+size > s.maxBytes:
+		return &StoreFullError{Tenant: tenant, Limit: "bytes", Max: s.maxBytes}
+	}
+	return nil
+}
+
+// Usage returns the number of records tenant holds and the bytes its records and links take, as
+// counted against the bounds (expired ones not yet purged included), e.g. for a gauge.
+func (s *MemoryStore) Usage(tenant string) (records int, bytes int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u := s.usage[tenant]; u != nil {
+		return u.records, u.bytes
+	}
+	return 0, 0
 }
 
 // Len returns the number of records held, expired ones not yet purged included.

@@ -61,6 +61,32 @@ const (
 // Nothing was changed.
 var ErrLeaseLost = errors.New("idempotency: the record is no longer owned by this token")
 
+// ErrStoreFull is wrapped by the error Begin returns when a store refuses a new key because it
+// holds as much as it may for the key's tenant (see *StoreFullError and MemoryStore's bounds).
+// Nothing was recorded: the caller must not call the provider, and the client must retry later.
+// Keys already recorded are not affected: their repeats are still answered.
+var ErrStoreFull = errors.New("idempotency: store full")
+
+// StoreFullError is the error behind ErrStoreFull: which tenant reached which bound.
+type StoreFullError struct {
+	// Tenant is the tenant whose records reached the bound.
+	Tenant string
+	// Limit names the bound: "records" (the number of records) or "bytes" (their size).
+	Limit string
+	// Max is the bound's value, in records or bytes.
+	Max int64
+}
+
+// Error says which bound the tenant reached, e.g. `idempotency: store full: tenant "acme" holds
+// the most records it may (100000): a new key is refused until older ones expire`.
+func (e *StoreFullError) Error() string {
+	return fmt.Sprintf("%v: tenant %q holds the most %s it may (%d): a new key is refused until older ones expire",
+		ErrStoreFull, e.Tenant, e.Limit, e.Max)
+}
+
+// Unwrap makes errors.Is(err, ErrStoreFull) true.
+func (e *StoreFullError) Unwrap() error { return ErrStoreFull }
+
 // Key identifies one idempotent operation. Records of different tenants or routes never mix: the
 // same idempotency key sent by two tenants, or to /payouts and /transfers, is two operations.
 type Key struct {
