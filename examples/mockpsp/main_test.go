@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"flag"
 	"io"
@@ -50,6 +51,9 @@ func TestParseFlags(t *testing.T) {
 		{args: []string{"-webhook-url", "localhost:8081", "-webhook-secret", "s"}, wantErr: "absolute http(s) URL"},
 		{args: []string{"-webhook-receiver", "-webhook-secret", "s", "-seed-key", "k"}, wantErr: "runs no PSP"},
 		{args: []string{"-webhook-receiver", "-webhook-secret", "s", "-webhook-url", "http://x/y"}, wantErr: "runs no PSP"},
+		{args: []string{"-max-tenants", "5", "-request-log-size", "7"}, want: config{Addr: ":8080", MaxTenants: 5, RequestLogSize: 7}},
+		{args: []string{"-max-tenants", "0"}, wantErr: "-max-tenants (0)"},
+		{args: []string{"-request-log-size", "-1"}, wantErr: "-request-log-size (-1)"},
 	}
 	for _, tt := range tests {
 		got, err := parseFlags(tt.args, io.Discard)
@@ -59,6 +63,8 @@ func TestParseFlags(t *testing.T) {
 			continue
 		}
 		require.NoError(t, err, "%q", tt.args)
+		tt.want.MaxTenants = cmp.Or(tt.want.MaxTenants, defaultMaxTenants)
+		tt.want.RequestLogSize = cmp.Or(tt.want.RequestLogSize, defaultRequestLogSize)
 		assert.Equal(t, tt.want, got, "%q", tt.args)
 	}
 	var help bytes.Buffer
