@@ -393,7 +393,7 @@ func (in generateInput) spec() (GenerateSpec, error) {
 	if t := strings.TrimSpace(in.Type); t != "" && !strings.EqualFold(t, "mix") {
 		parsed, err := models.ParseTransactionType(strings.ToUpper(t))
 		if err != nil {
-			return spec, connector.InvalidRequest("type: %v", err)
+			return spec, connector.InvalidRequest("%v", err) // the error names the type and the value
 		}
 		spec.Type = parsed
 	}
@@ -410,7 +410,7 @@ func (in generateInput) spec() (GenerateSpec, error) {
 	if s := strings.TrimSpace(in.Status); s != "" {
 		st, err := models.ParseTransactionStatus(strings.ToUpper(s))
 		if err != nil {
-			return spec, connector.InvalidRequest("status: %v", err)
+			return spec, connector.InvalidRequest("%v", err)
 		}
 		spec.Status = st
 	}
