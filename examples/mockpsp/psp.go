@@ -252,7 +252,7 @@ func (d *Dataset) Balances(ctx context.Context, accountID string) (models.Balanc
 		out = models.Balances{
 			ID:        "bal_" + accountID,
 			AccountID: accountID,
-			At:        d.psp.clock.Now(),
+			At:        d.psp.clock.Instant(), // never one `at` twice, even at -timestamp-precision 1s
 			Balances:  st.balancesOf(accountID, asset),
 		}
 		return nil
