@@ -6,9 +6,9 @@
 // serves the whole Generic Connector contract (extension routes included) on :8080, and an admin
 // panel at http://localhost:8080/admin where a person creates accounts, generates payments, moves
 // them through their lifecycle, prepares the connector install and watches Formance's polls arrive.
-// Every API key is its own dataset, created on first use. The data lives in memory, or in PostgreSQL
-// with -postgres, where several processes on one database are one PSP behind several middleware
-// replicas.
+// Every API key (any key httpserver.CheckAPIKey accepts) is its own dataset, created by the first
+// thing made with it. The data lives in memory, or in PostgreSQL with -postgres, where several
+// processes on one database are one PSP behind several middleware replicas.
 //
 // Flags:
 //
@@ -118,7 +118,7 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 		"needed by -webhook-url and -webhook-receiver (default $"+webhookSecretEnv+", which keeps it out of the process list)")
 	fs.BoolVar(&cfg.WebhookReceiver, "webhook-receiver", false, "run the receiving side of the webhooks instead of the PSP: "+
 		"a middleware that takes the webhooks signed with -webhook-secret at POST "+webhookPath+" and serves the transactions they "+
-		"carry on the Generic Connector routes (any non-empty API key, as on the mock)")
+		"carry on the Generic Connector routes (any API key the mock accepts)")
 	fs.IntVar(&cfg.MaxTenants, "max-tenants", defaultMaxTenants, "the most API keys the PSP holds data for; "+
 		"a write that would create data for one more key is refused with 409 (reads of unknown keys create nothing)")
 	fs.IntVar(&cfg.RequestLogSize, "request-log-size", defaultRequestLogSize, "how many requests the panel's log remembers "+
@@ -394,7 +394,7 @@ func main() {
 	base := baseURL(cfg.Addr)
 	key := cfg.SeedKey
 	if key == "" {
-		key = "any non-empty key, e.g. my-company-test"
+		key = "any key of printable ASCII, e.g. my-company-test"
 	}
 	logger.Info("mock PSP ready",
 		slog.String("endpoint", base), slog.String("admin", base+"/admin"), slog.String("apiKey", key),
