@@ -15,23 +15,42 @@ import (
 // and the keys already held go on working.
 func TestTenantsAreCapped(t *testing.T) {
 	srv, _ := startMock(t, config{MaxTenants: 2})
+	checkTenantCap(t, srv.URL, srv.URL)
+}
+
+// With -postgres the cap counts the tenants of the database, whichever process created them.
+func TestPostgresTenantsAreCapped(t *testing.T) {
+	dsn := newSchema(t)
+	a := startPostgresMock(t, dsn, config{MaxTenants: 2})
+	b := startPostgresMock(t, dsn, config{MaxTenants: 2})
+	checkTenantCap(t, a.URL, b.URL)
+}
+
+// checkTenantCap runs the cap's checks with -max-tenants 2, creating the first tenant through base1
+// and everything else through base2 (the same server, or another process on one database).
+func checkTenantCap(t *testing.T, base1, base2 string) {
 	account := map[string]string{"name": "Ops", "asset": "USD/2"}
-	for _, key := range []string{"tenant-a", "tenant-b"} {
+	for i, key := range []string{"tenant-a", "tenant-b"} {
+		base := base2
+		if i == 0 {
+			base = base1
+		}
 		// Reads and a refused write of a new key first: none of them takes a place.
-		c := client{t: t, base: srv.URL, key: "reader-" + key}
+		c := client{t: t, base: base, key: "reader-" + key}
 		c.want(http.StatusOK, "GET", "/admin/api/state", nil, nil)
 		c.want(http.StatusOK, "GET", "/accounts", nil, nil)
 		c.errorDetail(http.StatusBadRequest, "POST", "/admin/api/accounts", map[string]string{"name": ""})
-		client{t: t, base: srv.URL, key: key}.want(http.StatusCreated, "POST", "/admin/api/accounts", account, nil)
+		c.errorDetail(http.StatusBadRequest, "POST", "/payouts", payoutBody("p", "100", "acc_0001", "ben_0001"))
+		client{t: t, base: base, key: key}.want(http.StatusCreated, "POST", "/admin/api/accounts", account, nil)
 	}
-	third := client{t: t, base: srv.URL, key: "tenant-c"}
+	third := client{t: t, base: base2, key: "tenant-c"}
 	detail := third.errorDetail(http.StatusConflict, "POST", "/admin/api/accounts", account)
 	assert.Contains(t, detail, "holds data for 2 API keys, its maximum (-max-tenants)")
 	detail = third.errorDetail(http.StatusConflict, "POST", "/bank-accounts", map[string]string{"name": "B"})
 	assert.Contains(t, detail, "-max-tenants", "the contract's write routes say it too")
 	assert.Zero(t, third.state().Totals["accounts"])
 
-	a := client{t: t, base: srv.URL, key: "tenant-a"}
+	a := client{t: t, base: base2, key: "tenant-a"}
 	a.want(http.StatusCreated, "POST", "/admin/api/accounts", account, nil)
 	assert.Equal(t, 2, a.state().Totals["accounts"], "a key with data goes on working at the cap")
 }
