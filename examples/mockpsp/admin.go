@@ -619,8 +619,11 @@ type exportView struct {
 	Beneficiaries      []models.Beneficiary `json:"beneficiaries"`
 	BankAccounts       []models.BankAccount `json:"bankAccounts"`
 	Transactions       []exportTransaction  `json:"transactions"`
-	Payouts            []exportOrder        `json:"payouts"`
-	Transfers          []exportOrder        `json:"transfers"`
+	// Payouts and Transfers are newest first, with their idempotency key, description and origin
+	// ("formance": POST /payouts or /transfers, whose transaction row is served with
+	// relatedTransactionID = the idempotency key; "panel": Generate).
+	Payouts   []orderView `json:"payouts"`
+	Transfers []orderView `json:"transfers"`
 }
 
 type exportAccount struct {
@@ -638,13 +641,6 @@ type exportTransaction struct {
 	models.Transaction
 	// History is every status the transaction had, oldest first, with the time it was given.
 	History []statusChange `json:"history"`
-}
-
-type exportOrder struct {
-	models.Payout
-	// Origin is "formance" (POST /payouts or /transfers: its transaction row is served with
-	// relatedTransactionID = IdempotencyKey) or "panel" (Generate).
-	Origin string `json:"origin"`
 }
 
 // export answers the whole dataset of the key as a JSON file download.
@@ -682,16 +678,7 @@ func (st *tenantState) export(v *exportView) {
 	for _, s := range txs {
 		v.Transactions = append(v.Transactions, exportTransaction{Transaction: s.Tx, History: s.History})
 	}
-	v.Payouts = st.exportOrders(st.PayoutIDs, st.Payouts)
-	v.Transfers = st.exportOrders(st.TransferIDs, st.Transfers)
+	v.Payouts = st.orderViews(st.PayoutIDs, st.Payouts, len(st.PayoutIDs))
+	v.Transfers = st.orderViews(st.TransferIDs, st.Transfers, len(st.TransferIDs))
 }
 
-func (st *tenantState) exportOrders(ids []string, orders map[string]order) []exportOrder {
-	out := []exportOrder{}
-	for _, id := range ids {
-		if s, ok := st.Transactions[id]; ok {
-			out = append(out, exportOrder{Payout: payoutOf(s.Tx, orders[id]), Origin: orders[id].Origin})
-		}
-	}
-	return out
-}

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pspconnect/pspconnect/connector"
+	"github.com/pspconnect/pspconnect/httpserver"
 	"github.com/pspconnect/pspconnect/models"
 )
 
@@ -45,7 +47,9 @@ type PSP struct {
 
 	mu      sync.Mutex
 	logs    map[string]*requestLog // by tenant: the request log is per process
-	ordered map[string]*sync.Mutex // by tenant: holds an update and the queuing of its webhooks
+	// ordered holds an update and the queuing of its webhooks, one lock per stripe of tenants (by
+	// hash): a tenant always takes the same one, and no key, however many are tried, adds a lock.
+	ordered [64]sync.Mutex
 }
 
 // pspLimits bound what the PSP keeps, so that no client can make it grow without end.
@@ -69,7 +73,7 @@ func defaultLimits() pspLimits {
 // timestamps come from clock.
 func newPSP(clock *Clock, store stateStore, f feeds, limits pspLimits) *PSP {
 	return &PSP{clock: clock, store: store, feeds: f, limits: limits, stray: &requestLog{size: limits.requestLog},
-		logs: map[string]*requestLog{}, ordered: map[string]*sync.Mutex{}}
+		logs: map[string]*requestLog{}}
 }
 
 // NewMemoryPSP returns an empty PSP that keeps everything in this process's memory, with the
@@ -99,14 +103,9 @@ func (p *PSP) sendWebhooks(s *webhookSender) { p.webhooks = s }
 // orderLock returns the lock that keeps one tenant's webhooks in the order of its updates in this
 // process.
 func (p *PSP) orderLock(tenant string) *sync.Mutex {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	l, ok := p.ordered[tenant]
-	if !ok {
-		l = &sync.Mutex{}
-		p.ordered[tenant] = l
-	}
-	return l
+	h := fnv.New32a()
+	h.Write([]byte(tenant))
+	return &p.ordered[h.Sum32()%uint32(len(p.ordered))]
 }
 
 // Dataset returns the dataset of an API key. Keys never see each other's data.
@@ -633,7 +632,7 @@ func (o *op) generate(spec GenerateSpec) ([]models.Transaction, error) {
 	}
 	if spec.Asset != "" {
 		if err := spec.Asset.Validate(); err != nil {
-			return nil, connector.InvalidRequest("bad asset: %v", err)
+			return nil, connector.InvalidRequest("%v", err) // names the asset and the value
 		}
 	}
 	accounts := o.accountIDs()
@@ -894,17 +893,8 @@ type RequestLogEntry struct {
 // a few hundred bytes, not its size.
 const maxLoggedField = 300
 
-// clipLogged cuts s to maxLoggedField bytes (at a rune boundary), marked with its full length.
-func clipLogged(s string) string {
-	if len(s) <= maxLoggedField {
-		return s
-	}
-	cut := maxLoggedField
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return fmt.Sprintf("%s…(%d bytes)", s[:cut], len(s))
-}
+// clipLogged cuts s to maxLoggedField bytes, marked with its full length (httpserver.Clip).
+func clipLogged(s string) string { return httpserver.Clip(s, maxLoggedField) }
 
 // keyHint shows the first characters of a key, never more than half of it nor more than 4, with its
 // length: enough to spot a typo'd key, not enough to use it.
