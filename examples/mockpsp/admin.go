@@ -681,4 +681,3 @@ func (st *tenantState) export(v *exportView) {
 	v.Payouts = st.orderViews(st.PayoutIDs, st.Payouts, len(st.PayoutIDs))
 	v.Transfers = st.orderViews(st.TransferIDs, st.Transfers, len(st.TransferIDs))
 }
-

@@ -45,8 +45,8 @@ type PSP struct {
 	// made with a key that holds no data (a typo'd key polls an empty dataset).
 	stray *requestLog
 
-	mu      sync.Mutex
-	logs    map[string]*requestLog // by tenant: the request log is per process
+	mu   sync.Mutex
+	logs map[string]*requestLog // by tenant: the request log is per process
 	// ordered holds an update and the queuing of its webhooks, one lock per stripe of tenants (by
 	// hash): a tenant always takes the same one, and no key, however many are tried, adds a lock.
 	ordered [64]sync.Mutex
