@@ -50,8 +50,10 @@ func findChromium(t *testing.T) string {
 // newBrowser starts a headless Chromium with a fresh profile and returns a tab's context.
 func newBrowser(t *testing.T, path string) context.Context {
 	t.Helper()
-	profile := t.TempDir()                                                            // cleaned up after the browser has exited (cleanups run last-in first-out)
-	parent, cancelTimeout := context.WithTimeout(context.Background(), 4*time.Minute) // the whole tutorial, on a loaded machine under -race
+	// The profile is cleaned up after the browser has exited (cleanups run last-in first-out); the
+	// budget covers the whole tutorial, on a loaded machine under -race.
+	profile := t.TempDir()
+	parent, cancelTimeout := context.WithTimeout(context.Background(), 4*time.Minute)
 	t.Cleanup(cancelTimeout)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(parent,
 		chromedp.ExecPath(path),
