@@ -143,3 +143,34 @@ func TestLongestAcceptedKeyAuthenticates(t *testing.T) {
 	require.Equal(t, http.StatusOK, res.status, "body: %s", res.body)
 	assert.Equal(t, httpserver.DefaultTenant, p.recorded()[0].tenant)
 }
+
+// TestCheckAPIKeyAgreesWithNew: CheckAPIKey refuses exactly the keys New refuses, with the reason and
+// never the key.
+func TestCheckAPIKeyAgreesWithNew(t *testing.T) {
+	keys := map[string]string{ // key -> what the error says ("" for a usable key)
+		"acme-test":  "",
+		"sk_live_42": "",
+		strings.Repeat("k", httpserver.MaxAPIKeyLength): "",
+		"":          "invalid API key: empty key",
+		"Acme Test": "invalid API key: the key has white space at byte 4",
+		"s3cret\n":  "invalid API key: the key has a control character at byte 6",
+		"s3crét":    "invalid API key: the key has a non-ASCII character at byte 4",
+		strings.Repeat("k", httpserver.MaxAPIKeyLength+1): "invalid API key: the key is 4097 bytes long, longer than MaxAPIKeyLength (4096 bytes)",
+	}
+	for key, want := range keys {
+		checkErr := httpserver.CheckAPIKey(key)
+		_, newErr := httpserver.New(newFake(), httpserver.WithAPIKey(key), httpserver.WithLogger(discardLogger()))
+		if want == "" {
+			assert.NoError(t, checkErr, "key of %d bytes", len(key))
+			assert.NoError(t, newErr, "key of %d bytes", len(key))
+			continue
+		}
+		require.Error(t, checkErr, "key of %d bytes", len(key))
+		assert.ErrorIs(t, checkErr, httpserver.ErrInvalidAPIKey)
+		assert.Contains(t, checkErr.Error(), want)
+		assert.Error(t, newErr, "New refuses what CheckAPIKey refuses")
+		if len(key) > 3 {
+			assert.NotContains(t, checkErr.Error(), key)
+		}
+	}
+}

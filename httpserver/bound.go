@@ -21,6 +21,11 @@ const (
 	MaxQueryParams = 20
 )
 
+// Clip returns s when it has at most n bytes, and otherwise its first n bytes (cut at a rune
+// boundary) followed by "…(N bytes)", N being the full length: the rule the handler applies to every
+// log field and Detail that carries client input. Use it for your own logs of client input.
+func Clip(s string, n int) string { return clip(s, n) }
+
 // clip returns s when it has at most n bytes, and otherwise its first n bytes (cut at a rune
 // boundary) followed by "…(N bytes)".
 func clip(s string, n int) string {

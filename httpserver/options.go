@@ -78,19 +78,12 @@ func (c *config) addKey(option, key, tenant string) {
 	if option != "WithAPIKey" {
 		which = fmt.Sprintf("API key of tenant %q", tenant)
 	}
-	switch {
-	case tenant == "":
+	if tenant == "" {
 		c.reject("%s: an API key maps to an empty tenant", option)
 		return
-	case key == "":
-		c.reject("%s: empty %s", option, which)
-		return
-	case len(key) > MaxAPIKeyLength:
-		c.reject("%s: %s is %d bytes long, longer than MaxAPIKeyLength (%d bytes)", option, which, len(key), MaxAPIKeyLength)
-		return
 	}
-	if i, what := badKeyChar(key); i >= 0 {
-		c.reject("%s: %s has %s at byte %d %s", option, which, what, i, keyCharset)
+	if problem := keyProblem(which, key); problem != "" {
+		c.reject("%s: %s", option, problem)
 		return
 	}
 	if i := strings.IndexFunc(tenant, unicode.IsControl); i >= 0 {
@@ -101,6 +94,40 @@ func (c *config) addKey(option, key, tenant string) {
 		c.keys = make(map[string]string)
 	}
 	c.keys[key] = tenant
+}
+
+// ErrInvalidAPIKey is wrapped by the errors of CheckAPIKey.
+var ErrInvalidAPIKey = errors.New("invalid API key")
+
+// CheckAPIKey returns nil for a key that WithAPIKey and WithAPIKeys accept, and otherwise an error
+// wrapping ErrInvalidAPIKey that says why: the key is empty, longer than MaxAPIKeyLength bytes, or
+// holds a character no "Authorization: Bearer <key>" header can carry (white space, a control or a
+// non-ASCII character), with the byte offset of that character. The error never shows the key.
+//
+// New applies the same rule to the keys it is given. Call it where keys come from elsewhere: in a
+// WithAuthenticator function, or where a person types a key (an admin page, a configuration
+// loader), so that a key no request could match is refused with its reason at once rather than
+// answering 401 to every poll.
+func CheckAPIKey(key string) error {
+	if problem := keyProblem("the key", key); problem != "" {
+		return fmt.Errorf("%w: %s", ErrInvalidAPIKey, problem)
+	}
+	return nil
+}
+
+// keyProblem says why no request can match key, naming the key as which ("API key", …), or returns
+// "" for a usable key. It shows only the key's length or the offset of a bad character.
+func keyProblem(which, key string) string {
+	switch {
+	case key == "":
+		return "empty " + strings.TrimPrefix(which, "the ")
+	case len(key) > MaxAPIKeyLength:
+		return fmt.Sprintf("%s is %d bytes long, longer than MaxAPIKeyLength (%d bytes)", which, len(key), MaxAPIKeyLength)
+	}
+	if i, what := badKeyChar(key); i >= 0 {
+		return fmt.Sprintf("%s has %s at byte %d %s", which, what, i, keyCharset)
+	}
+	return ""
 }
 
 // badKeyChar returns the byte offset of the first character of key that a bearer token cannot hold

@@ -9,9 +9,11 @@ import (
 	"io"
 	"io/fs"
 	"maps"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -48,6 +50,8 @@ func registerAdmin(mux *http.ServeMux, psp *PSP) {
 	mux.HandleFunc("POST /admin/api/generate", a.withDataset(a.generate))
 	mux.HandleFunc("POST /admin/api/transactions/{id}/actions", a.withDataset(a.applyAction))
 	mux.HandleFunc("GET /admin/api/install", a.withDataset(a.install))
+	mux.HandleFunc("GET /admin/api/export", a.withDataset(a.export))
+	mux.HandleFunc("POST /admin/api/keys/check", a.checkKey)
 	mux.HandleFunc("/admin/api/", func(w http.ResponseWriter, r *http.Request) {
 		httpserver.WriteError(w, http.StatusNotFound, "Not Found", fmt.Sprintf("no admin route %s %s", r.Method, r.URL.Path))
 	})
@@ -69,17 +73,57 @@ type admin struct {
 	psp *PSP
 }
 
-// withDataset authenticates an admin request by its bearer key and passes the key's dataset on.
+// withDataset authenticates an admin request by its bearer key and passes the key's dataset on. A
+// key the contract's routes would refuse (httpserver.CheckAPIKey) is refused here too, with the
+// reason: data made with it could never reach Formance.
 func (a *admin) withDataset(h func(w http.ResponseWriter, r *http.Request, key string, d *Dataset)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		key, ok := bearerToken(r)
 		if !ok {
 			httpserver.WriteError(w, http.StatusUnauthorized, "Unauthorized",
-				"send the API key of the dataset as \"Authorization: Bearer <key>\" (any non-empty key)")
+				"send the API key of the dataset as \"Authorization: Bearer <key>\"")
+			return
+		}
+		if err := httpserver.CheckAPIKey(key); err != nil {
+			httpserver.WriteError(w, http.StatusUnauthorized, "Unauthorized", keyRefusal(err))
 			return
 		}
 		h(w, r, key, a.psp.Dataset(key))
 	}
+}
+
+// keyRefusal says why the panel and the API refuse a key.
+func keyRefusal(err error) string {
+	return err.Error() + ": Formance's requests with it would all be refused (401), so the panel refuses it too"
+}
+
+type keyInput struct {
+	Key string `json:"key"`
+}
+
+type keyView struct {
+	Tenant  string `json:"tenant"`
+	HasData bool   `json:"hasData"`
+}
+
+// checkKey answers whether the panel may use a key (POST /admin/api/keys/check {"key": "…"}): 200
+// with its tenant, or 400 with the reason the contract's routes would refuse it. The key comes in
+// the body, so that a key no header can carry (a non-ASCII character) still gets its reason.
+func (a *admin) checkKey(w http.ResponseWriter, r *http.Request) {
+	var in keyInput
+	if !decodeInput(w, r, &in) {
+		return
+	}
+	if err := httpserver.CheckAPIKey(in.Key); err != nil {
+		writeFieldError(w, "key", connector.InvalidRequest("%s", keyRefusal(err)))
+		return
+	}
+	has, err := a.psp.Dataset(in.Key).HasData(r.Context())
+	if err != nil {
+		writeAdminError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, keyView{Tenant: TenantOf(in.Key), HasData: has})
 }
 
 // bearerToken returns the token of an "Authorization: Bearer <token>" header.
@@ -102,6 +146,25 @@ func writeAdminError(w http.ResponseWriter, err error) {
 		detail = ce.Detail
 	}
 	httpserver.WriteError(w, status, http.StatusText(status), detail)
+}
+
+// fieldError is the body of an admin error about one form field: the contract's {"Title","Detail"}
+// and the field's name, so that the panel marks that field only.
+type fieldError struct {
+	Title  string
+	Detail string
+	Field  string
+}
+
+// writeFieldError answers err like writeAdminError, naming the form field it is about.
+func writeFieldError(w http.ResponseWriter, field string, err error) {
+	status := connector.HTTPStatus(err)
+	detail := err.Error()
+	var ce *connector.Error
+	if errors.As(err, &ce) && ce.Detail != "" {
+		detail = ce.Detail
+	}
+	writeJSON(w, status, fieldError{Title: http.StatusText(status), Detail: detail, Field: field})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -144,7 +207,10 @@ type stateView struct {
 	Payouts       []orderView          `json:"payouts"`
 	Transfers     []orderView          `json:"transfers"`
 	Requests      []RequestLogEntry    `json:"requests"`
-	Actions       []Action             `json:"allActions"`
+	// Stray are the requests that reached no dataset (refused, or with a key without data), for
+	// every key: only the start of each key is shown.
+	Stray   []RequestLogEntry `json:"strayRequests"`
+	Actions []Action          `json:"allActions"`
 }
 
 type accountView struct {
@@ -173,6 +239,7 @@ func (a *admin) state(w http.ResponseWriter, r *http.Request, key string, d *Dat
 	v.Tenant = TenantOf(key)
 	v.Precision = precisionName(d.psp.clock.Precision())
 	v.Requests = d.Requests()
+	v.Stray = d.psp.StrayRequests()
 	v.Actions = Actions()
 	writeJSON(w, http.StatusOK, v)
 }
@@ -240,6 +307,7 @@ func precisionName(p time.Duration) string {
 type newAccountInput struct {
 	Name     string          `json:"name"`
 	Asset    string          `json:"asset"`
+	Opening  string          `json:"openingBalance"` // minor units; empty: none
 	Metadata models.Metadata `json:"metadata"`
 }
 
@@ -251,7 +319,16 @@ func (a *admin) createAccount(w http.ResponseWriter, r *http.Request, _ string, 
 	if strings.TrimSpace(in.Asset) == "" {
 		in.Asset = "USD/2"
 	}
-	acc, err := d.CreateAccount(r.Context(), in.Name, models.Asset(strings.TrimSpace(in.Asset)), in.Metadata)
+	var opening models.Amount
+	if s := strings.TrimSpace(in.Opening); s != "" {
+		var err error
+		if opening, err = models.ParseAmount(s); err != nil {
+			writeFieldError(w, "openingBalance", connector.InvalidRequest(
+				"opening balance %q: want an integer in minor units, e.g. 100000 for 1000.00 USD/2 (negative for an overdraft)", s))
+			return
+		}
+	}
+	acc, err := d.CreateAccount(r.Context(), in.Name, models.Asset(strings.TrimSpace(in.Asset)), opening, in.Metadata)
 	if err != nil {
 		writeAdminError(w, err)
 		return
@@ -282,7 +359,6 @@ func (a *admin) createBankAccount(w http.ResponseWriter, r *http.Request, _ stri
 	if !decodeInput(w, r, &in) {
 		return
 	}
-	in.Country = strings.ToUpper(strings.TrimSpace(in.Country))
 	ba, err := d.CreateBankAccount(r.Context(), in)
 	if err != nil {
 		writeAdminError(w, err)
@@ -294,23 +370,30 @@ func (a *admin) createBankAccount(w http.ResponseWriter, r *http.Request, _ stri
 // ---------------------------------------------------------------------------------------------------
 // Generate
 
-// generateInput is the Generate form. Amount is a string of minor units, like on the wire, so that
-// "-5" and "10.50" get a clear message rather than a JSON error.
+// generateInput is the Generate form. Count is what the person typed, as a JSON number or string, and
+// Amount a string of minor units, like on the wire, so that "abc", "-5" and "10.50" are refused as
+// typed rather than with a JSON error.
 type generateInput struct {
-	Count     int    `json:"count"`
-	Type      string `json:"type"`
-	AccountID string `json:"accountId"`
-	Amount    string `json:"amount"`
-	Asset     string `json:"asset"`
-	Status    string `json:"status"`
+	Count         json.RawMessage `json:"count"`
+	AllowNegative bool            `json:"allowNegative"`
+	Type          string          `json:"type"`
+	AccountID     string          `json:"accountId"`
+	Amount        string          `json:"amount"`
+	Asset         string          `json:"asset"`
+	Status        string          `json:"status"`
 }
 
 func (in generateInput) spec() (GenerateSpec, error) {
-	spec := GenerateSpec{Count: in.Count, AccountID: strings.TrimSpace(in.AccountID)}
+	spec := GenerateSpec{AccountID: strings.TrimSpace(in.AccountID), AllowNegative: in.AllowNegative}
+	count, err := parseCount(in.Count)
+	if err != nil {
+		return spec, err
+	}
+	spec.Count = count
 	if t := strings.TrimSpace(in.Type); t != "" && !strings.EqualFold(t, "mix") {
 		parsed, err := models.ParseTransactionType(strings.ToUpper(t))
 		if err != nil {
-			return spec, connector.InvalidRequest("bad type: %v", err)
+			return spec, connector.InvalidRequest("%v", err) // the error names the type and the value
 		}
 		spec.Type = parsed
 	}
@@ -327,11 +410,32 @@ func (in generateInput) spec() (GenerateSpec, error) {
 	if s := strings.TrimSpace(in.Status); s != "" {
 		st, err := models.ParseTransactionStatus(strings.ToUpper(s))
 		if err != nil {
-			return spec, connector.InvalidRequest("bad status: %v", err)
+			return spec, connector.InvalidRequest("%v", err)
 		}
 		spec.Status = st
 	}
 	return spec, nil
+}
+
+// parseCount reads Generate's count, a JSON number or a string of digits (what the form holds).
+func parseCount(raw json.RawMessage) (int, error) {
+	text := strings.TrimSpace(string(raw))
+	if text == "" || text == "null" {
+		return 0, connector.InvalidRequest("count is missing: want a whole number from 1 to %d", maxGenerate)
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		s = text // a JSON number (or anything else), as written
+	}
+	s = strings.TrimSpace(s)
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, connector.InvalidRequest("count %q is not a whole number: want one from 1 to %d", s, maxGenerate)
+	}
+	if n < 1 || n > maxGenerate {
+		return 0, connector.InvalidRequest("count %d is out of range: want a whole number from 1 to %d", n, maxGenerate)
+	}
+	return n, nil
 }
 
 func (a *admin) generate(w http.ResponseWriter, r *http.Request, _ string, d *Dataset) {
@@ -391,6 +495,8 @@ type installView struct {
 	// Note is a warning to show with the config, empty when there is none: set when the polling
 	// period is below the minimum of a default stack.
 	Note string `json:"note"`
+	// DockerEndpoint is the endpoint for a stack running in Docker on this machine.
+	DockerEndpoint string `json:"dockerEndpoint"`
 }
 
 // installPath is the Payments API route that installs a Generic Connector on a stack.
@@ -418,12 +524,14 @@ func pollingPeriodNote(period string, d time.Duration) string {
 }
 
 // install answers the Install view: the connector config for the key in use, as JSON, with fctl and
-// with cURL. Query: stack, name, endpoint, pollingPeriod (default 20m). A pageSize parameter is
-// refused with 400: it is no connector setting any more.
+// with cURL. Query: stack, name, endpoint, pollingPeriod (default 20m). A bad value is refused with
+// 400 naming the field (Field in the error body), so that the panel marks that field only and shows
+// no config built from stale values. A pageSize parameter is refused: it is no connector setting any
+// more.
 func (a *admin) install(w http.ResponseWriter, r *http.Request, key string, _ *Dataset) {
 	q := r.URL.Query()
 	if q.Has("pageSize") {
-		writeAdminError(w, connector.InvalidRequest("pageSize is no longer a setting of the Generic Connector: "+
+		writeFieldError(w, "pageSize", connector.InvalidRequest("pageSize is no longer a setting of the Generic Connector: "+
 			"Formance always asks for pageSize=100 and ignores a pageSize in the config; remove the parameter"))
 		return
 	}
@@ -433,33 +541,31 @@ func (a *admin) install(w http.ResponseWriter, r *http.Request, key string, _ *D
 		Endpoint:      strings.TrimSpace(q.Get("endpoint")),
 		PollingPeriod: strings.TrimSpace(q.Get("pollingPeriod")),
 	}
-	if cfg.Name == "" {
-		cfg.Name = "mockpsp"
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
 	}
-	if cfg.Endpoint == "" {
-		scheme := "http"
-		if r.TLS != nil {
-			scheme = "https"
-		}
-		cfg.Endpoint = scheme + "://" + r.Host
-	}
-	if cfg.PollingPeriod == "" {
-		cfg.PollingPeriod = defaultPollingPeriod
+	cfg.Name = cmp.Or(cfg.Name, "mockpsp")
+	cfg.Endpoint = cmp.Or(cfg.Endpoint, scheme+"://"+r.Host)
+	cfg.PollingPeriod = cmp.Or(cfg.PollingPeriod, defaultPollingPeriod)
+	if strings.ContainsAny(cfg.Name, " /\\\"'") {
+		writeFieldError(w, "name", connector.InvalidRequest("connector name %q: use letters, digits, - and _ only (it also names the config file)", cfg.Name))
+		return
 	}
 	if err := checkHTTPURL("endpoint", cfg.Endpoint); err != nil {
-		writeAdminError(w, err)
+		writeFieldError(w, "endpoint", err)
 		return
 	}
 	period, err := time.ParseDuration(cfg.PollingPeriod)
 	if err != nil || period <= 0 {
-		writeAdminError(w, connector.InvalidRequest("bad pollingPeriod %q: want a duration such as 20m or 1h", cfg.PollingPeriod))
+		writeFieldError(w, "pollingPeriod", connector.InvalidRequest("polling period %q: want a duration such as 20m, 1h or 30s", cfg.PollingPeriod))
 		return
 	}
 	stack := strings.TrimRight(strings.TrimSpace(q.Get("stack")), "/")
 	if stack == "" {
 		stack = "https://ORGANIZATION-STACK.REGION.formance.cloud"
 	} else if err := checkHTTPURL("stack", stack); err != nil {
-		writeAdminError(w, err)
+		writeFieldError(w, "stack", err)
 		return
 	}
 	pretty, _ := json.MarshalIndent(cfg, "", "  ")
@@ -472,8 +578,19 @@ func (a *admin) install(w http.ResponseWriter, r *http.Request, key string, _ *D
 			"  -H \"Authorization: Bearer $FORMANCE_TOKEN\" \\\n" +
 			"  -H 'Content-Type: application/json' \\\n" +
 			"  -d " + shellQuote(string(compact)),
-		Note: pollingPeriodNote(cfg.PollingPeriod, period),
+		Note:           pollingPeriodNote(cfg.PollingPeriod, period),
+		DockerEndpoint: dockerEndpoint(scheme, r.Host),
 	})
+}
+
+// dockerEndpoint is the endpoint a Formance stack running in Docker on this machine uses to reach
+// this server: host.docker.internal and this server's port (localhost there is the container).
+func dockerEndpoint(scheme, host string) string {
+	port := ""
+	if _, p, err := net.SplitHostPort(host); err == nil {
+		port = ":" + p
+	}
+	return scheme + "://host.docker.internal" + port
 }
 
 func checkHTTPURL(field, s string) error {
@@ -487,4 +604,80 @@ func checkHTTPURL(field, s string) error {
 // shellQuote quotes s for a POSIX shell.
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Export
+
+// exportView is a tenant's whole dataset as the PSP holds it (its own times), for reconciling what
+// Formance shows against the PSP: GET /admin/api/export.
+type exportView struct {
+	Tenant             string               `json:"tenant"`
+	ExportedAt         time.Time            `json:"exportedAt"`
+	TimestampPrecision string               `json:"timestampPrecision"`
+	Accounts           []exportAccount      `json:"accounts"`
+	Beneficiaries      []models.Beneficiary `json:"beneficiaries"`
+	BankAccounts       []models.BankAccount `json:"bankAccounts"`
+	Transactions       []exportTransaction  `json:"transactions"`
+	// Payouts and Transfers are newest first, with their idempotency key, description and origin
+	// ("formance": POST /payouts or /transfers, whose transaction row is served with
+	// relatedTransactionID = the idempotency key; "panel": Generate).
+	Payouts   []orderView `json:"payouts"`
+	Transfers []orderView `json:"transfers"`
+}
+
+type exportAccount struct {
+	models.Account
+	Asset models.Asset `json:"asset"`
+	// OpeningBalance is the balance the account was opened with, in Asset (absent: none).
+	OpeningBalance models.Amount `json:"openingBalance,omitzero"`
+	// Balances is what GET /accounts/{id}/balances reports now; Held what payouts and transfers in
+	// flight hold of it.
+	Balances []models.Balance `json:"balances"`
+	Held     []models.Balance `json:"held"`
+}
+
+type exportTransaction struct {
+	models.Transaction
+	// History is every status the transaction had, oldest first, with the time it was given.
+	History []statusChange `json:"history"`
+}
+
+// export answers the whole dataset of the key as a JSON file download.
+func (a *admin) export(w http.ResponseWriter, r *http.Request, key string, d *Dataset) {
+	v := exportView{Tenant: TenantOf(key), ExportedAt: time.Now().UTC(), TimestampPrecision: precisionName(d.psp.clock.Precision())}
+	err := d.view(r.Context(), func(st *tenantState) error { st.export(&v); return nil })
+	if err != nil {
+		writeAdminError(w, err)
+		return
+	}
+	w.Header().Set("Content-Disposition", `attachment; filename="mockpsp-`+v.Tenant+`.json"`)
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (st *tenantState) export(v *exportView) {
+	v.Accounts = []exportAccount{}
+	for _, acc := range st.Accounts {
+		held := []models.Balance{}
+		for asset, amount := range st.Held[acc.Account.ID] {
+			if amount.Sign() != 0 {
+				held = append(held, models.Balance{Amount: amount, Currency: asset})
+			}
+		}
+		slices.SortFunc(held, func(a, b models.Balance) int { return cmp.Compare(a.Currency, b.Currency) })
+		v.Accounts = append(v.Accounts, exportAccount{Account: acc.Account, Asset: acc.Asset, OpeningBalance: acc.Opening,
+			Balances: st.balancesOf(acc.Account.ID, acc.Asset), Held: held})
+	}
+	v.Beneficiaries = append([]models.Beneficiary{}, st.Beneficiaries...)
+	v.BankAccounts = append([]models.BankAccount{}, st.BankAccounts...)
+	txs := slices.Collect(maps.Values(st.Transactions))
+	slices.SortFunc(txs, func(a, b storedTransaction) int { // in creation order
+		return cmp.Or(a.Tx.CreatedAt.Compare(b.Tx.CreatedAt), cmp.Compare(len(a.Tx.ID), len(b.Tx.ID)), cmp.Compare(a.Tx.ID, b.Tx.ID))
+	})
+	v.Transactions = []exportTransaction{}
+	for _, s := range txs {
+		v.Transactions = append(v.Transactions, exportTransaction{Transaction: s.Tx, History: s.History})
+	}
+	v.Payouts = st.orderViews(st.PayoutIDs, st.Payouts, len(st.PayoutIDs))
+	v.Transfers = st.orderViews(st.TransferIDs, st.Transfers, len(st.TransferIDs))
 }

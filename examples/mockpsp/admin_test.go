@@ -19,13 +19,13 @@ func TestAdminCreatesAndGenerates(t *testing.T) {
 	c := client{t: t, base: srv.URL, key: "admin-test"}
 
 	var acc models.Account
-	c.want(http.StatusCreated, "POST", "/admin/api/accounts", map[string]string{"name": "Ops EUR", "asset": "EUR/2"}, &acc)
+	c.want(http.StatusCreated, "POST", "/admin/api/accounts", map[string]string{"name": "Ops EUR", "asset": "EUR/2", "openingBalance": "5000000"}, &acc)
 	assert.Equal(t, "Ops EUR", acc.AccountName)
-	c.want(http.StatusCreated, "POST", "/admin/api/accounts", map[string]string{"name": "Ops EUR 2", "asset": "EUR/2"}, nil)
+	c.want(http.StatusCreated, "POST", "/admin/api/accounts", map[string]string{"name": "Ops EUR 2", "asset": "EUR/2", "openingBalance": "5000000"}, nil)
 	var ben models.Beneficiary
 	c.want(http.StatusCreated, "POST", "/admin/api/beneficiaries", map[string]string{"ownerName": "Northwind"}, &ben)
 	var bank models.BankAccount
-	c.want(http.StatusCreated, "POST", "/admin/api/bank-accounts", map[string]string{"name": "Settlement", "iban": "FR7630006000011234567890189", "country": "fr"}, &bank)
+	c.want(http.StatusCreated, "POST", "/admin/api/bank-accounts", map[string]string{"name": "Settlement", "iban": "FR7630006000011234567890189", "country": "FR"}, &bank)
 	assert.Equal(t, "FR", bank.Country)
 
 	var txs []models.Transaction
@@ -100,7 +100,7 @@ func TestAdminRejectsInvalidInput(t *testing.T) {
 		{"account without name", 400, "/admin/api/accounts", map[string]string{"name": "  "}, []string{"name"}},
 		{"account with bad asset", 400, "/admin/api/accounts", map[string]string{"name": "X", "asset": "dollars"}, []string{"asset", "dollars"}},
 		{"beneficiary without name", 400, "/admin/api/beneficiaries", map[string]string{"ownerName": ""}, []string{"owner name"}},
-		{"bank account with bad country", 400, "/admin/api/bank-accounts", map[string]string{"name": "B", "country": "France"}, []string{"country", "FRANCE"}},
+		{"bank account with bad country", 400, "/admin/api/bank-accounts", map[string]string{"name": "B", "country": "France"}, []string{"country", "France", "upper-case ISO 3166-1 alpha-2"}},
 		{"unknown action", 400, "/admin/api/transactions/" + succeeded + "/actions", map[string]string{"action": "explode"}, []string{`unknown action "explode"`}},
 		{"action not possible for the status", 400, "/admin/api/transactions/" + succeeded + "/actions", map[string]string{"action": "capture"}, []string{succeeded, `"capture"`, "SUCCEEDED"}},
 		{"unknown transaction", 404, "/admin/api/transactions/tx_9999/actions", map[string]string{"action": "refund"}, []string{"tx_9999"}},
@@ -182,13 +182,13 @@ func TestRequestLog(t *testing.T) {
 }
 
 func TestRequestLogKeepsTheLastRequests(t *testing.T) {
-	var l requestLog
-	for i := range requestLogSize + 5 {
+	l := requestLog{size: defaultRequestLogSize}
+	for i := range defaultRequestLogSize + 5 {
 		l.add(RequestLogEntry{Status: i})
 	}
 	got := l.recent()
-	require.Len(t, got, requestLogSize)
-	assert.Equal(t, requestLogSize+4, got[0].Status, "newest first")
+	require.Len(t, got, defaultRequestLogSize)
+	assert.Equal(t, defaultRequestLogSize+4, got[0].Status, "newest first")
 	assert.Equal(t, 5, got[len(got)-1].Status, "the oldest ones dropped")
 }
 
@@ -235,9 +235,11 @@ func TestInstallView(t *testing.T) {
 		assert.Contains(t, detail, "pageSize=100", q)
 	}
 	for _, q := range []string{"pollingPeriod=soon", "pollingPeriod=-5m", "pollingPeriod=0s", "endpoint=localhost:8080", "stack=ftp://x"} {
-		detail := c.errorDetail(http.StatusBadRequest, "GET", "/admin/api/install?"+q, nil)
-		name, _, _ := strings.Cut(q, "=")
-		assert.Contains(t, detail, name)
+		var e fieldError
+		c.want(http.StatusBadRequest, "GET", "/admin/api/install?"+q, nil, &e)
+		name, value, _ := strings.Cut(q, "=")
+		assert.Equal(t, name, e.Field, "the error names the field, so that the panel marks it alone")
+		assert.Contains(t, e.Detail, value, "the Detail quotes the value")
 	}
 }
 

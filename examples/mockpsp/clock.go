@@ -16,8 +16,9 @@ type Clock struct {
 	precision time.Duration
 	now       func() time.Time
 
-	mu   sync.Mutex
-	last time.Time
+	mu          sync.Mutex
+	last        time.Time
+	lastInstant time.Time
 }
 
 // NewClock returns a Clock that truncates every time to precision; 0 keeps the full precision of the
@@ -44,3 +45,18 @@ func (c *Clock) Now() time.Time {
 
 // Precision returns the precision the clock truncates to (0: none).
 func (c *Clock) Precision() time.Duration { return c.precision }
+
+// Instant returns the current time in UTC to the microsecond, whatever the precision, and strictly
+// after any instant it returned before. It is the `at` of the balances: Formance keys a balance by
+// (account, at to the microsecond, asset) and fails the balances run when one `at` comes back with
+// another amount, which a truncated time (two polls in one second around a payment) would do.
+func (c *Clock) Instant() time.Time {
+	t := c.now().UTC().Round(0).Truncate(time.Microsecond)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !t.After(c.lastInstant) {
+		t = c.lastInstant.Add(time.Microsecond)
+	}
+	c.lastInstant = t
+	return t
+}

@@ -6,9 +6,9 @@
 // serves the whole Generic Connector contract (extension routes included) on :8080, and an admin
 // panel at http://localhost:8080/admin where a person creates accounts, generates payments, moves
 // them through their lifecycle, prepares the connector install and watches Formance's polls arrive.
-// Every API key is its own dataset, created on first use. The data lives in memory, or in PostgreSQL
-// with -postgres, where several processes on one database are one PSP behind several middleware
-// replicas.
+// Every API key (any key httpserver.CheckAPIKey accepts) is its own dataset, created by the first
+// thing made with it. The data lives in memory, or in PostgreSQL with -postgres, where several
+// processes on one database are one PSP behind several middleware replicas.
 //
 // Flags:
 //
@@ -29,6 +29,10 @@
 //	                              required by -webhook-url and -webhook-receiver
 //	-webhook-receiver             run the receiving side instead of the PSP: a middleware whose
 //	                              transactions come only from the webhooks POSTed to /webhooks
+//	-max-tenants N                the most API keys the PSP holds data for (default 1000); a write
+//	                              creating data for one more is refused with 409
+//	-request-log-size N           requests remembered per key, and for the stray requests that
+//	                              reached no data (default 200)
 //
 // Webhooks are JSON events {"id", "object":"event", "type":"transaction.created" or
 // "transaction.updated", "created", "account" (the tenant), "object_id", "data" (the transaction)},
@@ -46,7 +50,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -57,6 +63,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -79,6 +86,8 @@ type config struct {
 	WebhookURL         string
 	WebhookSecret      string
 	WebhookReceiver    bool
+	MaxTenants         int
+	RequestLogSize     int
 
 	// webhook tunes the delivery of webhooks (tests only; zero: the defaults).
 	webhook webhookOptions
@@ -109,7 +118,12 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 		"needed by -webhook-url and -webhook-receiver (default $"+webhookSecretEnv+", which keeps it out of the process list)")
 	fs.BoolVar(&cfg.WebhookReceiver, "webhook-receiver", false, "run the receiving side of the webhooks instead of the PSP: "+
 		"a middleware that takes the webhooks signed with -webhook-secret at POST "+webhookPath+" and serves the transactions they "+
-		"carry on the Generic Connector routes (any non-empty API key, as on the mock)")
+		"carry on the Generic Connector routes (any API key the mock accepts)")
+	fs.IntVar(&cfg.MaxTenants, "max-tenants", defaultMaxTenants, "the most API keys the PSP holds data for; "+
+		"a write that would create data for one more key is refused with 409 (reads of unknown keys create nothing)")
+	fs.IntVar(&cfg.RequestLogSize, "request-log-size", defaultRequestLogSize, "how many requests the panel's log remembers "+
+		"per API key, and for the requests that reached no data (each entry's path, query and reason clipped to "+
+		fmt.Sprint(maxLoggedField)+" bytes)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -125,6 +139,8 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 		return config{}, errors.New("seed counts need -seed-key, the API key that gets the data")
 	case cfg.SeedTransactions > 0 && cfg.SeedAccounts == 0:
 		return config{}, errors.New("-seed-transactions needs -seed-accounts of at least 1")
+	case cfg.MaxTenants < 1 || cfg.RequestLogSize < 1:
+		return config{}, fmt.Errorf("-max-tenants (%d) and -request-log-size (%d) must be at least 1", cfg.MaxTenants, cfg.RequestLogSize)
 	case cfg.TimestampPrecision < 0:
 		return config{}, errors.New("-timestamp-precision must not be negative")
 	case (cfg.WebhookURL != "" || cfg.WebhookReceiver) && cfg.WebhookSecret == "":
@@ -145,15 +161,14 @@ func isHTTPURL(s string) bool {
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
-// maxKeyLength bounds API keys: any other non-empty key is accepted.
-const maxKeyLength = 200
-
-// authenticate accepts any non-empty API key and names its tenant after it (TenantOf): each key is
-// its own dataset, and the key itself never appears in the request log.
+// authenticate accepts any API key that httpserver.CheckAPIKey accepts (the rule of
+// httpserver.WithAPIKey: printable ASCII, at most httpserver.MaxAPIKeyLength bytes) and names its
+// tenant after it (TenantOf): each key is its own dataset, and the key itself never appears in the
+// request log. The admin panel refuses the same keys, with the same reason.
 // A real middleware checks the key instead (or uses httpserver.WithAPIKey).
 func authenticate(_ *http.Request, bearerToken string) (string, error) {
-	if len(bearerToken) > maxKeyLength {
-		return "", fmt.Errorf("%w: API key longer than %d characters", httpserver.ErrUnauthorized, maxKeyLength)
+	if err := httpserver.CheckAPIKey(bearerToken); err != nil {
+		return "", fmt.Errorf("%w: %w", httpserver.ErrUnauthorized, err)
 	}
 	return TenantOf(bearerToken), nil
 }
@@ -173,10 +188,11 @@ func newHandler(ctx context.Context, cfg config, logger *slog.Logger) (http.Hand
 		idem *pgstore.Store
 		err  error
 	)
+	limits := pspLimits{maxTenants: cmp.Or(cfg.MaxTenants, defaultMaxTenants), requestLog: cmp.Or(cfg.RequestLogSize, defaultRequestLogSize)}
 	if cfg.Postgres == "" {
-		psp, err = NewMemoryPSP(clock)
+		psp, err = newMemoryPSP(clock, limits)
 	} else {
-		psp, idem, err = openPostgres(ctx, cfg.Postgres, clock)
+		psp, idem, err = openPostgres(ctx, cfg.Postgres, clock, limits)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -206,6 +222,8 @@ func newHandler(ctx context.Context, cfg config, logger *slog.Logger) (http.Hand
 	}
 	mux := http.NewServeMux()
 	registerAdmin(mux, psp)
+	mux.HandleFunc("GET /{$}", home)
+	mux.HandleFunc("GET /favicon.ico", favicon)
 	mux.Handle("/", recordRequests(psp, api))
 	return mux, psp, nil
 }
@@ -213,7 +231,7 @@ func newHandler(ctx context.Context, cfg config, logger *slog.Logger) (http.Hand
 // openPostgres opens a pool on the database at url, creates the tables of the PSP's state, of the
 // feeds and of the idempotency store when they do not exist, and returns the PSP on them (which
 // closes the pool when closed) and the idempotency store for httpserver.WithIdempotencyStore.
-func openPostgres(ctx context.Context, url string, clock *Clock) (*PSP, *pgstore.Store, error) {
+func openPostgres(ctx context.Context, url string, clock *Clock, limits pspLimits) (*PSP, *pgstore.Store, error) {
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		return nil, nil, fmt.Errorf("-postgres: %w", err)
@@ -229,7 +247,7 @@ func openPostgres(ctx context.Context, url string, clock *Clock) (*PSP, *pgstore
 	if err != nil {
 		return fail(err)
 	}
-	store := newPGStore(pool, f)
+	store := newPGStore(pool, f, limits.maxTenants)
 	store.owned = true
 	if err := store.migrate(ctx); err != nil {
 		return fail(err)
@@ -241,36 +259,76 @@ func openPostgres(ctx context.Context, url string, clock *Clock) (*PSP, *pgstore
 	if err := idem.Migrate(ctx); err != nil {
 		return fail(err)
 	}
-	return newPSP(clock, store, f.feeds()), idem, nil
+	return newPSP(clock, store, f.feeds(), limits), idem, nil
 }
 
-// recordRequests remembers each authenticated request in the request log of its key's dataset, so
-// the panel shows Formance's polls as they arrive.
+// recordRequests remembers each request to the contract's routes: in the request log of its key's
+// dataset when the key holds data, otherwise in the log of stray requests, with the start of the key
+// and the reason nothing was served (the Detail of a refusal, or "no data for this key"), so that the
+// panel shows why nothing arrives from a Formance stack configured with a wrong key.
 func recordRequests(psp *PSP, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
-		key, ok := bearerToken(r)
-		if !ok || sw.status == http.StatusUnauthorized || len(key) > maxKeyLength {
-			return
-		}
 		query, err := url.QueryUnescape(r.URL.RawQuery)
 		if err != nil {
 			query = r.URL.RawQuery
 		}
-		psp.Dataset(key).LogRequest(RequestLogEntry{
+		e := RequestLogEntry{
 			At: start.UTC(), Method: r.Method, Path: r.URL.Path, Query: query, Status: sw.status,
 			DurationMs: float64(time.Since(start).Microseconds()) / 1000,
-		})
+		}
+		key, _ := bearerToken(r)
+		e.Key = keyHint(key)
+		if sw.status == http.StatusUnauthorized || httpserver.CheckAPIKey(key) != nil {
+			e.Reason = cmp.Or(sw.detail(), "refused")
+			psp.LogStray(e)
+			return
+		}
+		d := psp.Dataset(key)
+		if has, err := d.HasData(r.Context()); err != nil || !has {
+			e.Reason = "no data for this key: nothing was ever created with it (a typo in the connector's apiKey?)"
+			psp.LogStray(e)
+			return
+		}
+		e.Key = ""
+		d.LogRequest(e)
 	})
 }
 
+// home answers GET /: a browser goes to the panel, any other client gets a JSON pointer to it.
+func home(w http.ResponseWriter, r *http.Request) {
+	if strings.Contains(r.Header.Get("Accept"), "text/html") {
+		http.Redirect(w, r, "/admin/", http.StatusFound)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{
+		"admin":  "/admin/",
+		"detail": "this is a mock PSP: the admin panel is at /admin/, the Generic Connector routes (GET /accounts, …) need \"Authorization: Bearer <API key>\"",
+	})
+}
+
+// favicon answers GET /favicon.ico with the panel's icon, so that a browser's request for it is
+// neither a 401 nor a line in a request log.
+func favicon(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Cache-Control", "max-age=86400")
+	_, _ = io.WriteString(w, faviconSVG)
+}
+
+const faviconSVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><path d="M8 1l7 7-7 7-7-7z" fill="#3b5bdb"/></svg>`
+
+// statusWriter remembers the status of an answer and, for an error, the start of its body (to log
+// its Detail).
 type statusWriter struct {
 	http.ResponseWriter
 	status      int
 	wroteHeader bool
+	body        []byte // the first maxCapturedBody bytes of a 4xx or 5xx answer
 }
+
+const maxCapturedBody = 2048
 
 func (w *statusWriter) WriteHeader(status int) {
 	if !w.wroteHeader {
@@ -281,10 +339,22 @@ func (w *statusWriter) WriteHeader(status int) {
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	w.wroteHeader = true
+	if w.status >= 400 && len(w.body) < maxCapturedBody {
+		w.body = append(w.body, b[:min(len(b), maxCapturedBody-len(w.body))]...)
+	}
 	return w.ResponseWriter.Write(b)
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// detail returns the Detail of the error body written, or "".
+func (w *statusWriter) detail() string {
+	var e struct{ Detail string }
+	if json.Unmarshal(w.body, &e) != nil {
+		return ""
+	}
+	return e.Detail
+}
 
 func main() {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -324,7 +394,7 @@ func main() {
 	base := baseURL(cfg.Addr)
 	key := cfg.SeedKey
 	if key == "" {
-		key = "any non-empty key, e.g. my-company-test"
+		key = "any key of printable ASCII, e.g. my-company-test"
 	}
 	logger.Info("mock PSP ready",
 		slog.String("endpoint", base), slog.String("admin", base+"/admin"), slog.String("apiKey", key),

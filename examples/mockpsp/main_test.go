@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -50,6 +52,9 @@ func TestParseFlags(t *testing.T) {
 		{args: []string{"-webhook-url", "localhost:8081", "-webhook-secret", "s"}, wantErr: "absolute http(s) URL"},
 		{args: []string{"-webhook-receiver", "-webhook-secret", "s", "-seed-key", "k"}, wantErr: "runs no PSP"},
 		{args: []string{"-webhook-receiver", "-webhook-secret", "s", "-webhook-url", "http://x/y"}, wantErr: "runs no PSP"},
+		{args: []string{"-max-tenants", "5", "-request-log-size", "7"}, want: config{Addr: ":8080", MaxTenants: 5, RequestLogSize: 7}},
+		{args: []string{"-max-tenants", "0"}, wantErr: "-max-tenants (0)"},
+		{args: []string{"-request-log-size", "-1"}, wantErr: "-request-log-size (-1)"},
 	}
 	for _, tt := range tests {
 		got, err := parseFlags(tt.args, io.Discard)
@@ -59,6 +64,8 @@ func TestParseFlags(t *testing.T) {
 			continue
 		}
 		require.NoError(t, err, "%q", tt.args)
+		tt.want.MaxTenants = cmp.Or(tt.want.MaxTenants, defaultMaxTenants)
+		tt.want.RequestLogSize = cmp.Or(tt.want.RequestLogSize, defaultRequestLogSize)
 		assert.Equal(t, tt.want, got, "%q", tt.args)
 	}
 	var help bytes.Buffer
@@ -156,4 +163,23 @@ func TestAPIKeyNeverLogged(t *testing.T) {
 	require.NotContains(t, logs.String(), key)
 	require.Contains(t, logs.String(), TenantOf(key), "requests are logged under the derived tenant name")
 	require.NotEqual(t, TenantOf(key), TenantOf(key+"x"))
+}
+
+// The balances' at is to the microsecond and never repeats, whatever the precision: Formance fails
+// the balances run when one at comes back with another amount.
+func TestBalancesAtNeverRepeats(t *testing.T) {
+	second := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+	srv, _ := startMock(t, config{SeedKey: "at", SeedAccounts: 1, SeedBeneficiaries: 1, TimestampPrecision: time.Second,
+		now: func() time.Time { return second }}) // the clock stands still: every read is in one second
+	c := client{t: t, base: srv.URL, key: "at"}
+	seen := map[time.Time]string{}
+	for i := range 5 {
+		var b models.Balances
+		c.want(http.StatusOK, "GET", "/accounts/acc_0001/balances", nil, &b)
+		assert.Equal(t, b.At, b.At.Truncate(time.Microsecond), "to the microsecond")
+		_, again := seen[b.At]
+		assert.False(t, again, "read %d: at %s served before", i, b.At)
+		seen[b.At] = b.Balances[0].Amount.String()
+		c.want(http.StatusCreated, "POST", "/payouts", payoutBody(fmt.Sprint("at-", i), "100", "acc_0001", "ben_0001"), nil)
+	}
 }

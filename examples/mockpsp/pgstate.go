@@ -79,14 +79,15 @@ func (f pgFeeds) putTx(ctx context.Context, tx pgx.Tx, tenant string, ch changes
 
 // pgStore is the stateStore of -postgres.
 type pgStore struct {
-	pool  *pgxpool.Pool
-	feeds pgFeeds
-	owned bool // close the pool with the store
+	pool       *pgxpool.Pool
+	feeds      pgFeeds
+	maxTenants int
+	owned      bool // close the pool with the store
 }
 
-// newPGStore returns a store on pool; migrate creates its tables.
-func newPGStore(pool *pgxpool.Pool, f pgFeeds) *pgStore {
-	return &pgStore{pool: pool, feeds: f}
+// newPGStore returns a store on pool holding at most maxTenants tenants; migrate creates its tables.
+func newPGStore(pool *pgxpool.Pool, f pgFeeds, maxTenants int) *pgStore {
+	return &pgStore{pool: pool, feeds: f, maxTenants: maxTenants}
 }
 
 // migrate creates the state table and the feeds' tables when they do not exist. It is safe at every
@@ -116,12 +117,19 @@ func (s *pgStore) update(ctx context.Context, tenant string, fn func(*tenantStat
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO `+stateTable+` (tenant, state) VALUES ($1, $2) ON CONFLICT (tenant) DO NOTHING`,
-			tenant, fresh); err != nil {
+		// A new tenant only while the table holds fewer than maxTenants (processes creating tenants at
+		// the same moment may pass the bound by a few: it bounds growth, it is no quota).
+		if _, err := tx.Exec(ctx, `INSERT INTO `+stateTable+` (tenant, state)
+			SELECT $1, $2 WHERE (SELECT count(*) FROM `+stateTable+`) < $3
+			ON CONFLICT (tenant) DO NOTHING`, tenant, fresh, s.maxTenants); err != nil {
 			return fmt.Errorf("mockpsp: creating the state of %s: %w", tenant, err)
 		}
 		var raw []byte
-		if err := tx.QueryRow(ctx, `SELECT state FROM `+stateTable+` WHERE tenant = $1 FOR UPDATE`, tenant).Scan(&raw); err != nil {
+		err = tx.QueryRow(ctx, `SELECT state FROM `+stateTable+` WHERE tenant = $1 FOR UPDATE`, tenant).Scan(&raw)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return tooManyTenants(s.maxTenants)
+		}
+		if err != nil {
 			return fmt.Errorf("mockpsp: locking the state of %s: %w", tenant, err)
 		}
 		st, err := decodeTenantState(tenant, raw)

@@ -240,7 +240,9 @@ func TestPostgresConformance(t *testing.T) {
 		}
 		return adminCall(ctx, other.URL, key, "POST", "/admin/api/generate", map[string]any{"count": 8}, nil)
 	}
-	connectortest.Run(t, connectortest.Target{BaseURL: srv.URL, APIKey: key}, connectortest.Options{Changes: changes})
+	connectortest.Run(t, connectortest.Target{BaseURL: srv.URL, APIKey: key}, connectortest.Options{Changes: changes,
+		// A transfer moves money between accounts of one asset: acc_0004 holds USD/2, like acc_0001.
+		WriteAccounts: connectortest.WriteAccounts{TransferDestination: "acc_0004"}})
 	assert.Positive(t, round, "Changes ran")
 }
 

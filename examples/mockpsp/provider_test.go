@@ -65,17 +65,27 @@ func TestPayoutLifecycle(t *testing.T) {
 	var bal models.Balances
 	c.want(http.StatusOK, "GET", "/accounts/acc_0001/balances", nil, &bal)
 	assert.Equal(t, "acc_0001", bal.AccountID)
-	assert.Equal(t, []models.Balance{{Amount: models.AmountFromInt64(-2500), Currency: "USD/2"}}, bal.Balances)
+	assert.Equal(t, []models.Balance{{Amount: models.AmountFromInt64(seedOpeningBalance - 2500), Currency: "USD/2"}}, bal.Balances)
 
 	c.errorDetail(http.StatusNotFound, "GET", "/payouts/tx_9999", nil)
 	c.errorDetail(http.StatusNotFound, "GET", "/transfers/"+p.ID, nil)
 }
 
 func TestTransfersAndBankAccounts(t *testing.T) {
-	srv, _ := startMock(t, config{SeedKey: "transfers", SeedAccounts: 2, SeedBeneficiaries: 1})
+	// Seeded accounts rotate USD/2, EUR/2, GBP/2: acc_0001 and acc_0004 hold USD/2, acc_0002 EUR/2.
+	srv, _ := startMock(t, config{SeedKey: "transfers", SeedAccounts: 4, SeedBeneficiaries: 1})
 	c := client{t: t, base: srv.URL, key: "transfers"}
-	body := map[string]any{"idempotencyKey": "tr-1", "amount": "700", "currency": "EUR/2",
+	body := map[string]any{"idempotencyKey": "tr-0", "amount": "700", "currency": "USD/2",
 		"sourceAccountId": "acc_0001", "destinationAccountId": "acc_0002"}
+	// A transfer moves money between accounts of one asset: refused (final 400), nothing created.
+	detail := c.errorDetail(http.StatusBadRequest, "POST", "/transfers", body)
+	assert.Contains(t, detail, "acc_0002 holds EUR/2, not USD/2")
+	body["idempotencyKey"], body["currency"] = "tr-00", "EUR/2"
+	detail = c.errorDetail(http.StatusBadRequest, "POST", "/transfers", body)
+	assert.Contains(t, detail, "insufficient funds: account acc_0001 holds no EUR/2 (its asset is USD/2)")
+	assert.Zero(t, c.state().Totals["transfers"])
+
+	body["idempotencyKey"], body["currency"], body["destinationAccountId"] = "tr-1", "USD/2", "acc_0004"
 	var tr models.Transfer
 	c.want(http.StatusCreated, "POST", "/transfers", body, &tr)
 	assert.Equal(t, models.TransactionStatusPending, tr.Status)
@@ -84,7 +94,7 @@ func TestTransfersAndBankAccounts(t *testing.T) {
 	assert.Equal(t, models.TransactionStatusFailed, tr.Status)
 
 	body["idempotencyKey"], body["destinationAccountId"] = "tr-2", "ben_0001"
-	detail := c.errorDetail(http.StatusBadRequest, "POST", "/transfers", body)
+	detail = c.errorDetail(http.StatusBadRequest, "POST", "/transfers", body)
 	assert.Contains(t, detail, "ben_0001")
 
 	var ba models.BankAccount
@@ -177,7 +187,7 @@ func TestPSPDeduplicatesByIdempotencyKey(t *testing.T) {
 	psp, err := NewMemoryPSP(NewClock(0))
 	require.NoError(t, err)
 	d := psp.Dataset("dedup")
-	_, err = d.Seed(t.Context(), 2, 1, 0)
+	_, err = d.Seed(t.Context(), 4, 1, 0)
 	require.NoError(t, err)
 	req := models.PayoutRequest{IdempotencyKey: "pi-1", Amount: models.AmountFromInt64(100), Currency: "USD/2",
 		SourceAccountID: "acc_0001", DestinationAccountID: "ben_0001", Description: "rent", Metadata: models.Metadata{"k": "v"}}
@@ -194,7 +204,7 @@ func TestPSPDeduplicatesByIdempotencyKey(t *testing.T) {
 
 	// Transfers have keys of their own, and the panel's generated payouts never match a key.
 	tr, err := d.CreateTransfer(t.Context(), models.TransferRequest{IdempotencyKey: "pi-1", Amount: models.AmountFromInt64(5),
-		Currency: "USD/2", SourceAccountID: "acc_0001", DestinationAccountID: "acc_0002"})
+		Currency: "USD/2", SourceAccountID: "acc_0001", DestinationAccountID: "acc_0004"})
 	require.NoError(t, err)
 	assert.NotEqual(t, first.ID, tr.ID)
 	var payouts int

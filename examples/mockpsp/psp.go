@@ -7,14 +7,17 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pspconnect/pspconnect/connector"
+	"github.com/pspconnect/pspconnect/httpserver"
 	"github.com/pspconnect/pspconnect/models"
 )
 
@@ -37,24 +40,52 @@ type PSP struct {
 	// changes, except the seed's.
 	webhooks *webhookSender
 
-	mu      sync.Mutex
-	logs    map[string]*requestLog // by tenant: the request log is per process
-	ordered map[string]*sync.Mutex // by tenant: holds an update and the queuing of its webhooks
+	limits pspLimits
+	// stray is the log of the requests that reached no dataset: refused by the authentication, or
+	// made with a key that holds no data (a typo'd key polls an empty dataset).
+	stray *requestLog
+
+	mu   sync.Mutex
+	logs map[string]*requestLog // by tenant: the request log is per process
+	// ordered holds an update and the queuing of its webhooks, one lock per stripe of tenants (by
+	// hash): a tenant always takes the same one, and no key, however many are tried, adds a lock.
+	ordered [64]sync.Mutex
+}
+
+// pspLimits bound what the PSP keeps, so that no client can make it grow without end.
+type pspLimits struct {
+	// maxTenants is the most tenants (API keys with data) the store holds (-max-tenants).
+	maxTenants int
+	// requestLog is the most requests each key's log (and the log of stray requests) remembers
+	// (-request-log-size).
+	requestLog int
+}
+
+// defaultRequestLogSize is how many requests each key's log remembers unless -request-log-size says
+// otherwise.
+const defaultRequestLogSize = 200
+
+func defaultLimits() pspLimits {
+	return pspLimits{maxTenants: defaultMaxTenants, requestLog: defaultRequestLogSize}
 }
 
 // newPSP returns a PSP keeping its tenants' states in store and serving its lists from f, whose
 // timestamps come from clock.
-func newPSP(clock *Clock, store stateStore, f feeds) *PSP {
-	return &PSP{clock: clock, store: store, feeds: f, logs: map[string]*requestLog{}, ordered: map[string]*sync.Mutex{}}
+func newPSP(clock *Clock, store stateStore, f feeds, limits pspLimits) *PSP {
+	return &PSP{clock: clock, store: store, feeds: f, limits: limits, stray: &requestLog{size: limits.requestLog},
+		logs: map[string]*requestLog{}}
 }
 
-// NewMemoryPSP returns an empty PSP that keeps everything in this process's memory.
-func NewMemoryPSP(clock *Clock) (*PSP, error) {
+// NewMemoryPSP returns an empty PSP that keeps everything in this process's memory, with the
+// default limits (1000 tenants, 200 logged requests per key).
+func NewMemoryPSP(clock *Clock) (*PSP, error) { return newMemoryPSP(clock, defaultLimits()) }
+
+func newMemoryPSP(clock *Clock, limits pspLimits) (*PSP, error) {
 	f, err := newMemoryFeeds()
 	if err != nil {
 		return nil, err
 	}
-	return newPSP(clock, newMemoryStore(f), f), nil
+	return newPSP(clock, newMemoryStore(f, limits.maxTenants), f, limits), nil
 }
 
 // Close stops the webhook sender (events still queued are dropped) and releases the PSP's store
@@ -72,14 +103,9 @@ func (p *PSP) sendWebhooks(s *webhookSender) { p.webhooks = s }
 // orderLock returns the lock that keeps one tenant's webhooks in the order of its updates in this
 // process.
 func (p *PSP) orderLock(tenant string) *sync.Mutex {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	l, ok := p.ordered[tenant]
-	if !ok {
-		l = &sync.Mutex{}
-		p.ordered[tenant] = l
-	}
-	return l
+	h := fnv.New32a()
+	h.Write([]byte(tenant))
+	return &p.ordered[h.Sum32()%uint32(len(p.ordered))]
 }
 
 // Dataset returns the dataset of an API key. Keys never see each other's data.
@@ -187,7 +213,8 @@ func (o *op) putTransaction(tx models.Transaction) {
 	_, known := o.Transactions[tx.ID]
 	o.changed = append(o.changed, transactionChange{created: !known, tx: tx})
 	o.Seq++
-	o.Transactions[tx.ID] = storedTransaction{Tx: tx, Seq: o.Seq}
+	history := append(o.Transactions[tx.ID].History, statusChange{Status: tx.Status, At: tx.UpdatedAt})
+	o.Transactions[tx.ID] = storedTransaction{Tx: tx, Seq: o.Seq, History: history}
 	o.puts.transactions = append(o.puts.transactions, tx)
 }
 
@@ -224,7 +251,7 @@ func (d *Dataset) Balances(ctx context.Context, accountID string) (models.Balanc
 		out = models.Balances{
 			ID:        "bal_" + accountID,
 			AccountID: accountID,
-			At:        d.psp.clock.Now(),
+			At:        d.psp.clock.Instant(), // never one `at` twice, even at -timestamp-precision 1s
 			Balances:  st.balancesOf(accountID, asset),
 		}
 		return nil
@@ -288,23 +315,32 @@ func payoutOf(tx models.Transaction, o order) models.Payout {
 // ---------------------------------------------------------------------------------------------------
 // Writes. Each one validates everything first and changes nothing when it fails.
 
-// CreateAccount opens an internal account whose default asset is asset.
-func (d *Dataset) CreateAccount(ctx context.Context, name string, asset models.Asset, metadata models.Metadata) (models.Account, error) {
+// CreateAccount opens an internal account whose default asset is asset, holding opening (minor
+// units of asset; unset or zero: nothing, negative: an overdraft) before any transaction.
+func (d *Dataset) CreateAccount(ctx context.Context, name string, asset models.Asset, opening models.Amount, metadata models.Metadata) (models.Account, error) {
 	name = strings.TrimSpace(name)
 	if name == "" {
 		return models.Account{}, connector.InvalidRequest("an account needs a name")
 	}
 	if err := asset.Validate(); err != nil {
-		return models.Account{}, connector.InvalidRequest("bad asset: %v", err)
+		return models.Account{}, connector.InvalidRequest("%v", err)
+	}
+	if err := checkMetadata("metadata", metadata); err != nil {
+		return models.Account{}, err
 	}
 	var a models.Account
-	err := d.update(ctx, func(o *op) error { a = o.createAccount(name, asset, metadata); return nil })
+	err := d.update(ctx, func(o *op) error { a = o.createAccount(name, asset, opening, metadata); return nil })
 	return a, err
 }
 
-func (o *op) createAccount(name string, asset models.Asset, metadata models.Metadata) models.Account {
+func (o *op) createAccount(name string, asset models.Asset, opening models.Amount, metadata models.Metadata) models.Account {
 	a := models.Account{ID: o.nextID("acc"), AccountName: name, CreatedAt: o.now(), Metadata: metadata}
-	o.Accounts = append(o.Accounts, internalAccount{Account: a, Asset: asset})
+	acc := internalAccount{Account: a, Asset: asset}
+	if opening.IsSet() && opening.Sign() != 0 {
+		acc.Opening = opening
+		o.Balances[a.ID] = map[models.Asset]models.Amount{asset: opening}
+	}
+	o.Accounts = append(o.Accounts, acc)
 	o.puts.accounts = append(o.puts.accounts, a)
 	return a
 }
@@ -314,6 +350,9 @@ func (d *Dataset) CreateBeneficiary(ctx context.Context, ownerName string, metad
 	ownerName = strings.TrimSpace(ownerName)
 	if ownerName == "" {
 		return models.Beneficiary{}, connector.InvalidRequest("a beneficiary needs an owner name")
+	}
+	if err := checkMetadata("metadata", metadata); err != nil {
+		return models.Beneficiary{}, err
 	}
 	var b models.Beneficiary
 	err := d.update(ctx, func(o *op) error { b = o.createBeneficiary(ownerName, metadata); return nil })
@@ -330,8 +369,11 @@ func (o *op) createBeneficiary(ownerName string, metadata models.Metadata) model
 // CreateBankAccount registers an external bank account (POST /bank-accounts, or New in the panel).
 func (d *Dataset) CreateBankAccount(ctx context.Context, req models.BankAccountRequest) (models.BankAccount, error) {
 	req.Name = strings.TrimSpace(req.Name)
-	if err := models.Validate(req); err != nil {
-		return models.BankAccount{}, connector.InvalidRequest("%v", err)
+	if err := checkBankAccount(req); err != nil {
+		return models.BankAccount{}, err
+	}
+	if err := checkMetadata("metadata", req.Metadata); err != nil {
+		return models.BankAccount{}, err
 	}
 	var ba models.BankAccount
 	err := d.update(ctx, func(o *op) error {
@@ -372,6 +414,12 @@ func (d *Dataset) CreateTransfer(ctx context.Context, req models.TransferRequest
 // conflict. The library answers Formance's retries itself, so this only happens when the library
 // calls again after its in-flight time-out (a process died during the first call).
 func (d *Dataset) createOrder(ctx context.Context, t models.TransactionType, amount models.Amount, asset models.Asset, source, destination string, ord order) (models.Payout, error) {
+	if err := checkDescription(ord.Description); err != nil {
+		return models.Payout{}, err
+	}
+	if err := checkMetadata("metadata", ord.Metadata); err != nil {
+		return models.Payout{}, err
+	}
 	var tx models.Transaction
 	err := d.update(ctx, func(o *op) error {
 		if id, ok := o.orderByKey(t, ord.IdempotencyKey); ok {
@@ -386,6 +434,12 @@ func (d *Dataset) createOrder(ctx context.Context, t models.TransactionType, amo
 		if err := o.checkPayment(source, destination, t == models.TransactionTypePayout); err != nil {
 			return err
 		}
+		if err := o.checkAssets(t, asset, destination); err != nil {
+			return err
+		}
+		if err := o.checkFunds(source, asset, amount, "a "+strings.ToLower(string(t)), ""); err != nil {
+			return err
+		}
 		now := o.now()
 		tx = models.Transaction{
 			ID: o.nextID("tx"), CreatedAt: now, UpdatedAt: now, Currency: asset, Type: t,
@@ -393,6 +447,7 @@ func (d *Dataset) createOrder(ctx context.Context, t models.TransactionType, amo
 			DestinationAccountID: destination, Metadata: ord.Metadata,
 		}
 		o.putTransaction(tx)
+		o.applyBalance(tx, +1) // holds the amount while the payout is PENDING
 		o.recordOrder(tx, ord)
 		return nil
 	})
@@ -407,6 +462,18 @@ func (d *Dataset) createOrder(ctx context.Context, t models.TransactionType, amo
 		return models.Payout{}, fmt.Errorf("mockpsp: transaction %s is missing from the feed", tx.ID)
 	}
 	return payoutOf(served, ord), nil
+}
+
+// checkAssets refuses a transfer to an internal account of another asset: a transfer moves money
+// between accounts of one asset.
+func (st *tenantState) checkAssets(t models.TransactionType, asset models.Asset, destination string) error {
+	if t != models.TransactionTypeTransfer {
+		return nil
+	}
+	if dest, ok := st.accountAsset(destination); ok && dest != asset {
+		return connector.InvalidRequest("a transfer moves money between accounts of one asset: %s holds %s, not %s", destination, dest, asset)
+	}
+	return nil
 }
 
 func (st *tenantState) checkPayment(source, destination string, external bool) error {
@@ -494,6 +561,7 @@ func (d *Dataset) Apply(ctx context.Context, txID string, action Action) (models
 // applyBalance adds (sign +1) or removes (sign -1) the effect of tx on the balances of the internal
 // accounts it touches, if its status means that money moved.
 func (st *tenantState) applyBalance(tx models.Transaction, sign int) {
+	st.hold(tx, sign)
 	if !countsTowardBalance(tx.Status) {
 		return
 	}
@@ -533,6 +601,9 @@ type GenerateSpec struct {
 	Asset models.Asset
 	// Status is the status every transaction starts in; empty means a realistic mix.
 	Status models.TransactionStatus
+	// AllowNegative lets payouts and transfers take an account below zero; by default they are
+	// paid only from the funds an account has available.
+	AllowNegative bool
 }
 
 // maxGenerate is the largest batch the panel may ask for.
@@ -561,7 +632,7 @@ func (o *op) generate(spec GenerateSpec) ([]models.Transaction, error) {
 	}
 	if spec.Asset != "" {
 		if err := spec.Asset.Validate(); err != nil {
-			return nil, connector.InvalidRequest("bad asset: %v", err)
+			return nil, connector.InvalidRequest("%v", err) // names the asset and the value
 		}
 	}
 	accounts := o.accountIDs()
@@ -607,10 +678,18 @@ func (o *op) generate(spec GenerateSpec) ([]models.Transaction, error) {
 		}
 	}
 
-	// Nothing was refused: build the batch and account for it. The feed gets it in one Put.
+	// Nothing was refused: build the batch and account for it. The feed gets it in one Put. A slot
+	// of a mix that no account can fund (or, for a transfer, no two accounts of one asset) becomes a
+	// pay-in; a batch of one type that cannot be made is refused whole.
 	batch := make([]models.Transaction, 0, spec.Count)
 	for i := range spec.Count {
-		tx := o.randomTransaction(spec, types[i%len(types)], accounts, beneficiaries)
+		tx, err := o.randomTransaction(spec, types[i%len(types)], accounts, beneficiaries, i+1)
+		if err != nil && spec.Type == "" {
+			tx, err = o.randomTransaction(spec, models.TransactionTypePayin, accounts, beneficiaries, i+1)
+		}
+		if err != nil {
+			return nil, err
+		}
 		batch = append(batch, tx)
 		o.putTransaction(tx)
 		o.applyBalance(tx, +1)
@@ -621,13 +700,40 @@ func (o *op) generate(spec GenerateSpec) ([]models.Transaction, error) {
 	return batch, nil
 }
 
-func (o *op) randomTransaction(spec GenerateSpec, t models.TransactionType, accounts []string, beneficiaries []models.Beneficiary) models.Transaction {
+// randomTransaction makes the n-th transaction of a batch, of type t. Unless spec.AllowNegative, a
+// payout or a transfer is paid only by an account that has the funds (spec.AccountID's, or one picked
+// among those that have some), for at most what it has available.
+func (o *op) randomTransaction(spec GenerateSpec, t models.TransactionType, accounts []string, beneficiaries []models.Beneficiary, n int) (models.Transaction, error) {
 	pick := func(ids []string) string { return ids[o.rng.IntN(len(ids))] }
+	assetOf := func(account string) models.Asset {
+		own, _ := o.accountAsset(account)
+		return cmp.Or(spec.Asset, own)
+	}
+	what := fmt.Sprintf("%s %d of the batch", strings.ToLower(string(t)), n)
+	tx := models.Transaction{Type: t, Amount: spec.Amount}
+	if !tx.Amount.IsSet() {
+		tx.Amount = models.AmountFromInt64(100 + o.rng.Int64N(99_900)) // 1.00 to 999.99 in a 2-digit asset
+	}
 	own := spec.AccountID
 	if own == "" {
-		own = pick(accounts)
+		candidates := accounts
+		if t != models.TransactionTypePayin && !spec.AllowNegative {
+			candidates = slices.DeleteFunc(slices.Clone(accounts), func(id string) bool { return o.available(id, assetOf(id)).Sign() <= 0 })
+		}
+		if t == models.TransactionTypeTransfer {
+			candidates = slices.DeleteFunc(slices.Clone(candidates), func(id string) bool { return len(o.transferDestinations(id, assetOf(id), accounts)) == 0 })
+		}
+		if len(candidates) == 0 {
+			if t == models.TransactionTypeTransfer {
+				return tx, connector.InvalidRequest("cannot make %s: no account with funds has another account of its asset to transfer to "+
+					"(a transfer moves money between accounts of one asset)", what)
+			}
+			return tx, connector.InvalidRequest("cannot make %s: no account has funds to pay it; generate pay-ins first, "+
+				"open an account with an opening balance, or allow negative balances", what)
+		}
+		own = pick(candidates)
 	}
-	tx := models.Transaction{ID: o.nextID("tx"), Type: t}
+	tx.Currency = assetOf(own)
 	switch t {
 	case models.TransactionTypePayin:
 		tx.DestinationAccountID = own
@@ -636,38 +742,37 @@ func (o *op) randomTransaction(spec GenerateSpec, t models.TransactionType, acco
 		tx.DestinationAccountID = beneficiaries[o.rng.IntN(len(beneficiaries))].ID
 	case models.TransactionTypeTransfer:
 		tx.SourceAccountID = own
-		tx.DestinationAccountID = o.transferDestination(own, accounts)
+		destinations := o.transferDestinations(own, tx.Currency, accounts)
+		if len(destinations) == 0 {
+			return tx, connector.InvalidRequest("cannot make %s: no other account holds %s (a transfer moves money between accounts of one asset)", what, tx.Currency)
+		}
+		tx.DestinationAccountID = pick(destinations)
 	}
-	ownAsset, _ := o.accountAsset(own)
-	tx.Currency = cmp.Or(spec.Asset, ownAsset)
-	tx.Amount = spec.Amount
-	if !tx.Amount.IsSet() {
-		tx.Amount = models.AmountFromInt64(100 + o.rng.Int64N(99_900)) // 1.00 to 999.99 in a 2-digit asset
+	if t != models.TransactionTypePayin && !spec.AllowNegative {
+		available := o.available(own, tx.Currency)
+		if !spec.Amount.IsSet() && available.Sign() > 0 && available.Cmp(tx.Amount) < 0 {
+			tx.Amount = available
+		}
+		if err := o.checkFunds(own, tx.Currency, tx.Amount, what, "; fund it first, or allow negative balances"); err != nil {
+			return tx, err
+		}
 	}
+	tx.ID = o.nextID("tx")
 	tx.Status = cmp.Or(spec.Status, o.realisticStatus(t))
 	tx.CreatedAt = o.now()
 	tx.UpdatedAt = tx.CreatedAt
-	return tx
+	return tx, nil
 }
 
-// transferDestination picks another account, preferably one with the same default asset.
-func (o *op) transferDestination(source string, accounts []string) string {
-	sourceAsset, _ := o.accountAsset(source)
-	var same, other []string
+// transferDestinations returns the other internal accounts whose asset is asset.
+func (o *op) transferDestinations(source string, asset models.Asset, accounts []string) []string {
+	var out []string
 	for _, id := range accounts {
-		asset, _ := o.accountAsset(id)
-		switch {
-		case id == source:
-		case asset == sourceAsset:
-			same = append(same, id)
-		default:
-			other = append(other, id)
+		if own, _ := o.accountAsset(id); id != source && own == asset {
+			out = append(out, id)
 		}
 	}
-	if len(same) > 0 {
-		return same[o.rng.IntN(len(same))]
-	}
-	return other[o.rng.IntN(len(other))]
+	return out
 }
 
 // realisticStatus: most payments have succeeded by the time they are listed; some are still in
@@ -696,9 +801,9 @@ func (st *tenantState) accountIDs() []string {
 
 // Seed creates exactly the given numbers of accounts, beneficiaries and transactions in a tenant that
 // is still empty, and reports whether it did: a tenant that holds anything (seeded by another process
-// sharing the database, or before a restart) is left as it is. The first transactions are one
-// succeeded pay-in per account, so that every account has money; every account reports a balance in
-// its default asset in any case.
+// sharing the database, or before a restart) is left as it is. Every account opens with
+// seedOpeningBalance; the first transactions are one succeeded pay-in per account, and the others
+// never take an account below zero.
 func (d *Dataset) Seed(ctx context.Context, accounts, beneficiaries, transactions int) (bool, error) {
 	switch {
 	case accounts < 0 || beneficiaries < 0 || transactions < 0:
@@ -726,7 +831,7 @@ func (o *op) seed(accounts, beneficiaries, transactions int) error {
 		if i >= len(accountNames) {
 			name += fmt.Sprintf(" #%d", i/len(accountNames)+1)
 		}
-		o.createAccount(name, asset, nil)
+		o.createAccount(name, asset, models.AmountFromInt64(seedOpeningBalance), nil)
 	}
 	for i := range beneficiaries {
 		name := beneficiaryNames[i%len(beneficiaryNames)]
@@ -751,6 +856,10 @@ func (o *op) seed(accounts, beneficiaries, transactions int) error {
 	return nil
 }
 
+// seedOpeningBalance is the opening balance of every seeded account, in minor units of its asset
+// (10,000.00 in a 2-digit asset): enough for Formance's first payouts and transfers.
+const seedOpeningBalance = 1_000_000
+
 var accountNames = []string{"Operating", "Settlement", "Reserve", "Payroll", "Marketplace", "Escrow", "Treasury", "Refunds"}
 
 var beneficiaryNames = []string{
@@ -761,7 +870,10 @@ var beneficiaryNames = []string{
 // ---------------------------------------------------------------------------------------------------
 // Request log
 
-// RequestLogEntry is one request Formance (or anyone with the key) made to the contract's routes.
+// RequestLogEntry is one request made to the contract's routes: by Formance (or anyone) with a key
+// that holds data, in that key's log; refused, or with a key that holds no data, in the log of stray
+// requests, where Key shows the key's first characters only and Reason why nothing was served.
+// Path, Query and Reason are clipped to a few hundred bytes (see clipLogged).
 type RequestLogEntry struct {
 	At         time.Time `json:"at"`
 	Method     string    `json:"method"`
@@ -769,28 +881,54 @@ type RequestLogEntry struct {
 	Query      string    `json:"query"`
 	Status     int       `json:"status"`
 	DurationMs float64   `json:"durationMs"`
+	// Key is the start of the API key of a stray request ("acme…(9 characters)"), empty when the
+	// request had none.
+	Key string `json:"key,omitempty"`
+	// Reason says why a stray request reached no data: the Detail of a refusal, or that the key
+	// holds no data.
+	Reason string `json:"reason,omitempty"`
 }
 
-// requestLogSize is how many requests each tenant's log remembers.
-const requestLogSize = 200
+// maxLoggedField bounds each text field of a request log entry: a 60 KB query string costs the log
+// a few hundred bytes, not its size.
+const maxLoggedField = 300
 
-// requestLog is a ring buffer of the last requests of one tenant. It lives in the process that served
-// them: with -postgres, each process shows the requests it served.
+// clipLogged cuts s to maxLoggedField bytes, marked with its full length (httpserver.Clip).
+func clipLogged(s string) string { return httpserver.Clip(s, maxLoggedField) }
+
+// keyHint shows the first characters of a key, never more than half of it nor more than 4, with its
+// length: enough to spot a typo'd key, not enough to use it.
+func keyHint(key string) string {
+	if key == "" {
+		return ""
+	}
+	n := min(4, len(key)/2)
+	for n > 0 && !utf8.RuneStart(key[n]) {
+		n--
+	}
+	return fmt.Sprintf("%s…(%d characters)", key[:n], utf8.RuneCountInString(key))
+}
+
+// requestLog is a ring buffer of the last size requests of one tenant (or of the stray requests). It
+// lives in the process that served them: with -postgres, each process shows the requests it served.
 type requestLog struct {
+	size int
+
 	mu      sync.Mutex
 	entries []RequestLogEntry
 	next    int
 }
 
 func (l *requestLog) add(e RequestLogEntry) {
+	e.Path, e.Query, e.Reason = clipLogged(e.Path), clipLogged(e.Query), clipLogged(e.Reason)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.entries) < requestLogSize {
+	if len(l.entries) < l.size {
 		l.entries = append(l.entries, e)
 		return
 	}
 	l.entries[l.next] = e
-	l.next = (l.next + 1) % requestLogSize
+	l.next = (l.next + 1) % l.size
 }
 
 // recent returns the remembered requests, newest first.
@@ -806,12 +944,14 @@ func (l *requestLog) recent() []RequestLogEntry {
 	return out
 }
 
+// requestLog returns the log of a tenant. Only tenants with data have one (see recordRequests), so
+// there are at most as many logs as tenants.
 func (p *PSP) requestLog(tenant string) *requestLog {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	l, ok := p.logs[tenant]
 	if !ok {
-		l = &requestLog{}
+		l = &requestLog{size: p.limits.requestLog}
 		p.logs[tenant] = l
 	}
 	return l
@@ -821,4 +961,25 @@ func (p *PSP) requestLog(tenant string) *requestLog {
 func (d *Dataset) LogRequest(e RequestLogEntry) { d.psp.requestLog(d.tenant).add(e) }
 
 // Requests returns the requests this process remembers for the dataset, newest first.
-func (d *Dataset) Requests() []RequestLogEntry { return d.psp.requestLog(d.tenant).recent() }
+func (d *Dataset) Requests() []RequestLogEntry {
+	d.psp.mu.Lock()
+	l, ok := d.psp.logs[d.tenant]
+	d.psp.mu.Unlock()
+	if !ok {
+		return []RequestLogEntry{}
+	}
+	return l.recent()
+}
+
+// LogStray remembers a request that reached no dataset (see RequestLogEntry).
+func (p *PSP) LogStray(e RequestLogEntry) { p.stray.add(e) }
+
+// StrayRequests returns the stray requests this process remembers, newest first.
+func (p *PSP) StrayRequests() []RequestLogEntry { return p.stray.recent() }
+
+// HasData reports whether anything was ever created for the dataset.
+func (d *Dataset) HasData(ctx context.Context) (bool, error) {
+	var has bool
+	err := d.view(ctx, func(st *tenantState) error { has = !st.empty(); return nil })
+	return has, err
+}

@@ -47,7 +47,7 @@ const maxWebhookBody = 1 << 20
 // with secret (401 and nothing stored when the signature is bad or older than 5 minutes), stores it
 // idempotently and in order per transaction (ingest's memory event log: a replayed event is
 // acknowledged again, an older one never rolls a status back); every other path is the Generic
-// Connector, any non-empty API key naming its tenant as in the mock (TenantOf), with the
+// Connector, any API key the mock accepts naming its tenant as in the mock (TenantOf), with the
 // transactions received for that tenant. Accounts and beneficiaries are empty lists (the mock sends
 // events for transactions only) and balances are 404s.
 func newReceiverHandler(secret []byte, logger *slog.Logger) (http.Handler, error) {

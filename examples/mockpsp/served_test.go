@@ -75,7 +75,7 @@ func requireConsistent(t *testing.T, c client, payouts, transfers map[string]mod
 func TestPayoutTimesMatchTheirTransactions(t *testing.T) {
 	for _, precision := range []time.Duration{0, time.Second} {
 		t.Run("precision="+precisionName(precision), func(t *testing.T) {
-			srv, _ := startMock(t, config{SeedKey: "times", SeedAccounts: 2, SeedBeneficiaries: 1, SeedTransactions: 30, TimestampPrecision: precision})
+			srv, _ := startMock(t, config{SeedKey: "times", SeedAccounts: 4, SeedBeneficiaries: 1, SeedTransactions: 30, TimestampPrecision: precision})
 			c := client{t: t, base: srv.URL, key: "times"}
 
 			payouts, transfers := map[string]models.Payout{}, map[string]models.Payout{}
@@ -85,7 +85,7 @@ func TestPayoutTimesMatchTheirTransactions(t *testing.T) {
 				payouts[p.ID] = p
 				var tr models.Transfer
 				c.want(http.StatusCreated, "POST", "/transfers", map[string]any{"idempotencyKey": fmt.Sprintf("tr-%d", i), "amount": "50",
-					"currency": "USD/2", "sourceAccountId": "acc_0001", "destinationAccountId": "acc_0002"}, &tr)
+					"currency": "USD/2", "sourceAccountId": "acc_0001", "destinationAccountId": "acc_0004"}, &tr)
 				transfers[tr.ID] = models.Payout(tr)
 			}
 			// The payouts and transfers generated from the panel too, with no POST answer.

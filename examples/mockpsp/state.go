@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
 	"sync"
 	"time"
 
+	"github.com/pspconnect/pspconnect/connector"
 	"github.com/pspconnect/pspconnect/feed"
 	"github.com/pspconnect/pspconnect/models"
 )
@@ -40,8 +42,12 @@ type tenantState struct {
 	Transactions map[string]storedTransaction `json:"transactions"`
 	// Seq is the last storedTransaction.Seq given.
 	Seq int `json:"seq"`
-	// Balances is derived from the transactions that moved money, by account and asset.
+	// Balances is derived from the opening balances and the transactions that moved money, by
+	// account and asset.
 	Balances map[string]map[models.Asset]models.Amount `json:"balances"`
+	// Held is, by account and asset, the money promised to payouts and transfers still in flight
+	// (PENDING): it cannot be paid out again. Derived from the transactions, like Balances.
+	Held map[string]map[models.Asset]models.Amount `json:"held"`
 	// Payouts and Transfers hold what a payout or transfer has on top of its transaction, by
 	// transaction id (a payout's id is its transaction's id); PayoutIDs and TransferIDs are the
 	// creation order.
@@ -51,17 +57,26 @@ type tenantState struct {
 	TransferIDs []string         `json:"transferIDs"`
 }
 
-// internalAccount is an internal account and its default asset.
+// internalAccount is an internal account, its default asset and its opening balance (in that asset,
+// set when the account was opened; zero when none was given).
 type internalAccount struct {
 	Account models.Account `json:"account"`
 	Asset   models.Asset   `json:"asset"`
+	Opening models.Amount  `json:"opening,omitzero"`
 }
 
-// storedTransaction is a transaction with the order of its last change: the panel lists the most
-// recently changed first, in the order GET /transactions serves them.
+// storedTransaction is a transaction with the order of its last change (the panel lists the most
+// recently changed first, in the order GET /transactions serves them) and every status it had.
 type storedTransaction struct {
-	Tx  models.Transaction `json:"tx"`
-	Seq int                `json:"seq"`
+	Tx      models.Transaction `json:"tx"`
+	Seq     int                `json:"seq"`
+	History []statusChange     `json:"history"`
+}
+
+// statusChange is one status of a transaction and when the PSP gave it (its updatedAt then).
+type statusChange struct {
+	Status models.TransactionStatus `json:"status"`
+	At     time.Time                `json:"at"`
 }
 
 // order holds what a payout or transfer has on top of its transaction.
@@ -82,6 +97,7 @@ func newTenantState(tenant string) *tenantState {
 		RNG:          pcgState{rand.NewPCG(seed, seed>>1|1)},
 		Transactions: map[string]storedTransaction{},
 		Balances:     map[string]map[models.Asset]models.Amount{},
+		Held:         map[string]map[models.Asset]models.Amount{},
 		Payouts:      map[string]order{},
 		Transfers:    map[string]order{},
 	}
@@ -112,6 +128,12 @@ func decodeTenantState(tenant string, data []byte) (*tenantState, error) {
 	}
 	if st.Balances == nil {
 		st.Balances = map[string]map[models.Asset]models.Amount{}
+	}
+	if st.Held == nil { // a state written before holds were kept: derive them
+		st.Held = map[string]map[models.Asset]models.Amount{}
+		for _, s := range st.Transactions {
+			st.hold(s.Tx, +1)
+		}
 	}
 	if st.Payouts == nil {
 		st.Payouts = map[string]order{}
@@ -191,57 +213,110 @@ type stateStore interface {
 	// process or in any other sharing the store. When fn returns nil, the state fn left is stored and
 	// the changes it returned are put in the feeds before the next update of the tenant may start;
 	// when fn or storing fails, the state stays as it was. fn changes nothing but st (and its own
-	// results).
+	// results). A tenant is created by its first successful update; when the store already holds
+	// maxTenants tenants, that update fails with an error wrapping ErrTooManyTenants and fn is not
+	// called.
 	update(ctx context.Context, tenant string, fn func(*tenantState) (changes, error)) error
-	// view runs fn on a consistent state of tenant (a new, empty one if nobody used it yet). fn must
-	// neither change st nor keep it after it returns.
+	// view runs fn on a consistent state of tenant (a new, empty one, not stored, if nobody used it
+	// yet). fn must neither change st nor keep it after it returns.
 	view(ctx context.Context, tenant string, fn func(st *tenantState) error) error
 	// close releases what the store holds (nothing for the memory store).
 	close()
+}
+
+// defaultMaxTenants is how many tenants (API keys with data) the PSP holds unless -max-tenants says
+// otherwise: about 2 KB of memory each when empty, far more than a person testing needs.
+const defaultMaxTenants = 1000
+
+// ErrTooManyTenants is wrapped by the error of a write that would create a tenant (the first data
+// of a new API key) when the PSP already holds its maximum number (-max-tenants). The error is a
+// connector.ErrConflict (409): nothing was created.
+var ErrTooManyTenants = errors.New("mockpsp: too many tenants")
+
+func tooManyTenants(limit int) error {
+	return &connector.Error{Kind: connector.ErrConflict, Cause: ErrTooManyTenants, Detail: fmt.Sprintf(
+		"this mock PSP already holds data for %d API keys, its maximum (-max-tenants): use a key that already has data, "+
+			"or restart it with a larger -max-tenants", limit)}
 }
 
 // memoryStore is the default stateStore: the state of each tenant in this process's memory, with
 // memory feeds. An update works on a copy (encoded and decoded, like the PostgreSQL store does), so
 // a failed update leaves nothing half done.
 type memoryStore struct {
-	feeds feeds
+	feeds      feeds
+	maxTenants int
 
 	mu      sync.Mutex
 	tenants map[string]*memoryTenant
 }
 
 type memoryTenant struct {
-	mu sync.RWMutex
-	st *tenantState
+	mu      sync.RWMutex
+	st      *tenantState // nil until the tenant's first successful update
+	removed bool         // the first update failed and the entry left the store: look it up again
 }
 
-func newMemoryStore(f feeds) *memoryStore {
-	return &memoryStore{feeds: f, tenants: map[string]*memoryTenant{}}
+func newMemoryStore(f feeds, maxTenants int) *memoryStore {
+	return &memoryStore{feeds: f, maxTenants: maxTenants, tenants: map[string]*memoryTenant{}}
 }
 
-func (m *memoryStore) tenant(name string) *memoryTenant {
+// tenant returns the tenant's entry, creating an empty one (st nil) when create is set and there is
+// room; nil when there is none.
+func (m *memoryStore) tenant(name string, create bool) *memoryTenant {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	t, ok := m.tenants[name]
-	if !ok {
-		t = &memoryTenant{st: newTenantState(name)}
+	if !ok && create && len(m.tenants) < m.maxTenants {
+		t = &memoryTenant{}
 		m.tenants[name] = t
 	}
 	return t
 }
 
 func (m *memoryStore) update(ctx context.Context, tenant string, fn func(*tenantState) (changes, error)) error {
-	t := m.tenant(tenant)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	data, err := t.st.encode()
-	if err != nil {
+	for {
+		t := m.tenant(tenant, true)
+		if t == nil {
+			return tooManyTenants(m.maxTenants)
+		}
+		t.mu.Lock()
+		if t.removed {
+			t.mu.Unlock()
+			continue
+		}
+		err := m.updateLocked(ctx, tenant, t, fn)
+		t.mu.Unlock()
 		return err
 	}
-	next, err := decodeTenantState(tenant, data)
-	if err != nil {
+}
+
+// updateLocked runs one update with t.mu held. A tenant whose first update fails leaves the store,
+// so that failed writes with new keys take no place.
+func (m *memoryStore) updateLocked(ctx context.Context, tenant string, t *memoryTenant, fn func(*tenantState) (changes, error)) error {
+	next := newTenantState(tenant)
+	if t.st != nil {
+		data, err := t.st.encode()
+		if err != nil {
+			return err
+		}
+		if next, err = decodeTenantState(tenant, data); err != nil {
+			return err
+		}
+	}
+	if err := m.apply(ctx, tenant, next, fn); err != nil {
+		if t.st == nil {
+			t.removed = true
+			m.mu.Lock()
+			delete(m.tenants, tenant)
+			m.mu.Unlock()
+		}
 		return err
 	}
+	t.st = next
+	return nil
+}
+
+func (m *memoryStore) apply(ctx context.Context, tenant string, next *tenantState, fn func(*tenantState) (changes, error)) error {
 	ch, err := fn(next)
 	if err != nil {
 		return err
@@ -251,17 +326,19 @@ func (m *memoryStore) update(ctx context.Context, tenant string, fn func(*tenant
 	}
 	// From here on the update happens whole: a memory feed refuses only invalid items, which the
 	// PSP does not make, or a cancelled context.
-	if err := m.feeds.put(context.WithoutCancel(ctx), tenant, ch); err != nil {
-		return err
-	}
-	t.st = next
-	return nil
+	return m.feeds.put(context.WithoutCancel(ctx), tenant, ch)
 }
 
 func (m *memoryStore) view(_ context.Context, tenant string, fn func(*tenantState) error) error {
-	t := m.tenant(tenant)
+	t := m.tenant(tenant, false)
+	if t == nil {
+		return fn(newTenantState(tenant))
+	}
 	t.mu.RLock()
 	defer t.mu.RUnlock()
+	if t.st == nil {
+		return fn(newTenantState(tenant))
+	}
 	return fn(t.st)
 }
 

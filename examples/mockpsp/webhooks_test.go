@@ -55,7 +55,7 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	mirror := client{t: t, base: receiver.URL, key: "hooks-key"}
 
 	var acc, dest models.Account
-	psp1.want(http.StatusCreated, http.MethodPost, "/admin/api/accounts", map[string]any{"name": "Main", "asset": "EUR/2"}, &acc)
+	psp1.want(http.StatusCreated, http.MethodPost, "/admin/api/accounts", map[string]any{"name": "Main", "asset": "EUR/2", "openingBalance": "100000"}, &acc)
 	psp1.want(http.StatusCreated, http.MethodPost, "/admin/api/accounts", map[string]any{"name": "Other", "asset": "EUR/2"}, &dest)
 	var generated []models.Transaction
 	psp1.want(http.StatusCreated, http.MethodPost, "/admin/api/generate",

@@ -31,7 +31,10 @@ async function api(method, path, body) {
   try { data = text ? JSON.parse(text) : null; } catch (e) { /* not JSON */ }
   if (!res.ok) {
     const detail = data && (data.Detail || data.detail);
-    throw new Error(detail || (res.status + " " + res.statusText));
+    const err = new Error(detail || (res.status + " " + res.statusText));
+    err.field = data && data.Field; // the form field the error is about, when it is about one
+    err.status = res.status;
+    throw err;
   }
   return data;
 }
@@ -54,10 +57,26 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
-function fillTable(id, rows, emptyText) {
-  const tbody = $(id).querySelector("tbody");
-  const cols = $(id).querySelectorAll("thead th").length;
-  tbody.replaceChildren(...(rows.length ? rows : [el("tr", { class: "empty" }, el("td", { colSpan: cols }, emptyText))]));
+// What each table shows now, to redraw only the tables whose data changed: a redraw would drop the
+// person's text selection (copying an id) and move what they are looking at.
+let tableData = {};
+
+// selectionIn reports whether the person has text selected inside node.
+function selectionIn(node) {
+  const sel = window.getSelection();
+  return !!sel && !sel.isCollapsed && sel.rangeCount > 0 && node.contains(sel.getRangeAt(0).commonAncestorContainer);
+}
+
+// fillTable draws a table's rows from data (one row per item, by rowFn), unless the data is what the
+// table already shows, or the person has text selected in it (the next refresh draws it then).
+function fillTable(id, data, rowFn, emptyText) {
+  const table = $(id);
+  const key = JSON.stringify(data);
+  if (tableData[id] === key || selectionIn(table)) return;
+  tableData[id] = key;
+  const cols = table.querySelectorAll("thead th").length;
+  const rows = data.map(rowFn);
+  table.querySelector("tbody").replaceChildren(...(rows.length ? rows : [el("tr", { class: "empty" }, el("td", { colSpan: cols }, emptyText))]));
 }
 
 let messageTimer = null;
@@ -101,13 +120,14 @@ function statusBadge(status) {
   return el("span", { class: "status status-" + status, "data-status": status }, status);
 }
 
-function actionButtons(id, actions, labels) {
-  return el("td", {}, el("div", { class: "actions" }, (actions || []).map((a) =>
+// actionButtons draws one button per lifecycle action, with the same label in every table.
+function actionButtons(id, actions) {
+  return el("td", { class: "actions-cell" }, el("div", { class: "actions" }, (actions || []).map((a) =>
     el("button", {
       type: "button",
       class: "act" + (GOOD_ACTIONS.has(a) ? " good" : BAD_ACTIONS.has(a) ? " bad" : ""),
       "data-action": a, "data-id": id,
-    }, (labels && labels[a]) || ACTION_LABELS[a] || a))));
+    }, ACTION_LABELS[a] || a))));
 }
 
 function route(from, to) {
@@ -129,24 +149,24 @@ function render(state) {
   $("count-requests").textContent = String(state.requests.length);
   $("precision").textContent = "timestamps: " + state.timestampPrecision;
 
-  fillTable("accounts-table", state.accounts.map((a) => el("tr", { "data-id": a.id },
+  fillTable("accounts-table", state.accounts, (a) => el("tr", { "data-id": a.id },
     el("td", {}, el("code", {}, a.id)),
     el("td", {}, a.accountName, el("span", { class: "muted" }, " · " + a.asset)),
     el("td", { class: "balances" }, a.balances.map((b) =>
       el("div", { class: Number(b.amount) < 0 ? "neg" : "" }, formatAmount(b.amount, b.currency)))),
     timeCell(a.createdAt),
-  )), "No account yet: create one with New.");
+  ), "No account yet: create one with New.");
 
-  fillTable("beneficiaries-table", state.beneficiaries.map((b) => el("tr", { "data-id": b.id },
+  fillTable("beneficiaries-table", state.beneficiaries, (b) => el("tr", { "data-id": b.id },
     el("td", {}, el("code", {}, b.id)), el("td", {}, b.ownerName), timeCell(b.createdAt),
-  )), "No beneficiary yet.");
+  ), "No beneficiary yet: payouts need one.");
 
-  fillTable("bank-accounts-table", state.bankAccounts.map((b) => el("tr", { "data-id": b.id },
+  fillTable("bank-accounts-table", state.bankAccounts, (b) => el("tr", { "data-id": b.id },
     el("td", {}, el("code", {}, b.id)), el("td", {}, b.name),
-    el("td", {}, b.iban || b.accountNumber || ""), el("td", {}, b.country || ""),
-  )), "No bank account yet.");
+    el("td", {}, el("code", {}, b.iban || b.accountNumber || "")), el("td", {}, b.country || ""),
+  ), "No bank account yet.");
 
-  fillTable("transactions-table", state.transactions.map((tx) => el("tr", { "data-id": tx.id, "data-status": tx.status },
+  fillTable("transactions-table", state.transactions, (tx) => el("tr", { "data-id": tx.id, "data-status": tx.status },
     el("td", {}, el("code", {}, tx.id)),
     el("td", {}, el("span", { class: "type type-" + tx.type }, tx.type)),
     el("td", {}, statusBadge(tx.status)),
@@ -154,34 +174,49 @@ function render(state) {
     route(tx.sourceAccountID, tx.destinationAccountID),
     timeCell(tx.updatedAt),
     actionButtons(tx.id, tx.actions),
-  )), "No transaction yet: use Generate, or let Formance create payouts and transfers.");
+  ), "No transaction yet: use Generate, or let Formance create payouts and transfers.");
 
-  const orderRows = (list) => list.map((o) => el("tr", { "data-id": o.id, "data-status": o.status },
+  const orderRow = (o) => el("tr", { "data-id": o.id, "data-status": o.status },
     el("td", {}, el("code", {}, o.id)),
     el("td", { class: "num" }, formatAmount(o.amount, o.currency)),
     route(o.sourceAccountId, o.destinationAccountId),
     el("td", {}, statusBadge(o.status)),
     el("td", {}, el("span", { class: "origin origin-" + o.origin }, o.origin === "formance" ? "Formance" : "panel")),
-    actionButtons(o.id, o.actions, { succeed: "Settle", fail: "Fail" }),
-  ));
-  fillTable("payouts-table", orderRows(state.payouts), "No payout yet: Formance's payouts appear here.");
-  fillTable("transfers-table", orderRows(state.transfers), "No transfer yet: Formance's transfers appear here.");
+    actionButtons(o.id, o.actions),
+  );
+  fillTable("payouts-table", state.payouts, orderRow, "No payout yet: Formance's payouts appear here.");
+  fillTable("transfers-table", state.transfers, orderRow, "No transfer yet: Formance's transfers appear here.");
 
-  fillTable("requests-table", state.requests.map((r) => el("tr", {},
+  const httpStatus = (status) => el("span", { class: "http http-" + String(status)[0] + "xx" }, String(status));
+  fillTable("requests-table", state.requests, (r) => el("tr", {},
     timeCell(r.at),
     el("td", {}, r.method),
     el("td", {}, el("code", {}, r.path)),
     el("td", { class: "query" }, r.query),
-    el("td", {}, el("span", { class: "http http-" + String(r.status)[0] + "xx" }, String(r.status))),
+    el("td", {}, httpStatus(r.status)),
     el("td", { class: "num" }, r.durationMs.toFixed(1)),
-  )), "No request yet. Install the connector (Install) and the polls show up here.");
+  ), "No request with this key yet. Install the connector (Install) and the polls show up here.");
 
-  // Keep the Generate form's account choice while refreshing the list.
+  $("count-stray").textContent = String(state.strayRequests.length);
+  fillTable("stray-table", state.strayRequests, (r) => el("tr", { "data-status": String(r.status) },
+    timeCell(r.at),
+    el("td", {}, el("code", {}, r.key || "(no key)")),
+    el("td", {}, r.method),
+    el("td", {}, el("code", {}, r.path)),
+    el("td", {}, httpStatus(r.status)),
+    el("td", { class: "reason" }, r.reason),
+  ), "None: every request so far reached a dataset.");
+
+  // Keep the Generate form's account choice while refreshing the list (redrawn only when it changed).
   const select = $("gen-account");
-  const chosen = select.value;
-  select.replaceChildren(el("option", { value: "" }, "Any account"),
-    ...state.accounts.map((a) => el("option", { value: a.id }, `${a.id} · ${a.accountName}`)));
-  select.value = state.accounts.some((a) => a.id === chosen) ? chosen : "";
+  const options = JSON.stringify(state.accounts.map((a) => [a.id, a.accountName]));
+  if (select.dataset.options !== options) {
+    select.dataset.options = options;
+    const chosen = select.value;
+    select.replaceChildren(el("option", { value: "" }, "Any account"),
+      ...state.accounts.map((a) => el("option", { value: a.id }, `${a.id} · ${a.accountName}`)));
+    select.value = state.accounts.some((a) => a.id === chosen) ? chosen : "";
+  }
 
   renderLive();
 }
@@ -191,7 +226,9 @@ function renderLive() {
   if (!apiKey) { live.textContent = ""; return; }
   const last = lastState && lastState.requests[0];
   if (!last) {
-    live.textContent = "No request from Formance yet";
+    const stray = lastState ? lastState.strayRequests.length : 0;
+    live.textContent = "No request with this key yet" +
+      (stray ? ` · ${stray} request${stray === 1 ? "" : "s"} reached no data (see below)` : "");
     live.className = "live idle";
     return;
   }
@@ -214,24 +251,49 @@ async function refresh() {
 
 // ---- Key ----------------------------------------------------------------------------------------
 
-function useKey(key) {
-  apiKey = key.trim();
+// useKey switches the panel to a key's dataset, after the server has checked that the contract's
+// routes accept the key (the same rule as the middleware's): a refused key is shown with its reason
+// and not used.
+async function useKey(key) {
+  key = key.trim();
+  if (!key) {
+    apiKey = "";
+    showWorkspace();
+    return;
+  }
+  try {
+    await api("POST", "keys/check", { key });
+  } catch (e) {
+    $("api-key").classList.add("invalid");
+    showMessage("This key cannot be used: " + e.message, "error");
+    if (key === apiKey) { // a stored key that is refused: forget it
+      apiKey = "";
+      localStorage.removeItem("mockpsp.key");
+      showWorkspace();
+    }
+    return;
+  }
+  $("api-key").classList.remove("invalid");
+  if ($("message").dataset.kind === "error") $("message").hidden = true;
+  apiKey = key;
+  tableData = {};
   $("api-key").value = apiKey;
+  localStorage.setItem("mockpsp.key", apiKey);
+  showWorkspace();
+  refresh();
+  updateInstall();
+}
+
+function showWorkspace() {
   $("welcome").hidden = !!apiKey;
   $("workspace").hidden = !apiKey;
-  if (apiKey) {
-    localStorage.setItem("mockpsp.key", apiKey);
-    refresh();
-    updateInstall();
-  }
 }
 
 $("key-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   const key = $("api-key").value.trim();
-  if (!key) { showMessage("Enter an API key: any non-empty text names your dataset.", "error"); return; }
-  $("message").hidden = true;
-  useKey(key);
+  if (!key) { showMessage("Enter an API key: it names your dataset.", "error"); return; }
+  useKey($("api-key").value);
 });
 
 // ---- Toolbar ------------------------------------------------------------------------------------
@@ -247,9 +309,35 @@ document.querySelectorAll(".toolbar [data-panel]").forEach((btn) => btn.addEvent
 }));
 $("btn-refresh").addEventListener("click", refresh);
 
+// Export downloads the whole dataset as JSON (accounts with balances, beneficiaries, bank accounts,
+// transactions with their status history, payouts, transfers), to reconcile with what Formance shows.
+$("btn-export").addEventListener("click", async () => {
+  try {
+    const data = await api("GET", "export");
+    const link = $("export-link");
+    if (link.href) URL.revokeObjectURL(link.href);
+    link.href = URL.createObjectURL(new Blob([JSON.stringify(data, null, 2)], { type: "application/json" }));
+    link.download = "mockpsp-" + data.tenant + ".json";
+    link.click();
+    showMessage(`Exported ${data.accounts.length} accounts, ${data.beneficiaries.length} beneficiaries, ` +
+      `${data.bankAccounts.length} bank accounts, ${data.transactions.length} transactions, ` +
+      `${data.payouts.length} payouts and ${data.transfers.length} transfers to ${link.download}`, "ok");
+  } catch (e) {
+    showMessage("Export failed: " + e.message, "error");
+  }
+});
+
 // ---- Forms --------------------------------------------------------------------------------------
 
-// submitForm posts a form's fields (or what build returns) and reports the outcome.
+// markField marks the one field of form an error is about (and unmarks the others).
+function markField(form, field) {
+  form.querySelectorAll("input, select").forEach((input) => {
+    input.classList.toggle("invalid", !!field && input.name === field);
+  });
+}
+
+// submitForm posts a form's fields (or what build returns) and reports the outcome; a successful
+// create clears the form (back to its defaults), so the next one starts afresh.
 function submitForm(formId, path, build, describe) {
   $(formId).addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -258,9 +346,12 @@ function submitForm(formId, path, build, describe) {
     button.disabled = true;
     try {
       const result = await api("POST", path, build(form));
+      form.reset();
+      markField(form, null);
       showMessage(describe(result), "ok");
       await refresh();
     } catch (e) {
+      markField(form, e.field);
       showMessage(e.message, "error");
     } finally {
       button.disabled = false;
@@ -270,19 +361,20 @@ function submitForm(formId, path, build, describe) {
 
 const fields = (form, names) => Object.fromEntries(names.map((n) => [n, form.elements[n].value.trim()]));
 
-submitForm("new-account", "accounts", (f) => fields(f, ["name", "asset"]),
+submitForm("new-account", "accounts", (f) => fields(f, ["name", "asset", "openingBalance"]),
   (a) => `Created account ${a.id} (${a.accountName})`);
 submitForm("new-beneficiary", "beneficiaries", (f) => fields(f, ["ownerName"]),
   (b) => `Created beneficiary ${b.id} (${b.ownerName})`);
 submitForm("new-bank-account", "bank-accounts", (f) => {
   const v = fields(f, ["name", "iban", "accountNumber", "swiftBicCode", "country"]);
+  v.iban = v.iban.replace(/[\s-]/g, ""); // IBANs are often pasted in groups of four
   for (const k of Object.keys(v)) if (v[k] === "" && k !== "name") delete v[k];
   return v;
 }, (b) => `Created bank account ${b.id} (${b.name})`);
 submitForm("generate", "generate", (f) => {
+  // The count goes as typed: the server refuses "abc" as "abc".
   const v = fields(f, ["count", "type", "accountId", "amount", "asset", "status"]);
-  const count = Number(v.count);
-  v.count = Number.isInteger(count) ? count : -1;
+  v.allowNegative = f.elements.allowNegative.checked;
   return v;
 }, (txs) => `Generated ${txs.length} transaction${txs.length === 1 ? "" : "s"}`);
 
@@ -305,24 +397,38 @@ document.addEventListener("click", async (ev) => {
 // ---- Install ------------------------------------------------------------------------------------
 
 let installTimer = null;
+let installError = false; // the message banner shows an error of the Install form
 async function updateInstall() {
   if (!apiKey) return;
   if (!$("install-endpoint").value) $("install-endpoint").value = window.location.origin;
-  const q = new URLSearchParams(fields($("install"), ["stack", "name", "endpoint", "pollingPeriod"]));
+  const form = $("install");
+  const q = new URLSearchParams(fields(form, ["stack", "name", "endpoint", "pollingPeriod"]));
   try {
     const v = await api("GET", "install?" + q.toString());
     $("install-config").textContent = v.configJSON;
     $("install-fctl").textContent = v.fctl;
     $("install-curl").textContent = v.curl;
+    $("docker-endpoint").textContent = v.dockerEndpoint;
     // A period below a default stack's minimum (20m) comes with a note saying so.
     $("install-note").textContent = v.note || "";
     $("install-note").hidden = !v.note;
-    $("install").classList.remove("invalid");
+    markField(form, null);
+    if (installError) $("message").hidden = true;
+    installError = false;
   } catch (e) {
-    $("install").classList.add("invalid");
+    // Never show a config built from other values than the ones in the form.
+    const fix = "Fix the marked field: " + e.message;
+    for (const id of ["install-config", "install-fctl", "install-curl"]) $(id).textContent = fix;
+    $("install-note").hidden = true;
+    markField(form, e.field);
+    installError = true;
     showMessage(e.message, "error");
   }
 }
+$("use-docker").addEventListener("click", () => {
+  $("install-endpoint").value = $("docker-endpoint").textContent;
+  updateInstall();
+});
 $("install").addEventListener("input", () => {
   clearTimeout(installTimer);
   installTimer = setTimeout(updateInstall, 300);
