@@ -59,7 +59,7 @@ func (a Asset) Validate() error {
 func checkAssetCode(code string) string {
 	switch {
 	case code == "":
-		return "code is empty (want e.g. \"USD/2\")"
+		return "code is empty"
 	case len(code) > 32:
 		return "code is longer than 32 characters"
 	case code[0] < 'A' || code[0] > 'Z':

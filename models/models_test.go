@@ -234,3 +234,16 @@ func TestBalancesWithoutBalancesIsAnEmptyArray(t *testing.T) {
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"id":"b","accountID":"acc_1","at":"2024-01-01T10:00:00Z","balances":[]}`, string(out))
 }
+
+// A refused currency is explained once: the reason, then the expected form, with no "(want …)"
+// repeated.
+func TestInvalidCurrencySaysItOnce(t *testing.T) {
+	for _, currency := range []models.Asset{"", "usd", "USD/x"} {
+		req := models.PayoutRequest{IdempotencyKey: "k", Amount: models.NewAmount(big.NewInt(1)),
+			Currency: currency, SourceAccountID: "a", DestinationAccountID: "b"}
+		err := models.Validate(req)
+		require.Error(t, err, "currency %q", currency)
+		assert.Equal(t, 1, strings.Count(err.Error(), "(want"), "currency %q: %v", currency, err)
+		assert.Contains(t, err.Error(), `e.g. "USD/2"`, "currency %q", currency)
+	}
+}
