@@ -49,6 +49,7 @@ type config struct {
 	rateLimit     rate.Limit
 	rateBurst     int
 	quarantine    *Quarantine
+	telemetry     telemetryConfig // telemetry.go
 	// completeRetryFirst is the first wait of the guard's retries of a failed Complete (tests
 	// shorten it; default one second).
 	completeRetryFirst time.Duration
