@@ -26,11 +26,10 @@ import (
 const InstrumentationName = "github.com/pspconnect/pspconnect/httpserver"
 
 // The names of the handler's metrics, as OpenTelemetry instruments. The Prometheus exporter writes
-// them with underscores and a unit suffix: pspconnect.http.server.requests is
-// pspconnect_http_server_requests_total, pspconnect.http.server.duration is
-// pspconnect_http_server_duration_seconds. docs/operations.md lists their labels.
+// them with underscores and a unit suffix: pspconnect.http.server.duration is
+// pspconnect_http_server_duration_seconds (its _count is the number of requests),
+// pspconnect.items.served is pspconnect_items_served_total. docs/operations.md lists their labels.
 const (
-	MetricRequests            = "pspconnect.http.server.requests"
 	MetricRequestDuration     = "pspconnect.http.server.duration"
 	MetricItemsServed         = "pspconnect.items.served"
 	MetricInvalidItems        = "pspconnect.items.invalid"
@@ -39,7 +38,6 @@ const (
 	MetricWritesInFlight      = "pspconnect.idempotency.in_flight"
 	MetricWritesInFlightAge   = "pspconnect.idempotency.in_flight.oldest_age"
 	MetricRateLimited         = "pspconnect.ratelimit.rejected"
-	MetricProviderCalls       = "pspconnect.provider.calls"
 	MetricProviderDuration    = "pspconnect.provider.duration"
 	attrRoute                 = "http.route"
 	attrStatusCode            = "http.response.status_code"
@@ -154,8 +152,8 @@ type telemetry struct {
 	propagator propagation.TextMapPropagator
 	metrics    bool // a meter provider was given
 
-	requests, served, invalid, idem, unknown, rateLimited, providerCalls metric.Int64Counter
-	duration, providerDuration                                           metric.Float64Histogram
+	served, invalid, idem, unknown, rateLimited metric.Int64Counter
+	duration, providerDuration                  metric.Float64Histogram
 
 	routes sync.Map // route label -> *routeTelemetry
 
@@ -194,8 +192,7 @@ func newTelemetry(cfg telemetryConfig) (*telemetry, error) {
 		errs = append(errs, err)
 		return h
 	}
-	t.requests = counter(MetricRequests, "{request}", "Requests answered, by route template and status.")
-	t.duration = histogram(MetricRequestDuration, "Time to answer a request, by route template and status class.")
+	t.duration = histogram(MetricRequestDuration, "Time to answer a request, by route template and status (its count is the number of requests).")
 	t.served = counter(MetricItemsServed, "{item}", "Items written in the answers of the list routes.")
 	t.invalid = counter(MetricInvalidItems, "{item}",
 		"Invalid provider output: refused (the request answered 500) or quarantined (left out of the answer).")
@@ -204,8 +201,8 @@ func newTelemetry(cfg telemetryConfig) (*telemetry, error) {
 	t.unknown = counter(MetricIdempotencyUnknown, "{request}",
 		"Writes whose provider call ended with an unknown outcome: their key stays blocked until the in-flight TTL.")
 	t.rateLimited = counter(MetricRateLimited, "{request}", "Requests refused with 429 by the handler's per-tenant rate limit.")
-	t.providerCalls = counter(MetricProviderCalls, "{call}", "Provider calls, by provider method and outcome (ok or the error's kind).")
-	t.providerDuration = histogram(MetricProviderDuration, "Time of the provider calls, by provider method.")
+	t.providerDuration = histogram(MetricProviderDuration,
+		"Time of the provider calls, by route, provider method and outcome (ok or the error's kind); its count is the number of calls.")
 	inFlight, err := m.Int64ObservableGauge(MetricWritesInFlight, metric.WithUnit("{request}"),
 		metric.WithDescription("Provider calls of writes in progress on this replica (their idempotency keys are in flight)."))
 	errs = append(errs, err)
@@ -246,15 +243,10 @@ func (t *telemetry) writesInProgress(now time.Time) (int, time.Duration) {
 // routeTelemetry holds the attribute sets of one route label, built once.
 type routeTelemetry struct {
 	name   string
-	route  metric.MeasurementOption // http.route
-	status [maxStatusCode - minStatusCode + 2]atomic.Pointer[statusOptions]
-	other  sync.Map // attribute values of this route's hooks ("outcome=new", …) -> metric.MeasurementOption
-}
-
-// statusOptions are the attribute sets of one route and status.
-type statusOptions struct {
-	code  metric.MeasurementOption // route, status code and class: the request counter
-	class metric.MeasurementOption // route and class: the latency histogram
+	route  *measure                                                   // http.route
+	status [maxStatusCode - minStatusCode + 2]atomic.Pointer[measure] // route, status code and class
+	spans  atomic.Pointer[[]trace.SpanStartOption]                    // the server span's start options, for the route's method
+	other  sync.Map                                                   // attribute values of this route's hooks ("outcome=new", …) -> *measure
 }
 
 func (t *telemetry) route(name string) *routeTelemetry {
@@ -262,12 +254,12 @@ func (t *telemetry) route(name string) *routeTelemetry {
 		return rt.(*routeTelemetry)
 	}
 	rt, _ := t.routes.LoadOrStore(name, &routeTelemetry{name: name,
-		route: metric.WithAttributeSet(attribute.NewSet(attribute.String(attrRoute, name)))})
+		route: newMeasure(attribute.String(attrRoute, name))})
 	return rt.(*routeTelemetry)
 }
 
 // forStatus returns the attribute sets of status on this route.
-func (rt *routeTelemetry) forStatus(status int) *statusOptions {
+func (rt *routeTelemetry) forStatus(status int) *measure {
 	i := len(rt.status) - 1 // an out-of-range status shares the last slot, with class "other"
 	if status >= minStatusCode && status <= maxStatusCode {
 		i = status - minStatusCode
@@ -279,25 +271,50 @@ func (rt *routeTelemetry) forStatus(status int) *statusOptions {
 	if i < len(rt.status)-1 {
 		class = string(rune('0'+status/100)) + "xx"
 	}
-	route := attribute.String(attrRoute, rt.name)
-	so := &statusOptions{
-		code: metric.WithAttributeSet(attribute.NewSet(route, attribute.Int(attrStatusCode, status),
-			attribute.String(attrStatusClass, class))),
-		class: metric.WithAttributeSet(attribute.NewSet(route, attribute.String(attrStatusClass, class))),
-	}
+	so := newMeasure(attribute.String(attrRoute, rt.name), attribute.Int(attrStatusCode, status), attribute.String(attrStatusClass, class))
 	rt.status[i].Store(so)
 	return so
 }
 
+// spanOptions returns the start options of a server span of this route for method: built once
+// for the route's own method, each time for another (HEAD on a GET route, or any method on a 405).
+func (rt *routeTelemetry) spanOptions(method string) []trace.SpanStartOption {
+	build := func() []trace.SpanStartOption {
+		return []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String(attrMethod, method), attribute.String(attrRoute, rt.name))}
+	}
+	own, _, _ := strings.Cut(rt.name, " ")
+	if method != own {
+		return build()
+	}
+	if o := rt.spans.Load(); o != nil {
+		return *o
+	}
+	o := build()
+	rt.spans.Store(&o)
+	return o
+}
+
+// measure is one attribute set as the options of the instruments' Add and Record, built once so
+// that recording allocates nothing.
+type measure struct {
+	add []metric.AddOption
+	rec []metric.RecordOption
+}
+
+func newMeasure(kvs ...attribute.KeyValue) *measure {
+	o := metric.WithAttributeSet(attribute.NewSet(kvs...))
+	return &measure{add: []metric.AddOption{o}, rec: []metric.RecordOption{o}}
+}
+
 // with returns the attribute set of this route with key=value.
-func (rt *routeTelemetry) with(key, value string) metric.MeasurementOption {
+func (rt *routeTelemetry) with(key, value string) *measure {
 	k := key + "=" + value
 	if o, ok := rt.other.Load(k); ok {
-		return o.(metric.MeasurementOption)
+		return o.(*measure)
 	}
-	o, _ := rt.other.LoadOrStore(k, metric.WithAttributeSet(attribute.NewSet(
-		attribute.String(attrRoute, rt.name), attribute.String(key, value))))
-	return o.(metric.MeasurementOption)
+	o, _ := rt.other.LoadOrStore(k, newMeasure(attribute.String(attrRoute, rt.name), attribute.String(key, value)))
+	return o.(*measure)
 }
 
 // requestTelemetry is the telemetry of one request, in its context: the hooks of the other files
@@ -329,8 +346,7 @@ func (t *telemetry) middleware(next http.Handler) http.Handler {
 		ctx := r.Context()
 		if t.tracer != nil {
 			ctx = t.propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
-			ctx, rq.span = t.tracer.Start(ctx, rq.route.name, trace.WithSpanKind(trace.SpanKindServer),
-				trace.WithAttributes(attribute.String(attrMethod, r.Method), attribute.String(attrRoute, rq.route.name)))
+			ctx, rq.span = t.tracer.Start(ctx, rq.route.name, rq.route.spanOptions(r.Method)...)
 		}
 		ctx = context.WithValue(ctx, telemetryKey{}, rq)
 		sw := trackWriter(w)
@@ -344,9 +360,7 @@ func (t *telemetry) middleware(next http.Handler) http.Handler {
 				defer panic(v)
 			}
 			if t.metrics {
-				so := rq.route.forStatus(status)
-				t.requests.Add(ctx, 1, so.code)
-				t.duration.Record(ctx, time.Since(start).Seconds(), so.class)
+				t.duration.Record(ctx, time.Since(start).Seconds(), rq.route.forStatus(status).rec...)
 			}
 			if rq.span != nil {
 				rq.span.SetAttributes(attribute.Int(attrStatusCode, status), attribute.String(attrTenant, sw.tenant))
@@ -363,35 +377,35 @@ func (t *telemetry) middleware(next http.Handler) http.Handler {
 // served counts the items of a list answer.
 func (rq *requestTelemetry) served(n int) {
 	if rq != nil && rq.t.metrics && n > 0 {
-		rq.t.served.Add(context.Background(), int64(n), rq.route.route)
+		rq.t.served.Add(context.Background(), int64(n), rq.route.route.add...)
 	}
 }
 
 // invalidItem counts invalid provider output: refused (answered 500) or quarantined.
 func (rq *requestTelemetry) invalidItem(action string) {
 	if rq != nil && rq.t.metrics {
-		rq.t.invalid.Add(context.Background(), 1, rq.route.with("action", action))
+		rq.t.invalid.Add(context.Background(), 1, rq.route.with("action", action).add...)
 	}
 }
 
 // idempotency counts the idempotency outcome of a write request.
 func (rq *requestTelemetry) idempotency(outcome string) {
 	if rq != nil && rq.t.metrics {
-		rq.t.idem.Add(context.Background(), 1, rq.route.with(attrOutcome, outcome))
+		rq.t.idem.Add(context.Background(), 1, rq.route.with(attrOutcome, outcome).add...)
 	}
 }
 
 // unknownOutcome counts a write whose outcome is unknown.
 func (rq *requestTelemetry) unknownOutcome() {
 	if rq != nil && rq.t.metrics {
-		rq.t.unknown.Add(context.Background(), 1, rq.route.route)
+		rq.t.unknown.Add(context.Background(), 1, rq.route.route.add...)
 	}
 }
 
 // rateLimited counts a request refused by the rate limit.
 func (rq *requestTelemetry) rateLimited() {
 	if rq != nil && rq.t.metrics {
-		rq.t.rateLimited.Add(context.Background(), 1, rq.route.route)
+		rq.t.rateLimited.Add(context.Background(), 1, rq.route.route.add...)
 	}
 }
 
@@ -403,14 +417,14 @@ func traced[A, B any](t *telemetry, method string, f func(context.Context, A) (B
 		return f
 	}
 	write := strings.HasPrefix(method, "Create")
-	methodAttr := attribute.String(attrProviderMethod, method)
 	spanName := providerSpanPrefix + method
+	spanOptions := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)} // the name says the method
+	cache := &providerOptions{}
 	return func(ctx context.Context, a A) (B, error) {
 		start := time.Now()
 		var span trace.Span
 		if t.tracer != nil {
-			ctx, span = t.tracer.Start(ctx, spanName, trace.WithSpanKind(trace.SpanKindInternal),
-				trace.WithAttributes(methodAttr))
+			ctx, span = t.tracer.Start(ctx, spanName, spanOptions...)
 		}
 		if write {
 			n := t.writeSeq.Add(1)
@@ -436,17 +450,33 @@ func traced[A, B any](t *telemetry, method string, f func(context.Context, A) (B
 			span.End()
 		}
 		if t.metrics {
-			route := routeUnmatched
+			rt := t.route(routeUnmatched)
 			if rq := observeContext(ctx); rq != nil {
-				route = rq.route.name
+				rt = rq.route
 			}
-			t.providerCalls.Add(ctx, 1, metric.WithAttributes(attribute.String(attrRoute, route), methodAttr,
-				attribute.String(attrOutcome, outcome)))
-			t.providerDuration.Record(ctx, time.Since(start).Seconds(),
-				metric.WithAttributes(attribute.String(attrRoute, route), methodAttr))
+			t.providerDuration.Record(ctx, time.Since(start).Seconds(), cache.options(rt, method, outcome).rec...)
 		}
 		return b, err
 	}
+}
+
+// providerOptions caches, for one provider method, the attribute sets of its successful calls on
+// each route; the rarer failures build theirs each time.
+type providerOptions struct {
+	ok sync.Map // *routeTelemetry -> *measure
+}
+
+func (c *providerOptions) options(rt *routeTelemetry, method, outcome string) *measure {
+	if outcome == providerOK {
+		if o, ok := c.ok.Load(rt); ok {
+			return o.(*measure)
+		}
+	}
+	m := newMeasure(attribute.String(attrRoute, rt.name), attribute.String(attrProviderMethod, method), attribute.String(attrOutcome, outcome))
+	if outcome == providerOK {
+		c.ok.Store(rt, m)
+	}
+	return m
 }
 
 // errorKind names a provider error by the status it is answered with ("service_unavailable"), never
