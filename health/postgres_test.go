@@ -71,7 +71,9 @@ func newCluster(t *testing.T) *cluster {
 	require.NoError(t, l.Close())
 	c.run("initdb", "-D", filepath.Join(dir, "data"), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8")
 	c.start()
-	t.Cleanup(func() { _ = c.asOwner(filepath.Join(c.bin, "pg_ctl"), "-D", filepath.Join(c.dir, "data"), "-m", "immediate", "stop").Run() })
+	t.Cleanup(func() {
+		_ = c.asOwner(filepath.Join(c.bin, "pg_ctl"), "-D", filepath.Join(c.dir, "data"), "-m", "immediate", "stop").Run()
+	})
 	return c
 }
 
