@@ -117,7 +117,7 @@ func TestSyncerMetricsAndLogs(t *testing.T) {
 	out := logs.String()
 	assert.Contains(t, out, `level=INFO msg=ingested job=4:acme/transactions tenant=acme route=transactions items=2`, "the first pull with items, at INFO")
 	assert.Contains(t, out, `level=DEBUG msg=ingested job=4:acme/transactions tenant=acme route=transactions items=0`)
-	assert.Contains(t, out, `level=WARN msg="sync step failed, retrying" job=4:acme/transactions tenant=acme route=transactions step=pull error="upstream unavailable"`)
+	assert.Contains(t, out, `level=WARN msg="sync step failed, retrying" job=4:acme/transactions tenant=acme route=transactions step=pull error="pull: upstream unavailable"`)
 
 	// Once the job stops on this replica, it is no longer counted as held.
 	cancel()
