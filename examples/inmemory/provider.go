@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/pspconnect/pspconnect/connector"
 	"github.com/pspconnect/pspconnect/feed"
 	"github.com/pspconnect/pspconnect/httpserver"
@@ -48,15 +50,27 @@ var (
 
 // NewProvider returns an empty provider whose clock is now.
 func NewProvider(now func() time.Time) (*Provider, error) {
-	accounts, err := feed.NewMemoryAccounts()
+	return NewInstrumentedProvider(now, nil)
+}
+
+// NewInstrumentedProvider is NewProvider with the feeds' metrics (feed.WithMetrics) recorded
+// through mp, labelled with each feed's route; nil mp records none.
+func NewInstrumentedProvider(now func() time.Time, mp metric.MeterProvider) (*Provider, error) {
+	metrics := func(route string) []feed.Option {
+		if mp == nil {
+			return nil
+		}
+		return []feed.Option{feed.WithMetrics(mp, route)}
+	}
+	accounts, err := feed.NewMemoryAccounts(metrics("accounts")...)
 	if err != nil {
 		return nil, err
 	}
-	beneficiaries, err := feed.NewMemoryBeneficiaries()
+	beneficiaries, err := feed.NewMemoryBeneficiaries(metrics("beneficiaries")...)
 	if err != nil {
 		return nil, err
 	}
-	transactions, err := feed.NewMemoryTransactions()
+	transactions, err := feed.NewMemoryTransactions(metrics("transactions")...)
 	if err != nil {
 		return nil, err
 	}
