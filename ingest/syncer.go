@@ -261,7 +261,7 @@ func (s *Syncer) runJob(ctx context.Context, j Job) {
 func (s *Syncer) runHeld(parent context.Context, log *slog.Logger, j Job, lease Lease) {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
-	defer s.metrics.hold(j)()
+	defer s.metrics.hold(s, j)()
 	renewing := make(chan struct{})
 	defer func() { <-renewing }()
 	go func() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sync"
 	"time"
 
@@ -33,7 +34,8 @@ const (
 // jobs this replica holds, the time since the start of the latest pull that the PSP answered with
 // nothing more, or since the job started here when none did yet; the worst job of the route) and
 // the jobs held by this replica (pspconnect.ingest.jobs_held). Without it (the default) the Syncer
-// records nothing; it never reads OpenTelemetry's global providers.
+// records nothing; it never reads OpenTelemetry's global providers. Syncers given the same mp (one
+// per tenant, say) report together: the gauges of a route cover the jobs of all of them.
 func WithMeterProvider(mp metric.MeterProvider) SyncerOption {
 	return func(c *syncerConfig) error {
 		if mp == nil {
@@ -50,21 +52,51 @@ type syncMetrics struct {
 	routes        sync.Map // route -> []metric.AddOption
 
 	mu   sync.Mutex
-	held map[string]heldJob // job name -> since when this replica holds it
+	held map[heldKey]heldJob // the jobs this replica holds, and since when
 }
 
 type heldJob struct {
-	route string
-	since time.Time
+	syncer *Syncer
+	route  string
+	since  time.Time
 }
 
-// newSyncMetrics builds the instruments of s, or returns nil without a meter provider.
+// heldKey is a job of one Syncer.
+type heldKey struct {
+	syncer *Syncer
+	job    string
+}
+
+// sharedMetrics holds the instruments of each MeterProvider given to WithMeterProvider, so that
+// Syncers sharing one (one per tenant, say) report together: their gauges are per route, over
+// the jobs of all of them.
+var sharedMetrics sync.Map // metric.MeterProvider -> *syncMetrics
+
+// newSyncMetrics returns the instruments of s's meter provider (built on first use), or nil
+// without one.
 func newSyncMetrics(s *Syncer) (*syncMetrics, error) {
-	if s.cfg.meterProvider == nil {
+	mp := s.cfg.meterProvider
+	if mp == nil {
 		return nil, nil
 	}
-	meter := s.cfg.meterProvider.Meter(InstrumentationName)
-	m := &syncMetrics{held: map[string]heldJob{}}
+	shareable := reflect.TypeOf(mp).Comparable()
+	if shareable {
+		if m, ok := sharedMetrics.Load(mp); ok {
+			return m.(*syncMetrics), nil
+		}
+	}
+	m, err := buildSyncMetrics(mp)
+	if err != nil || !shareable {
+		return m, err
+	}
+	actual, _ := sharedMetrics.LoadOrStore(mp, m)
+	return actual.(*syncMetrics), nil
+}
+
+// buildSyncMetrics creates the instruments on mp.
+func buildSyncMetrics(mp metric.MeterProvider) (*syncMetrics, error) {
+	meter := mp.Meter(InstrumentationName)
+	m := &syncMetrics{held: map[heldKey]heldJob{}}
 	var err error
 	if m.items, err = meter.Int64Counter(MetricIngestItems, metric.WithUnit("{item}"),
 		metric.WithDescription("Items pulled from the PSP and committed to the feed.")); err != nil {
@@ -87,15 +119,15 @@ func newSyncMetrics(s *Syncer) (*syncMetrics, error) {
 	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		now := time.Now()
 		m.mu.Lock()
-		jobs := make(map[string]heldJob, len(m.held))
-		for name, h := range m.held {
-			jobs[name] = h
+		jobs := make(map[heldKey]heldJob, len(m.held))
+		for k, h := range m.held {
+			jobs[k] = h
 		}
 		m.mu.Unlock()
 		lags, counts := map[string]time.Duration{}, map[string]int64{}
-		for name, h := range jobs {
+		for k, h := range jobs {
 			since := h.since
-			if t, ok := s.CaughtUp(name); ok && t.After(since) {
+			if t, ok := h.syncer.CaughtUp(k.job); ok && t.After(since) {
 				since = t
 			}
 			lags[h.route] = max(lags[h.route], now.Sub(since))
@@ -122,17 +154,19 @@ func (m *syncMetrics) route(route string) []metric.AddOption {
 	return o.([]metric.AddOption)
 }
 
-// hold records that this replica runs j from now; the returned function records that it stopped.
-func (m *syncMetrics) hold(j Job) func() {
+// hold records that s runs j on this replica from now; the returned function records that it
+// stopped.
+func (m *syncMetrics) hold(s *Syncer, j Job) func() {
 	if m == nil {
 		return func() {}
 	}
+	k := heldKey{syncer: s, job: j.name}
 	m.mu.Lock()
-	m.held[j.name] = heldJob{route: j.route, since: time.Now()}
+	m.held[k] = heldJob{syncer: s, route: j.route, since: time.Now()}
 	m.mu.Unlock()
 	return func() {
 		m.mu.Lock()
-		delete(m.held, j.name)
+		delete(m.held, k)
 		m.mu.Unlock()
 	}
 }

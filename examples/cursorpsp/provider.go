@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
 	"golang.org/x/time/rate"
 
 	"github.com/pspconnect/pspconnect/connector"
@@ -116,6 +117,9 @@ type Options struct {
 	PageSize int
 	// Logger receives the Syncers' progress and failures (default slog.Default()).
 	Logger *slog.Logger
+	// MeterProvider, when set, records the feeds' metrics (feed.WithMetrics) and the Syncers'
+	// (ingest.WithMeterProvider); see docs/operations.md.
+	MeterProvider metric.MeterProvider
 }
 
 // DefaultInterval is the default of Options.Interval.
@@ -151,15 +155,26 @@ func NewProvider(client *Client, secrets map[string]string, opts Options) (*Prov
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	accounts, err := feed.NewMemoryAccounts()
+	feedOptions := func(route string) []feed.Option {
+		if opts.MeterProvider == nil {
+			return nil
+		}
+		return []feed.Option{feed.WithMetrics(opts.MeterProvider, route)}
+	}
+	syncerOptions := []ingest.SyncerOption{ingest.WithIntervals(opts.Interval, 0, 0),
+		ingest.WithBackoff(opts.BackoffMin, opts.BackoffMax), ingest.WithLogger(opts.Logger)}
+	if opts.MeterProvider != nil {
+		syncerOptions = append(syncerOptions, ingest.WithMeterProvider(opts.MeterProvider))
+	}
+	accounts, err := feed.NewMemoryAccounts(feedOptions(routeAccounts)...)
 	if err != nil {
 		return nil, err
 	}
-	beneficiaries, err := feed.NewMemoryBeneficiaries()
+	beneficiaries, err := feed.NewMemoryBeneficiaries(feedOptions(routeBeneficiaries)...)
 	if err != nil {
 		return nil, err
 	}
-	transactions, err := feed.NewMemoryTransactions()
+	transactions, err := feed.NewMemoryTransactions(feedOptions(routeTransactions)...)
 	if err != nil {
 		return nil, err
 	}
@@ -176,11 +191,7 @@ func NewProvider(client *Client, secrets map[string]string, opts Options) (*Prov
 		t := &tenant{name: name, secretKey: secrets[name], limiter: connector.NewLimiter(opts.Rate, opts.Burst)}
 		// One Syncer per tenant: the upstream's rate limit is per secret key, and WithLimiter bounds
 		// the calls of all the jobs of one Syncer together.
-		t.syncer, err = ingest.NewSyncer(elector,
-			ingest.WithLimiter(t.limiter),
-			ingest.WithIntervals(opts.Interval, 0, 0),
-			ingest.WithBackoff(opts.BackoffMin, opts.BackoffMax),
-			ingest.WithLogger(opts.Logger))
+		t.syncer, err = ingest.NewSyncer(elector, append([]ingest.SyncerOption{ingest.WithLimiter(t.limiter)}, syncerOptions...)...)
 		if err != nil {
 			return nil, err
 		}
