@@ -65,8 +65,8 @@ func exportEverything(t *testing.T) scrape {
 		{"GET", "/transactions?pageSize=100", "", http.StatusOK}, // tx_bad quarantined
 		{"GET", "/accounts/acc_main/balances", "", http.StatusOK},
 		{"POST", "/payouts", payout, http.StatusCreated},
-		{"POST", "/payouts", payout, http.StatusCreated},  // replayed
-		{"POST", "/payouts", other, http.StatusConflict},  // refused
+		{"POST", "/payouts", payout, http.StatusCreated}, // replayed
+		{"POST", "/payouts", other, http.StatusConflict}, // refused
 		{"GET", "/accounts/nope/balances", "", http.StatusNotFound},
 		{"GET", "/accounts", "", http.StatusTooManyRequests}, // the burst of 6 is spent
 	} {
