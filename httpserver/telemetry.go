@@ -39,6 +39,7 @@ const (
 	MetricWritesInFlightAge   = "pspconnect.idempotency.in_flight.oldest_age"
 	MetricRateLimited         = "pspconnect.ratelimit.rejected"
 	MetricProviderDuration    = "pspconnect.provider.duration"
+	MetricProviderErrors      = "pspconnect.provider.errors"
 	attrRoute                 = "http.route"
 	attrStatusCode            = "http.response.status_code"
 	attrStatusClass           = "http.response.status_class"
@@ -152,8 +153,8 @@ type telemetry struct {
 	propagator propagation.TextMapPropagator
 	metrics    bool // a meter provider was given
 
-	served, invalid, idem, unknown, rateLimited metric.Int64Counter
-	duration, providerDuration                  metric.Float64Histogram
+	served, invalid, idem, unknown, rateLimited, providerErrors metric.Int64Counter
+	duration, providerDuration                                  metric.Float64Histogram
 
 	routes sync.Map // route label -> *routeTelemetry
 
@@ -202,7 +203,9 @@ func newTelemetry(cfg telemetryConfig) (*telemetry, error) {
 		"Writes whose provider call ended with an unknown outcome: their key stays blocked until the in-flight TTL.")
 	t.rateLimited = counter(MetricRateLimited, "{request}", "Requests refused with 429 by the handler's per-tenant rate limit.")
 	t.providerDuration = histogram(MetricProviderDuration,
-		"Time of the provider calls, by route, provider method and outcome (ok or the error's kind); its count is the number of calls.")
+		"Time of the provider calls of writes (CreatePayout, CreateTransfer, CreateBankAccount), by route, method and outcome (ok or the error's kind); its count is the number of calls.")
+	t.providerErrors = counter(MetricProviderErrors, "{call}",
+		"Provider calls that returned an error, by route, provider method and the error's kind (service_unavailable, not_found, …).")
 	inFlight, err := m.Int64ObservableGauge(MetricWritesInFlight, metric.WithUnit("{request}"),
 		metric.WithDescription("Provider calls of writes in progress on this replica (their idempotency keys are in flight)."))
 	errs = append(errs, err)
@@ -363,9 +366,11 @@ func (t *telemetry) middleware(next http.Handler) http.Handler {
 				t.duration.Record(ctx, time.Since(start).Seconds(), rq.route.forStatus(status).rec...)
 			}
 			if rq.span != nil {
-				rq.span.SetAttributes(attribute.Int(attrStatusCode, status), attribute.String(attrTenant, sw.tenant))
-				if status >= http.StatusInternalServerError {
-					rq.span.SetStatus(codes.Error, http.StatusText(status))
+				if rq.span.IsRecording() { // not sampled: nothing to add
+					rq.span.SetAttributes(attribute.Int(attrStatusCode, status), attribute.String(attrTenant, sw.tenant))
+					if status >= http.StatusInternalServerError {
+						rq.span.SetStatus(codes.Error, http.StatusText(status))
+					}
 				}
 				rq.span.End()
 			}
@@ -409,9 +414,10 @@ func (rq *requestTelemetry) rateLimited() {
 	}
 }
 
-// traced returns f, the provider method named method, wrapped in a child span and the provider
-// metrics; with a nil t, f itself. Writes (methods named Create…) are also counted in flight while
-// they run.
+// traced returns f, the provider method named method, wrapped in a child span (when the request's
+// span is sampled) and the provider metrics; with a nil t, f itself. Errors are counted for every
+// method; the calls of writes (methods named Create…, few and slow) are also timed and counted in
+// flight while they run. A read's time is in its request's latency.
 func traced[A, B any](t *telemetry, method string, f func(context.Context, A) (B, error)) func(context.Context, A) (B, error) {
 	if t == nil || f == nil {
 		return f
@@ -421,9 +427,12 @@ func traced[A, B any](t *telemetry, method string, f func(context.Context, A) (B
 	spanOptions := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)} // the name says the method
 	cache := &providerOptions{}
 	return func(ctx context.Context, a A) (B, error) {
-		start := time.Now()
+		var start time.Time
+		if write {
+			start = time.Now()
+		}
 		var span trace.Span
-		if t.tracer != nil {
+		if t.tracer != nil && trace.SpanFromContext(ctx).IsRecording() {
 			ctx, span = t.tracer.Start(ctx, spanName, spanOptions...)
 		}
 		if write {
@@ -449,12 +458,18 @@ func traced[A, B any](t *telemetry, method string, f func(context.Context, A) (B
 			}
 			span.End()
 		}
-		if t.metrics {
+		if t.metrics && (write || err != nil) {
 			rt := t.route(routeUnmatched)
 			if rq := observeContext(ctx); rq != nil {
 				rt = rq.route
 			}
-			t.providerDuration.Record(ctx, time.Since(start).Seconds(), cache.options(rt, method, outcome).rec...)
+			m := cache.options(rt, method, outcome)
+			if err != nil {
+				t.providerErrors.Add(ctx, 1, m.add...)
+			}
+			if write {
+				t.providerDuration.Record(ctx, time.Since(start).Seconds(), m.rec...)
+			}
 		}
 		return b, err
 	}

@@ -141,8 +141,9 @@ func TestInvalidItemRefusedIsCounted(t *testing.T) {
 	m := metricsOf(t, reader)
 	assert.EqualValues(t, 1, counterValue(t, m, httpserver.MetricInvalidItems, map[string]any{"http.route": "GET /transactions", "action": "refused"}))
 	assert.EqualValues(t, 1, histogramCount(t, m, httpserver.MetricRequestDuration, map[string]any{"http.route": "GET /transactions", "http.response.status_class": "5xx", "http.response.status_code": int64(500)}))
-	assert.EqualValues(t, 1, histogramCount(t, m, httpserver.MetricProviderDuration,
-		map[string]any{"provider.method": "ListTransactions", "outcome": "service_unavailable"}))
+	assert.EqualValues(t, 1, counterValue(t, m, httpserver.MetricProviderErrors,
+		map[string]any{"http.route": "GET /transactions", "provider.method": "ListTransactions", "outcome": "service_unavailable"}))
+	assert.EqualValues(t, 0, histogramCount(t, m, httpserver.MetricProviderDuration, nil), "reads are not timed apart from their request")
 	assert.EqualValues(t, 0, counterValue(t, m, httpserver.MetricItemsServed, nil))
 }
 
