@@ -139,7 +139,7 @@ func BenchmarkListRouteTelemetryHTTP(b *testing.B) {
 			b.Fatal(err)
 		}
 		req.Header.Set("Authorization", "Bearer k")
-			start := time.Now()
+		start := time.Now()
 		res, err := client.Do(req)
 		if err != nil {
 			b.Fatal(err)
