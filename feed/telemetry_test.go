@@ -7,36 +7,19 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/pspconnect/pspconnect/feed"
+	"github.com/pspconnect/pspconnect/internal/testsupport"
 	"github.com/pspconnect/pspconnect/models"
 )
 
-// feedMetric returns the value of the int64 metric name for route, and whether it was collected.
+// feedMetric returns the value of the metric name for route, and whether it was collected.
 func feedMetric(t *testing.T, reader *sdkmetric.ManualReader, name, route string) (int64, bool) {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	require.NoError(t, reader.Collect(context.Background(), &rm))
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name != name {
-				continue
-			}
-			var points []metricdata.DataPoint[int64]
-			switch d := m.Data.(type) {
-			case metricdata.Sum[int64]:
-				points = d.DataPoints
-			case metricdata.Gauge[int64]:
-				points = d.DataPoints
-			}
-			for _, p := range points {
-				if v, _ := p.Attributes.Value(attribute.Key("route")); v.AsString() == route {
-					return p.Value, true
-				}
-			}
+	for _, p := range testsupport.Collect(t, reader) {
+		if v, _ := p.Attrs.Value("route"); p.Metric == name && v.AsString() == route {
+			return int64(p.Value), true
 		}
 	}
 	return 0, false

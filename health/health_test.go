@@ -1,7 +1,6 @@
 package health_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,25 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pspconnect/pspconnect/health"
+	"github.com/pspconnect/pspconnect/internal/testsupport"
 )
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // probe GETs url and returns the status and the decoded body.
 func probe(t *testing.T, url string) (int, health.Status) {
@@ -69,7 +50,7 @@ func TestReadinessFollowsItsChecks(t *testing.T) {
 		return nil
 	}}
 	other := health.Check{Name: "idempotency", Check: func(context.Context) error { return nil }}
-	logs := &syncBuffer{}
+	logs := &testsupport.Buffer{}
 	srv := httptest.NewServer(health.Readiness([]health.Check{db, other}, health.WithLogger(slog.New(slog.NewTextHandler(logs, nil)))))
 	defer srv.Close()
 

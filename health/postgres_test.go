@@ -24,6 +24,7 @@ import (
 	"github.com/pspconnect/pspconnect/httpserver/idempotency/pgstore"
 	"github.com/pspconnect/pspconnect/ingest/pgingest"
 	"github.com/pspconnect/pspconnect/internal/pgtest"
+	"github.com/pspconnect/pspconnect/internal/testsupport"
 )
 
 // cluster is a throw-away PostgreSQL server of the test's own, so that the test can stop it and
@@ -117,7 +118,7 @@ func TestReadinessFollowsPostgreSQL(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, elector.Migrate(ctx))
 
-	logs := &syncBuffer{}
+	logs := &testsupport.Buffer{}
 	srv := httptest.NewServer(health.Readiness([]health.Check{
 		health.Ping("feed", transactions), health.Ping("idempotency", store), health.Ping("elector", elector),
 	}, health.WithTimeout(time.Second), health.WithLogger(slog.New(slog.NewTextHandler(logs, nil)))))

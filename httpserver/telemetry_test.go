@@ -10,7 +10,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -18,66 +17,26 @@ import (
 
 	"github.com/pspconnect/pspconnect/connector"
 	"github.com/pspconnect/pspconnect/httpserver"
+	"github.com/pspconnect/pspconnect/internal/testsupport"
 )
 
 // metricsOf collects reader's metrics.
-func metricsOf(t *testing.T, reader *sdkmetric.ManualReader) map[string]metricdata.Aggregation {
+func metricsOf(t *testing.T, reader *sdkmetric.ManualReader) []testsupport.Point {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	require.NoError(t, reader.Collect(context.Background(), &rm))
-	out := map[string]metricdata.Aggregation{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			out[m.Name] = m.Data
-		}
-	}
-	return out
+	return testsupport.Collect(t, reader)
 }
 
-// matches reports whether set holds every key=value of want.
-func matches(set attribute.Set, want map[string]any) bool {
-	for k, v := range want {
-		got, ok := set.Value(attribute.Key(k))
-		if !ok || got.AsInterface() != v {
-			return false
-		}
-	}
-	return true
-}
-
-// counterValue is the sum of the points of the int64 counter name whose attributes include want.
-func counterValue(t *testing.T, metrics map[string]metricdata.Aggregation, name string, want map[string]any) int64 {
+// counterValue is the sum of the points of the counter name whose attributes include want.
+func counterValue(t *testing.T, points []testsupport.Point, name string, want map[string]any) int64 {
 	t.Helper()
-	data, ok := metrics[name]
-	if !ok {
-		return 0
-	}
-	sum, ok := data.(metricdata.Sum[int64])
-	require.True(t, ok, "%s is a %T, not an int64 counter", name, data)
-	var n int64
-	for _, p := range sum.DataPoints {
-		if matches(p.Attributes, want) {
-			n += p.Value
-		}
-	}
-	return n
+	v, _ := testsupport.Sum(points, name, want)
+	return int64(v)
 }
 
 // histogramCount is the number of recordings of the histogram name whose attributes include want.
-func histogramCount(t *testing.T, metrics map[string]metricdata.Aggregation, name string, want map[string]any) uint64 {
+func histogramCount(t *testing.T, points []testsupport.Point, name string, want map[string]any) uint64 {
 	t.Helper()
-	data, ok := metrics[name]
-	if !ok {
-		return 0
-	}
-	h, ok := data.(metricdata.Histogram[float64])
-	require.True(t, ok, "%s is a %T, not a float64 histogram", name, data)
-	var n uint64
-	for _, p := range h.DataPoints {
-		if matches(p.Attributes, want) {
-			n += p.Count
-		}
-	}
+	_, n := testsupport.Sum(points, name, want)
 	return n
 }
 

@@ -1,10 +1,8 @@
 package ingest_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,64 +11,26 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/pspconnect/pspconnect/connector"
 	"github.com/pspconnect/pspconnect/feed"
 	"github.com/pspconnect/pspconnect/ingest"
+	"github.com/pspconnect/pspconnect/internal/testsupport"
 	"github.com/pspconnect/pspconnect/models"
 )
 
-// syncPoints returns reader's points of the Syncer's metrics, by metric name and then by their
-// attributes ("route=transactions,step=pull").
+// syncPoints returns reader's points, by metric name and then by their attributes
+// ("route=transactions,step=pull").
 func syncPoints(t *testing.T, reader *sdkmetric.ManualReader) map[string]map[string]float64 {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	require.NoError(t, reader.Collect(context.Background(), &rm))
 	out := map[string]map[string]float64{}
-	add := func(name string, attrs attribute.Set, v float64) {
-		if out[name] == nil {
-			out[name] = map[string]float64{}
+	for _, p := range testsupport.Collect(t, reader) {
+		if out[p.Metric] == nil {
+			out[p.Metric] = map[string]float64{}
 		}
-		out[name][attrs.Encoded(attribute.DefaultEncoder())] += v
-	}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			switch d := m.Data.(type) {
-			case metricdata.Sum[int64]:
-				for _, p := range d.DataPoints {
-					add(m.Name, p.Attributes, float64(p.Value))
-				}
-			case metricdata.Gauge[int64]:
-				for _, p := range d.DataPoints {
-					add(m.Name, p.Attributes, float64(p.Value))
-				}
-			case metricdata.Gauge[float64]:
-				for _, p := range d.DataPoints {
-					add(m.Name, p.Attributes, p.Value)
-				}
-			}
-		}
+		out[p.Metric][p.Attrs.Encoded(attribute.DefaultEncoder())] += p.Value
 	}
 	return out
-}
-
-// lockedBuffer is a goroutine-safe log sink.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func TestSyncerMetricsAndLogs(t *testing.T) {
@@ -91,7 +51,7 @@ func TestSyncerMetricsAndLogs(t *testing.T) {
 		}
 		return ingest.Batch[models.Transaction]{Checkpoint: checkpoint}, nil // nothing more
 	})
-	logs := &lockedBuffer{}
+	logs := &testsupport.Buffer{}
 	s, err := ingest.NewSyncer(ingest.NewLocalElector("replica-1"),
 		ingest.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))),
 		ingest.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),

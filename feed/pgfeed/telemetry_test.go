@@ -7,36 +7,21 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/pspconnect/pspconnect/feed"
 	"github.com/pspconnect/pspconnect/feed/pgfeed"
+	"github.com/pspconnect/pspconnect/internal/testsupport"
 	"github.com/pspconnect/pspconnect/models"
 )
 
-// collectRoute returns the int64 points of reader's metrics for route, by metric name.
+// collectRoute returns the values of reader's metrics for route, by metric name.
 func collectRoute(t *testing.T, reader *sdkmetric.ManualReader, route string) map[string]int64 {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	require.NoError(t, reader.Collect(context.Background(), &rm))
 	out := map[string]int64{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			var points []metricdata.DataPoint[int64]
-			switch d := m.Data.(type) {
-			case metricdata.Sum[int64]:
-				points = d.DataPoints
-			case metricdata.Gauge[int64]:
-				points = d.DataPoints
-			}
-			for _, p := range points {
-				if v, _ := p.Attributes.Value(attribute.Key("route")); v.AsString() == route {
-					out[m.Name] += p.Value
-				}
-			}
-		}
+	for _, p := range testsupport.Collect(t, reader) {
+		v, _ := testsupport.Sum([]testsupport.Point{p}, p.Metric, map[string]any{"route": route})
+		out[p.Metric] += int64(v)
 	}
 	return out
 }
