@@ -151,6 +151,9 @@ type telemetry struct {
 	router     http.Handler
 	tracer     trace.Tracer // nil without a tracer provider
 	propagator propagation.TextMapPropagator
+	// carriers are the propagator's headers, canonical: a request with none of them skips
+	// Extract (which would canonicalize each name again).
+	carriers []string
 	metrics    bool // a meter provider was given
 
 	served, invalid, idem, unknown, rateLimited, providerErrors metric.Int64Counter
@@ -172,6 +175,9 @@ func newTelemetry(cfg telemetryConfig) (*telemetry, error) {
 	t := &telemetry{propagator: cfg.propagator, writes: map[uint64]time.Time{}}
 	if t.propagator == nil {
 		t.propagator = propagation.TraceContext{}
+	}
+	for _, f := range t.propagator.Fields() {
+		t.carriers = append(t.carriers, http.CanonicalHeaderKey(f))
 	}
 	if cfg.tracerProvider != nil {
 		t.tracer = cfg.tracerProvider.Tracer(InstrumentationName, trace.WithInstrumentationVersion(instrumentationVersionTag))
@@ -222,6 +228,16 @@ func newTelemetry(cfg telemetryConfig) (*telemetry, error) {
 		return nil
 	}, inFlight, oldest)
 	return t, err
+}
+
+// carried reports whether h has one of the propagator's headers.
+func (t *telemetry) carried(h http.Header) bool {
+	for _, k := range t.carriers {
+		if _, ok := h[k]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // setRouter gives t the router whose patterns label the requests.
@@ -348,7 +364,9 @@ func (t *telemetry) middleware(next http.Handler) http.Handler {
 		rq := &requestTelemetry{t: t, route: t.route(routeLabel(t.router, r))}
 		ctx := r.Context()
 		if t.tracer != nil {
-			ctx = t.propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
+			if t.carried(r.Header) {
+				ctx = t.propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
+			}
 			ctx, rq.span = t.tracer.Start(ctx, rq.route.name, rq.route.spanOptions(r.Method)...)
 		}
 		ctx = context.WithValue(ctx, telemetryKey{}, rq)
