@@ -154,7 +154,7 @@ type telemetry struct {
 	// carriers are the propagator's headers, canonical: a request with none of them skips
 	// Extract (which would canonicalize each name again).
 	carriers []string
-	metrics    bool // a meter provider was given
+	metrics  bool // a meter provider was given
 
 	served, invalid, idem, unknown, rateLimited, providerErrors metric.Int64Counter
 	duration, providerDuration                                  metric.Float64Histogram
