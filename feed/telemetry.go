@@ -18,8 +18,12 @@ const InstrumentationName = "github.com/pspconnect/pspconnect/feed"
 // WithMetrics). The Prometheus exporter writes them pspconnect_feed_items,
 // pspconnect_feed_put_items_total and pspconnect_feed_put_errors_total.
 const (
-	MetricItems     = "pspconnect.feed.items"
-	MetricPutItems  = "pspconnect.feed.put.items"
+	// MetricItems is the gauge of the feed's current items, every tenant together.
+	MetricItems = "pspconnect.feed.items"
+	// MetricPutItems counts the items given to successful Put and Load calls: its rate is the
+	// ingestion rate.
+	MetricPutItems = "pspconnect.feed.put.items"
+	// MetricPutErrors counts the Put and Load calls that failed (nothing was stored).
 	MetricPutErrors = "pspconnect.feed.put.errors"
 )
 

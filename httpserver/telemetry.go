@@ -26,20 +26,42 @@ import (
 const InstrumentationName = "github.com/pspconnect/pspconnect/httpserver"
 
 // The names of the handler's metrics, as OpenTelemetry instruments. The Prometheus exporter writes
-// them with underscores and a unit suffix: pspconnect.http.server.duration is
-// pspconnect_http_server_duration_seconds (its _count is the number of requests),
-// pspconnect.items.served is pspconnect_items_served_total. docs/operations.md lists their labels.
+// them with underscores and a unit suffix (pspconnect.http.server.duration is
+// pspconnect_http_server_duration_seconds, pspconnect.items.served is
+// pspconnect_items_served_total). docs/operations.md lists their labels and the alerts to set.
 const (
-	MetricRequestDuration     = "pspconnect.http.server.duration"
-	MetricItemsServed         = "pspconnect.items.served"
-	MetricInvalidItems        = "pspconnect.items.invalid"
-	MetricIdempotency         = "pspconnect.idempotency.requests"
-	MetricIdempotencyUnknown  = "pspconnect.idempotency.unknown_outcomes"
-	MetricWritesInFlight      = "pspconnect.idempotency.in_flight"
-	MetricWritesInFlightAge   = "pspconnect.idempotency.in_flight.oldest_age"
-	MetricRateLimited         = "pspconnect.ratelimit.rejected"
-	MetricProviderDuration    = "pspconnect.provider.duration"
-	MetricProviderErrors      = "pspconnect.provider.errors"
+	// MetricRequestDuration is the histogram of the time to answer a request (seconds), by
+	// http.route, http.response.status_code and http.response.status_class; its count is the
+	// number of requests.
+	MetricRequestDuration = "pspconnect.http.server.duration"
+	// MetricItemsServed counts the items written in the answers of the list routes, by http.route.
+	MetricItemsServed = "pspconnect.items.served"
+	// MetricInvalidItems counts invalid provider output by http.route and action: "refused" (the
+	// request answered 500) or "quarantined" (left out, see WithQuarantine).
+	MetricInvalidItems = "pspconnect.items.invalid"
+	// MetricIdempotency counts write requests by http.route and outcome: "new" (the provider is
+	// called), "replayed", "refused" (the key was used with another body: 409), "in_flight" (423),
+	// "store_error" (the idempotency store failed: 503).
+	MetricIdempotency = "pspconnect.idempotency.requests"
+	// MetricIdempotencyUnknown counts writes whose provider call ended with an unknown outcome, by
+	// http.route: their key stays blocked until the in-flight TTL.
+	MetricIdempotencyUnknown = "pspconnect.idempotency.unknown_outcomes"
+	// MetricWritesInFlight is the gauge of the provider calls of writes in progress on this handler.
+	MetricWritesInFlight = "pspconnect.idempotency.in_flight"
+	// MetricWritesInFlightAge is the gauge of the age (seconds) of the oldest of them, 0 when none.
+	MetricWritesInFlightAge = "pspconnect.idempotency.in_flight.oldest_age"
+	// MetricRateLimited counts the requests refused with 429 by WithRateLimit, by http.route.
+	MetricRateLimited = "pspconnect.ratelimit.rejected"
+	// MetricProviderDuration is the histogram of the time (seconds) of the provider calls of
+	// writes, by http.route, provider.method and outcome ("ok" or the error's kind).
+	MetricProviderDuration = "pspconnect.provider.duration"
+	// MetricProviderErrors counts the provider calls that returned an error, by http.route,
+	// provider.method and outcome (the error's kind: "service_unavailable", "not_found", …).
+	MetricProviderErrors = "pspconnect.provider.errors"
+)
+
+// Attribute names and values of the handler's telemetry.
+const (
 	attrRoute                 = "http.route"
 	attrStatusCode            = "http.response.status_code"
 	attrStatusClass           = "http.response.status_class"

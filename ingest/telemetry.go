@@ -21,10 +21,16 @@ const InstrumentationName = "github.com/pspconnect/pspconnect/ingest"
 // pspconnect_ingest_items_total, pspconnect_ingest_errors_total, pspconnect_ingest_sync_lag_seconds
 // and pspconnect_ingest_jobs_held.
 const (
-	MetricIngestItems  = "pspconnect.ingest.items"
+	// MetricIngestItems counts the items pulled from the PSP and committed.
+	MetricIngestItems = "pspconnect.ingest.items"
+	// MetricIngestErrors counts the failed sync steps, by step: "pull" (the PSP), "commit" (the
+	// sink), "read checkpoint", "rate limit".
 	MetricIngestErrors = "pspconnect.ingest.errors"
-	MetricSyncLag      = "pspconnect.ingest.sync_lag"
-	MetricJobsHeld     = "pspconnect.ingest.jobs_held"
+	// MetricSyncLag is the gauge (seconds) of the time since the PSP last had nothing more, for the
+	// jobs this replica holds: the worst job of the route.
+	MetricSyncLag = "pspconnect.ingest.sync_lag"
+	// MetricJobsHeld is the gauge of the jobs whose lease this replica holds.
+	MetricJobsHeld = "pspconnect.ingest.jobs_held"
 )
 
 // WithMeterProvider makes the Syncer record its metrics with mp's meter InstrumentationName, per
