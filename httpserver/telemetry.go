@@ -116,8 +116,11 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 
 // WithTracerProvider makes the handler start one server span per request with tp's tracer
 // InstrumentationName, named after the route template ("GET /transactions"), with a child span for
-// the provider call ("provider.ListTransactions"). The span's parent is taken from the request's
-// headers, W3C traceparent by default (see WithPropagator). A provider error sets the child span's
+// the provider call ("provider.ListTransactions") when the request's span is sampled (a child of an
+// unsampled span would not be recorded either; the provider's context still carries the request's
+// span context, for the PSP client's own instrumentation). The span's parent is taken from the
+// request's headers, W3C traceparent by default (see WithPropagator); Formance sends none today, so
+// sample its polls with tp's sampler (e.g. sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.1))). A provider error sets the child span's
 // status to Error with the error's kind (e.g. "service_unavailable"), never its text, which may
 // carry the PSP's URL or credentials. Without it (the default) no span is started.
 func WithTracerProvider(tp trace.TracerProvider) Option {
