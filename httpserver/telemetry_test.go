@@ -3,7 +3,9 @@ package httpserver_test
 import (
 	"context"
 	"net/http"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -181,4 +183,65 @@ func TestTelemetryOptionsRefuseNil(t *testing.T) {
 		_, err := httpserver.New(newFake(), httpserver.WithAPIKey(testKey), opt)
 		assert.ErrorIs(t, err, httpserver.ErrInvalidConfig, name)
 	}
+}
+
+// TestInFlightWritesAreVisible: while a payout's provider call runs, the in-flight gauges show it
+// (with its age), and a duplicate that gives up waiting is counted as in_flight; once it ends,
+// they are back to zero.
+func TestInFlightWritesAreVisible(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	p := newFull()
+	entered, release := make(chan struct{}), make(chan struct{})
+	p.set(func(f *fakeProvider) {
+		f.hook = func(context.Context) error {
+			close(entered)
+			<-release
+			return nil
+		}
+	})
+	srv, _ := newServer(t, p, httpserver.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))),
+		httpserver.WithIdempotencyWait(50*time.Millisecond))
+	payout := `{"idempotencyKey":"ik_slow","amount":"100","currency":"USD/2","sourceAccountId":"acc_01","destinationAccountId":"ben_01"}`
+	first := make(chan int)
+	go func() { first <- send(t, srv.URL, request{method: http.MethodPost, path: "/payouts", body: payout}).status }()
+	<-entered
+	time.Sleep(20 * time.Millisecond)
+
+	require.Equal(t, http.StatusLocked, send(t, srv.URL, request{method: http.MethodPost, path: "/payouts", body: payout}).status)
+	m := metricsOf(t, reader)
+	assert.EqualValues(t, 1, counterValue(t, m, httpserver.MetricWritesInFlight, nil))
+	age, _ := testsupport.Sum(m, httpserver.MetricWritesInFlightAge, nil)
+	assert.GreaterOrEqual(t, age, 0.02, "the age of the call in progress")
+	assert.EqualValues(t, 1, counterValue(t, m, httpserver.MetricIdempotency, map[string]any{"http.route": "POST /payouts", "outcome": "in_flight"}))
+
+	close(release)
+	require.Equal(t, http.StatusCreated, <-first)
+	m = metricsOf(t, reader)
+	assert.EqualValues(t, 0, counterValue(t, m, httpserver.MetricWritesInFlight, nil))
+	age, _ = testsupport.Sum(m, httpserver.MetricWritesInFlightAge, nil)
+	assert.Zero(t, age)
+}
+
+// TestTelemetryUnderConcurrentRequests: requests from many goroutines are all counted, once each
+// (run with -race).
+func TestTelemetryUnderConcurrentRequests(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	spans := tracetest.NewInMemoryExporter()
+	srv, _ := newServer(t, newFake(), httpserver.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))),
+		httpserver.WithTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans))))
+	const workers, each = 8, 25
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				path := []string{"/accounts", "/transactions", "/accounts/acc_01/balances", "/nope"}[(w+i)%4]
+				send(t, srv.URL, request{path: path})
+			}
+		})
+	}
+	wg.Wait()
+	m := metricsOf(t, reader)
+	assert.EqualValues(t, workers*each, histogramCount(t, m, httpserver.MetricRequestDuration, nil))
+	assert.EqualValues(t, workers*each/4, histogramCount(t, m, httpserver.MetricRequestDuration, map[string]any{"http.route": "unmatched"}))
+	assert.Len(t, spans.GetSpans(), workers*each+3*workers*each/4, "a server span per request, a provider span per matched one")
 }
