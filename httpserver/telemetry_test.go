@@ -203,7 +203,9 @@ func TestInFlightWritesAreVisible(t *testing.T) {
 		httpserver.WithIdempotencyWait(50*time.Millisecond))
 	payout := `{"idempotencyKey":"ik_slow","amount":"100","currency":"USD/2","sourceAccountId":"acc_01","destinationAccountId":"ben_01"}`
 	first := make(chan int)
-	go func() { first <- send(t, srv.URL, request{method: http.MethodPost, path: "/payouts", body: payout}).status }()
+	go func() {
+		first <- send(t, srv.URL, request{method: http.MethodPost, path: "/payouts", body: payout}).status
+	}()
 	<-entered
 	time.Sleep(20 * time.Millisecond)
 
