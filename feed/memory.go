@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/pspconnect/pspconnect/models"
 	"github.com/pspconnect/pspconnect/pagination"
 )
@@ -20,8 +22,11 @@ type Config struct {
 	// Retention is how long a superseded slot stays at least (WithRetention).
 	Retention time.Duration
 	// Now reads the clock (WithClock).
-	Now  func() time.Time
-	errs []error
+	Now func() time.Time
+	// MeterProvider and MetricsRoute are set by WithMetrics (telemetry.go).
+	MeterProvider metric.MeterProvider
+	MetricsRoute  string
+	errs          []error
 }
 
 // NewConfig applies opts to the defaults and returns the result, or an error wrapping
@@ -71,8 +76,9 @@ func WithClock(now func() time.Time) Option {
 // arrives in time order. Items are stored as given (a shallow copy): do not modify their maps after
 // Put, and treat the maps of returned items as read-only.
 type Memory[T any] struct {
-	keys Keys[T]
-	cfg  Config
+	keys    Keys[T]
+	cfg     Config
+	metrics *Metrics // nil without WithMetrics
 
 	mu     sync.RWMutex
 	routes map[string]*memRoute[T] // by tenant
@@ -113,7 +119,11 @@ func NewMemory[T any](keys Keys[T], opts ...Option) (*Memory[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	return newMemory(keys, cfg), nil
+	m := newMemory(keys, cfg)
+	if m.metrics, err = NewMetrics(cfg, "feed", m.size, 0); err != nil {
+		return nil, fmt.Errorf("%w: metrics: %w", ErrInvalidConfig, err)
+	}
+	return m, nil
 }
 
 func newMemory[T any](keys Keys[T], cfg Config) *Memory[T] {
@@ -161,7 +171,8 @@ func (m *Memory[T]) route(tenant string, create bool) *memRoute[T] {
 }
 
 // Put implements Feed.
-func (m *Memory[T]) Put(ctx context.Context, tenant string, items ...T) error {
+func (m *Memory[T]) Put(ctx context.Context, tenant string, items ...T) (err error) {
+	defer func() { m.metrics.Put(ctx, len(items), err) }()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -255,7 +266,8 @@ func (r *memRoute[T]) remove(s *memSlot[T]) {
 }
 
 // Load implements Feed.
-func (m *Memory[T]) Load(ctx context.Context, tenant string, items []T) error {
+func (m *Memory[T]) Load(ctx context.Context, tenant string, items []T) (err error) {
+	defer func() { m.metrics.Put(ctx, len(items), err) }()
 	if err := ctx.Err(); err != nil {
 		return err
 	}

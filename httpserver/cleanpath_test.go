@@ -41,7 +41,7 @@ func sendRaw(t *testing.T, baseURL string, r request) response {
 func newMountedServer(t *testing.T, p *fullProvider) (*httptest.Server, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
-	h, err := httpserver.New(p, httpserver.WithAPIKey(testKey), httpserver.WithLogger(slog.New(slog.NewJSONHandler(logs, nil))))
+	h, err := httpserver.New(p, httpserver.WithAPIKey(testKey), httpserver.WithLogger(slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	require.NoError(t, err)
 	srv := httptest.NewServer(http.StripPrefix("/formance", h))
 	t.Cleanup(srv.Close)

@@ -306,7 +306,7 @@ func (b *syncBuffer) String() string {
 func newServer(t *testing.T, p connector.Provider, opts ...httpserver.Option) (*httptest.Server, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
-	opts = append([]httpserver.Option{httpserver.WithAPIKey(testKey), httpserver.WithLogger(slog.New(slog.NewJSONHandler(logs, nil)))}, opts...)
+	opts = append([]httpserver.Option{httpserver.WithAPIKey(testKey), httpserver.WithLogger(slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))}, opts...)
 	h, err := httpserver.New(p, opts...)
 	require.NoError(t, err)
 	srv := httptest.NewServer(h)

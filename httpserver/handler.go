@@ -87,6 +87,7 @@ type Handler struct {
 	// capabilities is what the optional capabilities (connector.PayoutCreator, …) are discovered
 	// on: the provider, or the connector.CursorProvider that CursorPaged wraps.
 	capabilities any
+	tel          *telemetry // nil without WithMeterProvider or WithTracerProvider
 }
 
 // New returns the handler serving p. At least one of WithAPIKey, WithAPIKeys or WithAuthenticator
@@ -136,6 +137,12 @@ func New(p connector.Provider, opts ...Option) (*Handler, error) {
 	h := &Handler{cfg: cfg, logger: cfg.logger, guard: newGuard(cfg),
 		cursorScope: strconv.FormatUint(handlerCount.Add(1), 10)}
 	h.provider, h.capabilities = bindCursors(p, cfg.cursors, h.cursorScope)
+	var err error
+	if h.tel, err = newTelemetry(cfg.telemetry); err != nil {
+		return nil, fmt.Errorf("%w: telemetry: %w", ErrInvalidConfig, err)
+	}
+	router := h.routes()
+	h.tel.setRouter(router)
 	auth := &authenticator{custom: cfg.authenticator, logger: cfg.logger, failures: newFailureLimits(cfg),
 		keys: make(map[[sha256.Size]byte]apiKey, len(cfg.keys))}
 	for key, tenant := range cfg.keys {
@@ -146,16 +153,20 @@ func New(p connector.Provider, opts ...Option) (*Handler, error) {
 	// The middlewares, outermost first. Logging sees the final status, including the 500 written by
 	// panic recovery; authentication runs before any body is read, and the per-tenant rate limit
 	// right after it.
-	middlewares := []func(http.Handler) http.Handler{
-		logRequests(cfg.logger),
+	var middlewares []func(http.Handler) http.Handler
+	if h.tel != nil {
+		middlewares = append(middlewares, h.tel.middleware)
+	}
+	middlewares = append(middlewares,
+		logRequests(cfg.logger, router),
 		recoverPanics(cfg.logger),
 		authenticate(auth),
-	}
+	)
 	if cfg.rateBurst > 0 {
 		middlewares = append(middlewares, limitRate(newTenantLimiters(cfg.rateLimit, cfg.rateBurst), cfg.logger))
 	}
 	middlewares = append(middlewares, limitBody(cfg.maxBodyBytes))
-	h.handler = chain(h.routes(), middlewares...)
+	h.handler = chain(router, middlewares...)
 	return h, nil
 }
 
@@ -240,12 +251,12 @@ type route struct {
 // method, and a JSON 404 for anything else.
 func (h *Handler) routes() http.Handler {
 	routes := []route{
-		{http.MethodGet, "/accounts", serveList(h, pagination.FieldCreatedAt, h.provider.ListAccounts, nil,
+		{http.MethodGet, "/accounts", serveList(h, pagination.FieldCreatedAt, traced(h.tel, "ListAccounts", h.provider.ListAccounts), nil,
 			func(a *models.Account) string { return a.ID }, nil, appendAccount)},
 		{http.MethodGet, "/accounts/{accountId}/balances", h.getBalances},
-		{http.MethodGet, "/beneficiaries", serveList(h, pagination.FieldCreatedAt, h.provider.ListBeneficiaries, nil,
+		{http.MethodGet, "/beneficiaries", serveList(h, pagination.FieldCreatedAt, traced(h.tel, "ListBeneficiaries", h.provider.ListBeneficiaries), nil,
 			func(b *models.Beneficiary) string { return b.ID }, nil, appendBeneficiary)},
-		{http.MethodGet, "/transactions", serveList(h, pagination.FieldUpdatedAt, h.provider.ListTransactions, h.linkTransactions,
+		{http.MethodGet, "/transactions", serveList(h, pagination.FieldUpdatedAt, traced(h.tel, "ListTransactions", h.provider.ListTransactions), h.linkTransactions,
 			func(t *models.Transaction) string { return t.ID },
 			func(t *models.Transaction) int64 { return t.UpdatedAt.UnixNano() }, appendTransaction)},
 		{http.MethodPost, "/payouts", h.writeRoute(routePayouts)},

@@ -271,6 +271,7 @@ func (g *guard) serve(w http.ResponseWriter, r *http.Request, wr write, call wri
 		select {
 		case <-f.done:
 			if f.answer != nil {
+				observe(r).idempotency(outcomeReplayed)
 				f.answer.write(w, true)
 				return
 			}
@@ -307,6 +308,7 @@ func (g *guard) lead(ctx context.Context, r *http.Request, wr write, f *flight, 
 			return shared
 		}
 		if err != nil {
+			observe(r).idempotency(outcomeStoreError)
 			g.logger.LogAttrs(r.Context(), slog.LevelError, "idempotency store failed",
 				slog.String("route", routeName(r)), slog.String("error", err.Error()))
 			shared = errorAnswer(http.StatusServiceUnavailable,
@@ -316,13 +318,16 @@ func (g *guard) lead(ctx context.Context, r *http.Request, wr write, f *flight, 
 		}
 		switch out.Kind {
 		case idempotency.Acquired:
+			observe(r).idempotency(outcomeNew)
 			var own *answer
 			own, shared = g.run(r, wr, out, leaseEnd, call)
 			return own
 		case idempotency.Completed:
+			observe(r).idempotency(outcomeReplayed)
 			shared = storedAnswer(out.Answer)
 			return shared
 		case idempotency.Mismatch:
+			observe(r).idempotency(outcomeRefused)
 			shared = errorAnswer(http.StatusConflict, fmt.Sprintf(
 				"%s %q was already used with a different %s request (first used at %s): a retry must send the same request; use a new %s for a new %s",
 				wr.keySource, wr.key.IdempotencyKey, wr.object, out.CreatedAt.UTC().Format(time.RFC3339), wr.keySource, wr.object), 0)
@@ -337,6 +342,7 @@ func (g *guard) lead(ctx context.Context, r *http.Request, wr write, f *flight, 
 			}
 			pause = min(2*pause, pollMax)
 		default:
+			observe(r).idempotency(outcomeStoreError)
 			g.logger.LogAttrs(r.Context(), slog.LevelError, "idempotency store failed",
 				slog.String("route", routeName(r)), slog.String("error", "Begin returned outcome "+out.Kind.String()))
 			shared = errorAnswer(http.StatusServiceUnavailable, routeName(r)+": internal error: the idempotency store gave an unknown answer; nothing was sent to the PSP, retry later", 0)
@@ -379,6 +385,7 @@ func (g *guard) run(r *http.Request, wr write, acquired idempotency.Outcome, lea
 	finished := false
 	defer func() {
 		if !finished { // the call panicked after the provider was entered: the outcome is unknown
+			observe(r).unknownOutcome()
 			g.logger.LogAttrs(r.Context(), slog.LevelError, "write panicked: its outcome is unknown, the key stays blocked",
 				slog.String("route", routeName(r)), slog.String("idempotency_key", wr.key.IdempotencyKey))
 			g.complete(r, wr, acquired.Token, g.unknownAnswer(wr, acquired, leaseEnd), "", leaseEnd, leaseEnd)
@@ -396,6 +403,7 @@ func (g *guard) run(r *http.Request, wr write, acquired idempotency.Outcome, lea
 		g.abandon(r, wr, acquired.Token)
 		return ans, ans // concurrent duplicates are told to retry too
 	case outcomeUnknown:
+		observe(r).unknownOutcome()
 		g.logger.LogAttrs(r.Context(), slog.LevelError, "write failed with an unknown outcome: the key stays blocked",
 			slog.String("route", routeName(r)), slog.String("idempotency_key", wr.key.IdempotencyKey),
 			slog.Int("status", ans.status), slog.Time("blocked_until", leaseEnd))
@@ -467,6 +475,7 @@ func (g *guard) unknownAnswer(wr write, acquired idempotency.Outcome, leaseEnd t
 // make it mark the payment initiation FAILED while the first request may still move money). out,
 // when known, gives the record's times.
 func (g *guard) inFlight(r *http.Request, wr write, out idempotency.Outcome) *answer {
+	observe(r).idempotency(outcomeInFlight)
 	g.logger.LogAttrs(r.Context(), slog.LevelWarn, "write still in flight",
 		slog.String("route", routeName(r)), slog.String("idempotency_key", wr.key.IdempotencyKey))
 	detail := fmt.Sprintf("a %s request with %s %q is still in flight: retry later", wr.object, wr.keySource, wr.key.IdempotencyKey)

@@ -33,6 +33,8 @@ type statusWriter struct {
 	status int
 	bytes  int64
 	tenant string
+	// errBody is the start of an error answer's body, for the reason in the request log.
+	errBody []byte
 }
 
 func trackWriter(w http.ResponseWriter) *statusWriter {
@@ -53,6 +55,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
+	if w.status >= http.StatusBadRequest && w.errBody == nil {
+		w.errBody = append([]byte{}, b[:min(len(b), maxLoggedError)]...)
+	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
 	return n, err
@@ -61,23 +66,27 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// logRequests logs one line per request at Info level: method, path, query, status, size, duration
-// and tenant. It never logs headers, so neither the Authorization header nor the API key.
-func logRequests(logger *slog.Logger) func(http.Handler) http.Handler {
+// logRequests logs one line per request: method, path, query, route template, status, size,
+// duration, tenant and, for an error answer, its reason (the Detail of its body). A successful
+// GET (a poll) is logged at DEBUG, another success (a write) at INFO, a 4xx answer at WARN and a
+// 5xx at ERROR, so that a production logger at INFO shows every failure and every write but not
+// Formance's polls. It never logs headers, so neither the Authorization header nor the API key.
+// router finds the route template (see routeLabel).
+func logRequests(logger *slog.Logger, router http.Handler) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			sw := trackWriter(w)
-			if !logger.Enabled(r.Context(), slog.LevelInfo) {
-				next.ServeHTTP(sw, r)
-				return
-			}
 			start := time.Now()
 			next.ServeHTTP(sw, r)
 			status := sw.status
 			if status == 0 {
 				status = http.StatusOK
 			}
-			logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			level := requestLogLevel(r.Method, status)
+			if !logger.Enabled(r.Context(), level) {
+				return
+			}
+			attrs := []slog.Attr{
 				slog.String("method", r.Method),
 				slog.String("path", clip(r.URL.Path, maxLoggedInput)),
 				slog.String("query", clip(r.URL.RawQuery, maxLoggedInput)),
@@ -85,7 +94,12 @@ func logRequests(logger *slog.Logger) func(http.Handler) http.Handler {
 				slog.Int64("bytes", sw.bytes),
 				slog.Duration("duration", time.Since(start)),
 				slog.String("tenant", sw.tenant),
-			)
+				slog.String("route", routeLabel(router, r)),
+			}
+			if status >= http.StatusBadRequest {
+				attrs = append(attrs, slog.String("reason", clip(errorReason(sw.errBody), maxLoggedInput)))
+			}
+			logger.LogAttrs(r.Context(), level, "request", attrs...)
 		})
 	}
 }

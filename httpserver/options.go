@@ -55,6 +55,7 @@ type config struct {
 	authFailBurst, authFailGlobalBurst int
 	clientHeader                       string
 	trustedProxies                     []netip.Prefix
+	telemetry                          telemetryConfig // telemetry.go
 	// completeRetryFirst is the first wait of the guard's retries of a failed Complete (tests
 	// shorten it; default one second).
 	completeRetryFirst time.Duration

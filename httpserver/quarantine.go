@@ -174,6 +174,7 @@ func (h *Handler) quarantine(r *http.Request, itemID string, index int, err erro
 	tenant, _ := connector.TenantFrom(r.Context())
 	route := routeName(r)
 	isNew := h.cfg.quarantine.add(tenant, route, itemID, err)
+	observe(r).invalidItem(invalidQuarantined)
 	attrs := []slog.Attr{slog.String("route", route), slog.String("tenant", tenant), slog.String("id", itemID),
 		slog.Any("fields", problemFields(err)), slog.String("problem", err.Error()), slog.Bool("first_time", isNew)}
 	if itemID == "" {

@@ -157,6 +157,7 @@ func limitRate(limiters *tenantLimiters, logger *slog.Logger) func(http.Handler)
 				next.ServeHTTP(w, r)
 				return
 			}
+			observe(r).rateLimited()
 			logger.LogAttrs(r.Context(), slog.LevelWarn, "rate limit exceeded",
 				slog.String("route", routeName(r)), slog.String("tenant", tenant), slog.Duration("retry_after", delay))
 			w.Header().Set("Retry-After", retryAfterSeconds(delay))

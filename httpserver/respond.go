@@ -196,6 +196,7 @@ func retryAfterSeconds(d time.Duration) string {
 // logs it at Error level: sending it would stall Formance's sync.
 func (h *Handler) writeInvalidOutput(w http.ResponseWriter, r *http.Request, detail string) {
 	detail = routeName(r) + ": " + detail
+	observe(r).invalidItem(invalidRefused)
 	h.logger.LogAttrs(r.Context(), slog.LevelError, "provider returned invalid output",
 		slog.String("route", routeName(r)), slog.String("problem", detail))
 	WriteError(w, http.StatusInternalServerError, "", detail)

@@ -122,6 +122,7 @@ func serveList[T any](h *Handler, field pagination.Field,
 				return
 			}
 		}
+		observe(r).served(len(items))
 		writeItems(h, w, r, items, appendItem)
 	}
 }
@@ -211,7 +212,7 @@ func cannotWrite(w http.ResponseWriter, detail string) {
 
 func (h *Handler) getBalances(w http.ResponseWriter, r *http.Request) {
 	accountID := r.PathValue("accountId")
-	b, err := h.provider.GetBalances(r.Context(), accountID)
+	b, err := traced(h.tel, "GetBalances", h.provider.GetBalances)(r.Context(), accountID)
 	if err != nil {
 		writeProviderError(w, r, h.logger, err)
 		return
@@ -383,7 +384,7 @@ func (h *Handler) writeRoute(route string) http.HandlerFunc {
 			created: func(p *models.Payout) (string, *string) { return p.ID, &p.IdempotencyKey },
 		}
 		if c, ok := h.capabilities.(connector.PayoutCreator); ok {
-			spec.create = c.CreatePayout
+			spec.create = traced(h.tel, "CreatePayout", c.CreatePayout)
 		}
 		return serveWrite(h, spec)
 	case routeTransfers:
@@ -395,7 +396,7 @@ func (h *Handler) writeRoute(route string) http.HandlerFunc {
 			created: func(t *models.Transfer) (string, *string) { return t.ID, &t.IdempotencyKey },
 		}
 		if c, ok := h.capabilities.(connector.TransferCreator); ok {
-			spec.create = c.CreateTransfer
+			spec.create = traced(h.tel, "CreateTransfer", c.CreateTransfer)
 		}
 		return serveWrite(h, spec)
 	}
@@ -409,7 +410,7 @@ func (h *Handler) writeRoute(route string) http.HandlerFunc {
 		created: func(b *models.BankAccount) (string, *string) { return b.ID, nil },
 	}
 	if c, ok := h.capabilities.(connector.BankAccountCreator); ok {
-		spec.create = c.CreateBankAccount
+		spec.create = traced(h.tel, "CreateBankAccount", c.CreateBankAccount)
 	}
 	return serveWrite(h, spec)
 }
@@ -419,13 +420,13 @@ func (h *Handler) getRoute(path string) http.HandlerFunc {
 	if path == "/payouts/{payoutId}" {
 		var get func(context.Context, string) (models.Payout, error)
 		if g, ok := h.capabilities.(connector.PayoutGetter); ok {
-			get = g.GetPayout
+			get = traced(h.tel, "GetPayout", g.GetPayout)
 		}
 		return serveGet(h, "payout", "report payouts", "PayoutGetter", "payoutId", get, func(p *models.Payout) string { return p.ID })
 	}
 	var get func(context.Context, string) (models.Transfer, error)
 	if g, ok := h.capabilities.(connector.TransferGetter); ok {
-		get = g.GetTransfer
+		get = traced(h.tel, "GetTransfer", g.GetTransfer)
 	}
 	return serveGet(h, "transfer", "report transfers", "TransferGetter", "transferId", get, func(t *models.Transfer) string { return t.ID })
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/pspconnect/pspconnect/connector"
 )
 
@@ -93,6 +95,7 @@ type Syncer struct {
 	mu       sync.Mutex
 	jobs     []Job
 	caughtUp map[string]time.Time // job name -> start of its latest pull that had nothing more
+	metrics  *syncMetrics         // nil without WithMeterProvider (telemetry.go)
 }
 
 type syncerConfig struct {
@@ -101,6 +104,7 @@ type syncerConfig struct {
 	interval, acquire      time.Duration
 	renew                  time.Duration
 	backoffMin, backoffMax time.Duration
+	meterProvider          metric.MeterProvider
 }
 
 // SyncerOption configures a Syncer.
@@ -120,8 +124,12 @@ func WithLimiter(l *connector.Limiter) SyncerOption {
 	}
 }
 
-// WithLogger sets the logger of progress (DEBUG for empty pulls, INFO for ingested items with the
-// lag behind the PSP) and failures (WARN, ERROR). Default slog.Default().
+// WithLogger sets the logger of progress and failures (default slog.Default()). Every successful
+// pull is logged at DEBUG ("ingested", with the job, tenant, route, items and the lag behind the
+// PSP); a pull that brought items is logged at INFO instead at most once a minute per job, so that
+// a production log at INFO shows that the sync moves without a line per pull. A failed step is
+// logged at WARN when it is retryable (the PSP unavailable or rate limiting) and at ERROR
+// otherwise, with the step and the error. slog.New(slog.DiscardHandler) silences them (in tests).
 func WithLogger(l *slog.Logger) SyncerOption {
 	return func(c *syncerConfig) error {
 		if l == nil {
@@ -186,7 +194,12 @@ func NewSyncer(elector Elector, opts ...SyncerOption) (*Syncer, error) {
 			return nil, err
 		}
 	}
-	return &Syncer{elector: elector, cfg: cfg, caughtUp: map[string]time.Time{}}, nil
+	s := &Syncer{elector: elector, cfg: cfg, caughtUp: map[string]time.Time{}}
+	var err error
+	if s.metrics, err = newSyncMetrics(s); err != nil {
+		return nil, fmt.Errorf("%w: metrics: %w", ErrInvalidConfig, err)
+	}
+	return s, nil
 }
 
 // CaughtUp returns, for the job named "tenant/route", when the latest pull that the PSP answered
@@ -248,6 +261,7 @@ func (s *Syncer) runJob(ctx context.Context, j Job) {
 func (s *Syncer) runHeld(parent context.Context, log *slog.Logger, j Job, lease Lease) {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
+	defer s.metrics.hold(s, j)()
 	renewing := make(chan struct{})
 	defer func() { <-renewing }()
 	go func() {
@@ -272,11 +286,13 @@ func (s *Syncer) runHeld(parent context.Context, log *slog.Logger, j Job, lease 
 		}
 	}()
 	backoff := s.cfg.backoffMin
+	var summary pullSummary
 	retry := func(err error, attrs ...slog.Attr) {
 		wait := backoff/2 + rand.N(backoff/2+1)
 		if d := connector.RetryAfter(err); d > wait {
 			wait = d
 		}
+		s.metrics.failed(ctx, j, attrs)
 		level := slog.LevelError
 		if connector.IsRetryable(err) {
 			level = slog.LevelWarn
@@ -323,15 +339,12 @@ func (s *Syncer) runHeld(parent context.Context, log *slog.Logger, j Job, lease 
 		}
 		backoff = s.cfg.backoffMin
 		checkpoint = res.checkpoint
+		s.metrics.ingested(ctx, j, res.items)
 		attrs := []slog.Attr{slog.Int("items", res.items), slog.Bool("more", res.more)}
 		if !res.latest.IsZero() {
 			attrs = append(attrs, slog.Duration("lag", time.Since(res.latest)))
 		}
-		level := slog.LevelDebug
-		if res.items > 0 {
-			level = slog.LevelInfo
-		}
-		log.LogAttrs(ctx, level, "ingested", attrs...)
+		log.LogAttrs(ctx, summary.level(res.items), "ingested", attrs...)
 		if !res.more {
 			s.mu.Lock()
 			s.caughtUp[j.name] = started

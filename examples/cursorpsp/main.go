@@ -14,7 +14,9 @@
 // and the middleware on :8080 (flag -addr), whose API key it prints (flag -api-key or
 // PSPCONNECT_API_KEY). Interrupt it (SIGINT or SIGTERM) to stop: the server drains its requests, then
 // the Syncer stops. To adapt it to a real PSP, replace Client's routes, the sources and the
-// conversions, and the wiring of run below with your PSP's URL and keys.
+// conversions, and the wiring of run below with your PSP's URL and keys. Beside the connector's
+// routes it serves Prometheus-format metrics at /metrics (the handler's, the feeds' and the
+// Syncers') and the health probes at /livez and /readyz (see docs/operations.md).
 package main
 
 import (
@@ -33,6 +35,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/pspconnect/pspconnect/examples/internal/ops"
 	"github.com/pspconnect/pspconnect/httpserver"
 )
 
@@ -78,13 +81,19 @@ func run(ctx context.Context, addr, apiKey string, logger *slog.Logger) error {
 	defer upstream.Close()
 	go simulateActivity(ctx, ds, rng, logger)
 
-	client := NewClient("http://"+ln.Addr().String(), nil)
-	p, err := NewProvider(client, map[string]string{httpserver.DefaultTenant: secretKey},
-		Options{Rate: clientRate, Burst: clientBurst, Logger: logger})
+	metrics, err := ops.NewMetrics()
 	if err != nil {
 		return err
 	}
-	h, err := httpserver.New(p, httpserver.WithAPIKey(apiKey), httpserver.WithLogger(logger))
+	defer func() { _ = metrics.Shutdown(context.WithoutCancel(ctx)) }()
+	client := NewClient("http://"+ln.Addr().String(), nil)
+	p, err := NewProvider(client, map[string]string{httpserver.DefaultTenant: secretKey},
+		Options{Rate: clientRate, Burst: clientBurst, Logger: logger, MeterProvider: metrics.Provider})
+	if err != nil {
+		return err
+	}
+	h, err := httpserver.New(p, httpserver.WithAPIKey(apiKey), httpserver.WithLogger(logger),
+		httpserver.WithMeterProvider(metrics.Provider))
 	if err != nil {
 		return err
 	}
@@ -102,7 +111,9 @@ func run(ctx context.Context, addr, apiKey string, logger *slog.Logger) error {
 
 	fmt.Fprintf(os.Stderr, "\nSimulated upstream PSP: http://%s (secret key %s)\nInstall Formance's Generic Connector with:\n  endpoint: http://localhost%s\n  apiKey:   %s\n\n",
 		ln.Addr(), secretKey, portOf(addr), apiKey)
-	return httpserver.ListenAndServe(ctx, addr, h, logger)
+	// Beside the connector: /metrics, /livez and /readyz (the feeds are in memory: ready while the
+	// process serves).
+	return httpserver.ListenAndServe(ctx, addr, ops.Handler(h, metrics), logger)
 }
 
 // seed fills ds with accounts, beneficiaries and transactions created from the Unix second start on,

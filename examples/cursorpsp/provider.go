@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
 	"golang.org/x/time/rate"
 
 	"github.com/pspconnect/pspconnect/connector"
@@ -118,6 +119,9 @@ type Options struct {
 	PageSize int
 	// Logger receives the Syncers' progress and failures (default slog.Default()).
 	Logger *slog.Logger
+	// MeterProvider, when set, records the feeds' metrics (feed.WithMetrics) and the Syncers'
+	// (ingest.WithMeterProvider); see docs/operations.md.
+	MeterProvider metric.MeterProvider
 }
 
 // DefaultInterval is the default of Options.Interval.
@@ -153,7 +157,29 @@ func NewProvider(client *Client, secrets map[string]string, opts Options) (*Prov
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	accounts, beneficiaries, transactions := feed.NewMemoryAccounts(), feed.NewMemoryBeneficiaries(), feed.NewMemoryTransactions()
+	feedOptions := func(route string) []feed.Option {
+		if opts.MeterProvider == nil {
+			return nil
+		}
+		return []feed.Option{feed.WithMetrics(opts.MeterProvider, route)}
+	}
+	syncerOptions := []ingest.SyncerOption{ingest.WithIntervals(opts.Interval, 0, 0),
+		ingest.WithBackoff(opts.BackoffMin, opts.BackoffMax), ingest.WithLogger(opts.Logger)}
+	if opts.MeterProvider != nil {
+		syncerOptions = append(syncerOptions, ingest.WithMeterProvider(opts.MeterProvider))
+	}
+	accounts, err := feed.NewMemory(feed.AccountKeys(), feedOptions(routeAccounts)...)
+	if err != nil {
+		return nil, err
+	}
+	beneficiaries, err := feed.NewMemory(feed.BeneficiaryKeys(), feedOptions(routeBeneficiaries)...)
+	if err != nil {
+		return nil, err
+	}
+	transactions, err := feed.NewMemory(feed.TransactionKeys(), feedOptions(routeTransactions)...)
+	if err != nil {
+		return nil, err
+	}
 	p := &Provider{client: client, tenants: map[string]*tenant{}, opts: opts,
 		accounts: accounts, beneficiaries: beneficiaries, transactions: transactions}
 
@@ -167,12 +193,7 @@ func NewProvider(client *Client, secrets map[string]string, opts Options) (*Prov
 		t := &tenant{name: name, secretKey: secrets[name], limiter: connector.NewLimiter(opts.Rate, opts.Burst)}
 		// One Syncer per tenant: the upstream's rate limit is per secret key, and WithLimiter bounds
 		// the calls of all the jobs of one Syncer together.
-		var err error
-		t.syncer, err = ingest.NewSyncer(elector,
-			ingest.WithLimiter(t.limiter),
-			ingest.WithIntervals(opts.Interval, 0, 0),
-			ingest.WithBackoff(opts.BackoffMin, opts.BackoffMax),
-			ingest.WithLogger(opts.Logger))
+		t.syncer, err = ingest.NewSyncer(elector, append([]ingest.SyncerOption{ingest.WithLimiter(t.limiter)}, syncerOptions...)...)
 		if err != nil {
 			return nil, err
 		}

@@ -5,7 +5,8 @@
 //
 // It listens on :8080 (flag -addr) and logs the endpoint and API key to give Formance (flag -api-key,
 // or the PSPCONNECT_API_KEY environment variable). Copy provider.go as the template of your own
-// middleware.
+// middleware. Beside the connector's routes it serves Prometheus-format metrics at /metrics and the
+// health probes at /livez and /readyz (see docs/operations.md).
 package main
 
 import (
@@ -19,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pspconnect/pspconnect/examples/internal/ops"
 	"github.com/pspconnect/pspconnect/httpserver"
 	"github.com/pspconnect/pspconnect/models"
 )
@@ -38,7 +40,12 @@ func main() {
 }
 
 func run(ctx context.Context, addr, apiKey string, logger *slog.Logger) error {
-	p, handler, err := newHandler(ctx, apiKey, time.Now, logger)
+	metrics, err := ops.NewMetrics()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = metrics.Shutdown(context.WithoutCancel(ctx)) }()
+	p, handler, err := newHandler(ctx, apiKey, time.Now, logger, metrics)
 	if err != nil {
 		return err
 	}
@@ -48,14 +55,22 @@ func run(ctx context.Context, addr, apiKey string, logger *slog.Logger) error {
 	return httpserver.ListenAndServe(ctx, addr, handler, logger)
 }
 
-// newHandler builds the provider with its sample data and wraps it in the library's handler.
-func newHandler(ctx context.Context, apiKey string, now func() time.Time, logger *slog.Logger) (*Provider, http.Handler, error) {
-	p := NewProvider(now)
+// newHandler builds the provider with its sample data, with its metrics recorded by metrics, and
+// serves it with the operations endpoints beside it (see package ops): /metrics, /livez, /readyz
+// (in memory there is no database to check: ready while the process serves).
+func newHandler(ctx context.Context, apiKey string, now func() time.Time, logger *slog.Logger, metrics *ops.Metrics) (*Provider, http.Handler, error) {
+	p, err := NewInstrumentedProvider(now, metrics.Provider)
+	if err != nil {
+		return nil, nil, err
+	}
 	if err := seed(ctx, p, now()); err != nil {
 		return nil, nil, fmt.Errorf("seed data: %w", err)
 	}
-	h, err := newHandlerFor(p, apiKey, logger)
-	return p, h, err
+	h, err := newHandlerFor(p, apiKey, logger, httpserver.WithMeterProvider(metrics.Provider))
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, ops.Handler(h, metrics), nil
 }
 
 // prune deletes, every interval until ctx ends, the earlier states of changed transactions that
@@ -75,9 +90,9 @@ func prune(ctx context.Context, p *Provider, interval time.Duration, logger *slo
 	}
 }
 
-// newHandlerFor serves p to Formance with one API key.
-func newHandlerFor(p *Provider, apiKey string, logger *slog.Logger) (http.Handler, error) {
-	return httpserver.New(p, httpserver.WithAPIKey(apiKey), httpserver.WithLogger(logger))
+// newHandlerFor serves p to Formance with one API key, and opts.
+func newHandlerFor(p *Provider, apiKey string, logger *slog.Logger, opts ...httpserver.Option) (http.Handler, error) {
+	return httpserver.New(p, append([]httpserver.Option{httpserver.WithAPIKey(apiKey), httpserver.WithLogger(logger)}, opts...)...)
 }
 
 // seed stores the sample data: two accounts with balances, one beneficiary, three transactions, for

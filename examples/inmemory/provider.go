@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/pspconnect/pspconnect/connector"
 	"github.com/pspconnect/pspconnect/feed"
 	"github.com/pspconnect/pspconnect/httpserver"
@@ -48,10 +50,37 @@ var (
 
 // NewProvider returns an empty provider whose clock is now.
 func NewProvider(now func() time.Time) *Provider {
+	return newProvider(now, feed.NewMemoryAccounts(), feed.NewMemoryBeneficiaries(), feed.NewMemoryTransactions())
+}
+
+// NewInstrumentedProvider is NewProvider with the feeds' metrics (feed.WithMetrics) recorded
+// through mp, labelled with each feed's route; nil mp records none. Its error is the feeds'
+// (an unusable mp).
+func NewInstrumentedProvider(now func() time.Time, mp metric.MeterProvider) (*Provider, error) {
+	if mp == nil {
+		return NewProvider(now), nil
+	}
+	accounts, err := feed.NewMemory(feed.AccountKeys(), feed.WithMetrics(mp, "accounts"))
+	if err != nil {
+		return nil, err
+	}
+	beneficiaries, err := feed.NewMemory(feed.BeneficiaryKeys(), feed.WithMetrics(mp, "beneficiaries"))
+	if err != nil {
+		return nil, err
+	}
+	transactions, err := feed.NewMemory(feed.TransactionKeys(), feed.WithMetrics(mp, "transactions"))
+	if err != nil {
+		return nil, err
+	}
+	return newProvider(now, accounts, beneficiaries, transactions), nil
+}
+
+func newProvider(now func() time.Time, accounts *feed.Memory[models.Account],
+	beneficiaries *feed.Memory[models.Beneficiary], transactions *feed.Memory[models.Transaction]) *Provider {
 	return &Provider{
-		accounts:      feed.NewMemoryAccounts(),
-		beneficiaries: feed.NewMemoryBeneficiaries(),
-		transactions:  feed.NewMemoryTransactions(),
+		accounts:      accounts,
+		beneficiaries: beneficiaries,
+		transactions:  transactions,
 		now:           now,
 		balances:      map[ref][]models.Balance{},
 		payouts:       map[ref]models.Payout{},

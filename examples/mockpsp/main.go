@@ -69,7 +69,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/pspconnect/pspconnect/examples/internal/ops"
 	"github.com/pspconnect/pspconnect/feed"
+	"github.com/pspconnect/pspconnect/health"
 	"github.com/pspconnect/pspconnect/httpserver"
 	"github.com/pspconnect/pspconnect/httpserver/idempotency/pgstore"
 )
@@ -216,6 +218,20 @@ func newHandler(ctx context.Context, cfg config, logger *slog.Logger) (http.Hand
 			logger.Info("seed skipped: the tenant of -seed-key already holds data", slog.String("tenant", TenantOf(cfg.SeedKey)))
 		}
 	}
+	// /metrics (Prometheus format), /livez and /readyz beside the routes (see docs/operations.md);
+	// readiness pings the database with -postgres.
+	metrics, err := ops.NewMetrics()
+	if err != nil {
+		return fail(err)
+	}
+	opts = append(opts, httpserver.WithMeterProvider(metrics.Provider))
+	var checks []health.Check
+	if p, ok := psp.feeds.transactions.(health.Pinger); ok { // pgfeed, with -postgres
+		checks = append(checks, health.Ping("feed", p))
+	}
+	if idem != nil {
+		checks = append(checks, health.Ping("idempotency", idem))
+	}
 	api, err := httpserver.New(NewProvider(psp), opts...)
 	if err != nil {
 		return fail(err)
@@ -225,7 +241,7 @@ func newHandler(ctx context.Context, cfg config, logger *slog.Logger) (http.Hand
 	mux.HandleFunc("GET /{$}", home)
 	mux.HandleFunc("GET /favicon.ico", favicon)
 	mux.Handle("/", recordRequests(psp, api))
-	return mux, psp, nil
+	return ops.Handler(mux, metrics, checks...), psp, nil
 }
 
 // openPostgres opens a pool on the database at url, creates the tables of the PSP's state, of the

@@ -89,6 +89,8 @@ type Feed[T any] struct {
 	keys  feed.Keys[T]
 	cfg   feed.Config
 	sql   statements
+	// metrics are nil without feed.WithMetrics (see telemetry.go).
+	metrics *feed.Metrics
 }
 
 var _ feed.Feed[models.Transaction] = (*Feed[models.Transaction])(nil)
@@ -151,7 +153,11 @@ func New[T any](pool *pgxpool.Pool, route string, keys feed.Keys[T], opts ...Opt
 	if name := parts[len(parts)-1]; len(name) > maxPrefix {
 		return nil, fmt.Errorf("%w: table prefix %q is longer than %d bytes", feed.ErrInvalidConfig, name, maxPrefix)
 	}
-	return &Feed[T]{pool: pool, route: route, keys: keys, cfg: cfg, sql: newStatements(parts)}, nil
+	f := &Feed[T]{pool: pool, route: route, keys: keys, cfg: cfg, sql: newStatements(parts)}
+	if err := f.instrument(); err != nil {
+		return nil, err
+	}
+	return f, nil
 }
 
 // Accounts returns the feed of accounts (route "accounts", feed.AccountKeys).
@@ -338,7 +344,8 @@ func (f *Feed[T]) Migrate(ctx context.Context) error {
 // may go (index probes), assigns every served time as the memory feed does, then deletes, marks
 // superseded, updates in place and inserts (one INSERT, or COPY for large batches), and records the
 // latest served time assigned.
-func (f *Feed[T]) Put(ctx context.Context, tenant string, items ...T) error {
+func (f *Feed[T]) Put(ctx context.Context, tenant string, items ...T) (err error) {
+	defer func() { f.metrics.Put(ctx, len(items), err) }()
 	wants, err := f.wants("put", items)
 	if err != nil || len(items) == 0 {
 		return err
@@ -355,7 +362,8 @@ func (f *Feed[T]) Put(ctx context.Context, tenant string, items ...T) error {
 // must be READ COMMITTED (PostgreSQL's default). Put locks the tenant and route's head row: until
 // tx ends, other writers of the tenant and route wait, and so do list requests that must raise the
 // horizon, so commit soon. Nothing is stored when tx rolls back.
-func (f *Feed[T]) PutTx(ctx context.Context, tx pgx.Tx, tenant string, items ...T) error {
+func (f *Feed[T]) PutTx(ctx context.Context, tx pgx.Tx, tenant string, items ...T) (err error) {
+	defer func() { f.metrics.Put(ctx, len(items), err) }()
 	wants, err := f.wants("put", items)
 	if err != nil || len(items) == 0 {
 		return err
@@ -371,7 +379,8 @@ func (f *Feed[T]) PutTx(ctx context.Context, tx pgx.Tx, tenant string, items ...
 // with COPY, encoding each item as COPY sends it. It holds about 200 bytes per item besides the
 // items. List requests of the tenant and route that must raise the horizon wait until it ends
 // (a million transactions take seconds), so load before Formance polls.
-func (f *Feed[T]) Load(ctx context.Context, tenant string, items []T) error {
+func (f *Feed[T]) Load(ctx context.Context, tenant string, items []T) (err error) {
+	defer func() { f.metrics.Put(ctx, len(items), err) }()
 	wants, err := f.wants("load", items)
 	if err != nil {
 		return err
