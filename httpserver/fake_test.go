@@ -20,6 +20,7 @@ import (
 
 	"github.com/pspconnect/pspconnect/connector"
 	"github.com/pspconnect/pspconnect/httpserver"
+	"github.com/pspconnect/pspconnect/internal/testsupport"
 	"github.com/pspconnect/pspconnect/models"
 )
 
@@ -284,22 +285,7 @@ func newFull() *fullProvider {
 // Test plumbing.
 
 // syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = testsupport.Buffer
 
 // newServer serves p with the API key testKey (plus opts) on a test server, logging to the
 // returned buffer.
