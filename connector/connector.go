@@ -23,6 +23,10 @@ type Page[T any] struct {
 	// Items holds exactly req.PageSize items, fewer only when the data is exhausted, sorted by the
 	// route's time field then by a stable tie order, all at or after req.From.
 	Items []T
+	// Encoded, when not nil, is the page as a feed keeps it (feed.List fills it): each item's JSON,
+	// validated when it was stored (models.Encode), in the order Items would have. The handler then
+	// writes these bytes and ignores Items, checking only the page's size and repeated items.
+	Encoded []models.Encoded
 	// NextCursor is used only by CursorPaged providers: the opaque cursor that starts the next page,
 	// or "" when there is none. Page-numbered providers leave it empty.
 	NextCursor string

@@ -58,13 +58,28 @@ type Feed[T any] interface {
 
 // List answers a provider's list request from f, for the tenant of ctx (connector.TenantFrom):
 // the one line a provider needs per route.
+//
+// A feed that is a PageLister (Memory and pgfeed's feeds) answers with its stored encodings, which
+// the handler writes as they are.
 func List[T any](ctx context.Context, f Feed[T], req connector.ListRequest) (connector.Page[T], error) {
 	tenant, _ := connector.TenantFrom(ctx)
+	if l, ok := f.(PageLister[T]); ok {
+		return l.ListPage(ctx, tenant, req)
+	}
 	items, err := f.Page(ctx, tenant, req)
 	if err != nil {
 		return connector.Page[T]{}, err
 	}
 	return connector.Page[T]{Items: items}, nil
+}
+
+// PageLister is a Feed that keeps its items encoded (models.Encode, validated once when stored) and
+// answers a list request with those bytes: List calls ListPage instead of Page. ListPage answers
+// what Page would, as connector.Page: the items' encodings in Encoded, or, when a slot of the page
+// has none (an item models.Encode refuses, which the handler must refuse or quarantine, or a type
+// it does not know), the items in Items.
+type PageLister[T any] interface {
+	ListPage(ctx context.Context, tenant string, q pagination.Query) (connector.Page[T], error)
 }
 
 // Keys tells a feed how to read and set the parts of an item it needs. The functions must be fast

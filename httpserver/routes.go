@@ -27,6 +27,7 @@ func serveList[T any](h *Handler, field pagination.Field,
 	id func(*T) string,
 	version func(*T) int64,
 	appendItem func([]byte, *T) ([]byte, error),
+	needsPrepare func(models.Encoded) bool,
 ) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if n := len(r.URL.RawQuery); n > MaxQueryBytes {
@@ -57,11 +58,26 @@ func serveList[T any](h *Handler, field pagination.Field,
 				return pagination.FetchByCursor(r.Context(), h.cfg.cursors, scope, q,
 					func(ctx context.Context, q pagination.Query) ([]T, string, error) {
 						page, err := list(ctx, q)
+						if err == nil && page.Encoded != nil {
+							page.Items, err = decodeEncoded[T](page.Encoded)
+						}
 						return page.Items, page.NextCursor, err
 					})
 			}
 			page, err := list(r.Context(), q)
+			if err == nil && page.Encoded != nil {
+				return decodeEncoded[T](page.Encoded)
+			}
 			return page.Items, err
+		}
+		if _, cursorPaged := h.provider.(connector.CursorPaged); !cursorPaged {
+			// A feed's page comes encoded and validated: it is written as it is stored.
+			page, err := list(r.Context(), q)
+			if err == nil && page.Encoded != nil {
+				serveEncoded(h, w, r, q, page.Encoded, prepare, appendItem, needsPrepare, version != nil)
+				return
+			}
+			fetch = firstThen(page.Items, err, fetch)
 		}
 
 		seen := seenIDs.Get().(map[itemKey]int)
