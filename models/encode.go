@@ -276,19 +276,17 @@ func (e Encoded) ID() string {
 		return ""
 	}
 	s := e.json[len(prefix):]
+	escaped := false
 	for i := 0; i < len(s); i++ {
 		switch s[i] {
-		case '"':
-			return s[:i]
 		case '\\':
-			end := i + 1
-			for end < len(s) && s[end] != '"' {
-				if s[end] == '\\' {
-					end++
-				}
-				end++
+			escaped = true
+			i++ // the escaped byte
+		case '"':
+			if !escaped {
+				return s[:i] // shares the encoding's bytes
 			}
-			id, _ := unquote([]byte(`"` + s[:min(end, len(s))] + `"`))
+			id, _ := unquote([]byte(e.json[len(prefix)-1 : len(prefix)+i+1]))
 			return id
 		}
 	}
