@@ -67,12 +67,11 @@ var errZeroEncoded = errors.New("a page's Encoded holds the zero models.Encoded 
 
 // serveEncoded writes a page a feed answered with its stored encodings (connector.Page.Encoded):
 // every item was validated when it was stored (only models.Encode makes an Encoded), so the page is
-// checked for its size and for repeated items only, and its bytes are copied. The items that
-// prepare must see (needsPrepare: a payout or transfer transaction not yet linked) are decoded,
-// prepared and encoded again; the others are written as stored.
-func serveEncoded[T any](h *Handler, w http.ResponseWriter, r *http.Request, q pagination.Query, encs []models.Encoded,
-	prepare func(*http.Request, []T) ([]T, error), appendItem func([]byte, *T) ([]byte, error),
-	needsPrepare func(models.Encoded) bool, versioned bool,
+// checked for its size and for repeated items only, and its bytes are copied. relink (nil for
+// none) returns the items that must be written otherwise, by index (transactions linked to the
+// writes that created them, see linkEncoded).
+func serveEncoded(h *Handler, w http.ResponseWriter, r *http.Request, q pagination.Query, encs []models.Encoded,
+	relink func(*http.Request, []models.Encoded) (map[int][]byte, error), versioned bool,
 ) {
 	if len(encs) > q.PageSize {
 		h.writeInvalidOutput(w, r, fmt.Sprintf(
@@ -83,28 +82,12 @@ func serveEncoded[T any](h *Handler, w http.ResponseWriter, r *http.Request, q p
 		h.writeInvalidOutput(w, r, problem)
 		return
 	}
-	var prepared []T // the items prepare saw, in page order
-	var at []int     // their indexes in encs
-	if prepare != nil && needsPrepare != nil {
-		for i, e := range encs {
-			if needsPrepare(e) {
-				at = append(at, i)
-			}
-		}
-		if len(at) > 0 {
-			sub := make([]models.Encoded, len(at))
-			for j, i := range at {
-				sub[j] = encs[i]
-			}
-			items, err := decodeEncoded[T](sub)
-			if err != nil {
-				h.writeInvalidOutput(w, r, "provider returned an encoded page: "+err.Error())
-				return
-			}
-			if prepared, err = prepare(r, items); err != nil {
-				h.linkUnavailable(w, r, err)
-				return
-			}
+	var replaced map[int][]byte
+	if relink != nil {
+		var err error
+		if replaced, err = relink(r, encs); err != nil {
+			h.linkUnavailable(w, r, err)
+			return
 		}
 	}
 	n := 3 + len(encs)
@@ -116,23 +99,17 @@ func serveEncoded[T any](h *Handler, w http.ResponseWriter, r *http.Request, q p
 	b := slices.Grow((*buf)[:0], n)
 	b = append(b, '[')
 	for i, e := range encs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		if len(at) > 0 && at[0] == i {
-			var err error
-			if b, err = appendItem(b, &prepared[0]); err != nil {
-				*buf = b
-				h.writeInvalidOutput(w, r, fmt.Sprintf("cannot encode item %d of %d after linking it: %v", i+1, len(encs), err))
-				return
-			}
-			at, prepared = at[1:], prepared[1:]
-			continue
-		}
 		if e.IsZero() {
 			*buf = b
 			h.writeInvalidOutput(w, r, "provider returned an invalid page: "+errZeroEncoded.Error())
 			return
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if j, ok := replaced[i]; ok {
+			b = append(b, j...)
+			continue
 		}
 		b = e.AppendTo(b)
 	}

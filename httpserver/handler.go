@@ -230,7 +230,7 @@ func (h *Handler) routes() http.Handler {
 			func(b *models.Beneficiary) string { return b.ID }, nil, appendBeneficiary, nil)},
 		{http.MethodGet, "/transactions", serveList(h, pagination.FieldUpdatedAt, h.provider.ListTransactions, h.linkTransactions,
 			func(t *models.Transaction) string { return t.ID },
-			func(t *models.Transaction) int64 { return t.UpdatedAt.UnixNano() }, appendTransaction, unlinkedWrite)},
+			func(t *models.Transaction) int64 { return t.UpdatedAt.UnixNano() }, appendTransaction, h.linkEncoded)},
 		{http.MethodPost, "/payouts", h.writeRoute(routePayouts)},
 		{http.MethodGet, "/payouts/{payoutId}", h.getRoute("/payouts/{payoutId}")},
 		{http.MethodPost, "/transfers", h.writeRoute(routeTransfers)},

@@ -27,7 +27,7 @@ func serveList[T any](h *Handler, field pagination.Field,
 	id func(*T) string,
 	version func(*T) int64,
 	appendItem func([]byte, *T) ([]byte, error),
-	needsPrepare func(models.Encoded) bool,
+	relink func(*http.Request, []models.Encoded) (map[int][]byte, error),
 ) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if n := len(r.URL.RawQuery); n > MaxQueryBytes {
@@ -74,7 +74,7 @@ func serveList[T any](h *Handler, field pagination.Field,
 			// A feed's page comes encoded and validated: it is written as it is stored.
 			page, err := list(r.Context(), q)
 			if err == nil && page.Encoded != nil {
-				serveEncoded(h, w, r, q, page.Encoded, prepare, appendItem, needsPrepare, version != nil)
+				serveEncoded(h, w, r, q, page.Encoded, relink, version != nil)
 				return
 			}
 			fetch = firstThen(page.Items, err, fetch)
