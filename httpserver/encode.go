@@ -156,25 +156,45 @@ func monotonic(encs []models.Encoded) bool {
 }
 
 // unlinkedWrite reports whether an encoded transaction may need linkTransactions: a payout or a
-// transfer without a relatedTransactionID (which, when set, follows the id). It may say yes for
-// a transaction that needs nothing (a metadata key "type" with such a value), never no for one
-// that does.
+// transfer without a relatedTransactionID. It walks the fields before the type, whose order and
+// form models.AppendTransaction fixes (id, relatedTransactionID when set, createdAt, updatedAt,
+// currency, scheme when set); anything else answers true, which only costs a decode.
 func unlinkedWrite(e models.Encoded) bool {
-	j := e.JSON()
-	if !strings.Contains(j, `,"type":"PAYOUT"`) && !strings.Contains(j, `,"type":"TRANSFER"`) {
-		return false
-	}
-	const prefix = `{"id":"`
-	if !strings.HasPrefix(j, prefix) {
+	j, ok := skipString(e.JSON(), `{"id":`)
+	if !ok {
 		return true
 	}
-	for i := len(prefix); i < len(j); i++ {
+	if strings.HasPrefix(j, `,"relatedTransactionID":`) {
+		return false
+	}
+	for _, field := range []string{`,"createdAt":`, `,"updatedAt":`, `,"currency":`} {
+		if j, ok = skipString(j, field); !ok {
+			return true
+		}
+	}
+	if strings.HasPrefix(j, `,"scheme":`) {
+		if j, ok = skipString(j, `,"scheme":`); !ok {
+			return true
+		}
+	}
+	j, ok = strings.CutPrefix(j, `,"type":"`)
+	return !ok || strings.HasPrefix(j, `PAYOUT"`) || strings.HasPrefix(j, `TRANSFER"`)
+}
+
+// skipString returns what follows `field"…"` at the start of j (a JSON string value, escapes
+// skipped), or false when j does not start so.
+func skipString(j, field string) (string, bool) {
+	j, ok := strings.CutPrefix(j, field)
+	if !ok || len(j) == 0 || j[0] != '"' {
+		return "", false
+	}
+	for i := 1; i < len(j); i++ {
 		switch j[i] {
 		case '\\':
 			i++
 		case '"':
-			return !strings.HasPrefix(j[i+1:], `,"relatedTransactionID":`)
+			return j[i+1:], true
 		}
 	}
-	return true
+	return "", false
 }

@@ -94,7 +94,10 @@ func WithIdempotencyWait(d time.Duration) Option {
 // first one's flight and take its answer; duplicates on other instances are seen through the store,
 // which they poll until the record is completed.
 type guard struct {
-	store       idempotency.Store
+	store idempotency.Store
+	// local: the store is this process's idempotency.MemoryStore, whose calls never block, so they
+	// need no timeout (and no timer).
+	local       bool
 	inFlightTTL time.Duration
 	retention   time.Duration
 	wait        time.Duration
@@ -220,8 +223,10 @@ type callResult struct {
 type writeCall func(ctx context.Context, w http.ResponseWriter) callResult
 
 func newGuard(cfg config) *guard {
+	_, local := cfg.idemStore.(*idempotency.MemoryStore)
 	return &guard{
 		store:       cfg.idemStore,
+		local:       local,
 		inFlightTTL: cfg.inFlightTTL,
 		retention:   cfg.retention,
 		wait:        cfg.idemWait,
@@ -340,12 +345,15 @@ func (g *guard) lead(ctx context.Context, r *http.Request, wr write, f *flight, 
 }
 
 // storeContext is the context of a store call: the request's values, without its cancellation.
-func storeContext(r *http.Request) (context.Context, context.CancelFunc) {
+func (g *guard) storeContext(r *http.Request) (context.Context, context.CancelFunc) {
+	if g.local {
+		return context.WithoutCancel(r.Context()), func() {}
+	}
 	return context.WithTimeout(context.WithoutCancel(r.Context()), storeCallTimeout)
 }
 
 func (g *guard) begin(r *http.Request, wr write) (idempotency.Outcome, error) {
-	ctx, cancel := storeContext(r)
+	ctx, cancel := g.storeContext(r)
 	defer cancel()
 	g.maybePurge(r)
 	return g.store.Begin(ctx, wr.key, wr.fingerprint, g.inFlightTTL)
@@ -398,7 +406,7 @@ func (g *guard) run(r *http.Request, wr write, acquired idempotency.Outcome, lea
 func (g *guard) complete(r *http.Request, wr write, token string, ans *answer, createdID string, expires, leaseEnd time.Time) {
 	stored := idempotency.Answer{Status: ans.status, Body: ans.body, CreatedID: createdID}
 	try := func() error {
-		ctx, cancel := storeContext(r)
+		ctx, cancel := g.storeContext(r)
 		defer cancel()
 		return g.store.Complete(ctx, wr.key, token, stored, max(time.Until(expires), time.Second))
 	}
@@ -429,7 +437,7 @@ func (g *guard) complete(r *http.Request, wr write, token string, ans *answer, c
 }
 
 func (g *guard) abandon(r *http.Request, wr write, token string) {
-	ctx, cancel := storeContext(r)
+	ctx, cancel := g.storeContext(r)
 	defer cancel()
 	if err := g.store.Abandon(ctx, wr.key, token); err != nil {
 		g.logger.LogAttrs(r.Context(), slog.LevelError, "cannot free the idempotency key of a failed write",

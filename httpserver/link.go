@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/pspconnect/pspconnect/connector"
@@ -95,28 +96,30 @@ func (h *Handler) applyLink(r *http.Request, tx *models.Transaction, links map[s
 // linkEncoded is linkTransactions for an encoded page: it returns, by index in encs, the encoding
 // of each row it linked (decoded, linked and encoded again); the other rows keep their bytes.
 func (h *Handler) linkEncoded(r *http.Request, encs []models.Encoded) (map[int][]byte, error) {
-	var ids []string
-	var at []int
-	for i, e := range encs {
+	ids := linkIDs.Get().(*[]string)
+	defer func() { clear(*ids); linkIDs.Put(ids) }()
+	*ids = (*ids)[:0]
+	for _, e := range encs {
 		if unlinkedWrite(e) {
-			ids, at = append(ids, e.ID()), append(at, i)
+			*ids = append(*ids, e.ID())
 		}
 	}
-	if len(ids) == 0 {
+	if len(*ids) == 0 {
 		return nil, nil
 	}
-	links, err := h.lookupLinks(r, ids)
+	links, err := h.lookupLinks(r, *ids)
 	if err != nil || len(links) == 0 {
 		return nil, err
 	}
 	out := map[int][]byte{}
-	for k, i := range at {
-		if _, ok := links[ids[k]]; !ok {
+	for i, e := range encs {
+		id := e.ID()
+		if _, ok := links[id]; !ok || !unlinkedWrite(e) {
 			continue
 		}
 		var tx models.Transaction
-		if err := encs[i].Decode(&tx); err != nil {
-			return nil, fmt.Errorf("decoding transaction %q of an encoded page: %w", ids[k], err)
+		if err := e.Decode(&tx); err != nil {
+			return nil, fmt.Errorf("decoding transaction %q of an encoded page: %w", id, err)
 		}
 		if !h.applyLink(r, &tx, links) {
 			continue
@@ -130,11 +133,14 @@ func (h *Handler) linkEncoded(r *http.Request, encs []models.Encoded) (map[int][
 	return out, nil
 }
 
+// linkIDs recycles the id lists of linkEncoded.
+var linkIDs = sync.Pool{New: func() any { return new([]string) }}
+
 // lookupLinks returns the links of the rows with ids (see linkTransactions), waiting for this
 // handler's writes in progress for the tenant when some are missing.
 func (h *Handler) lookupLinks(r *http.Request, ids []string) (map[string]idempotency.Link, error) {
 	tenant, _ := connector.TenantFrom(r.Context())
-	ctx, cancel := storeContext(r)
+	ctx, cancel := h.guard.storeContext(r)
 	defer cancel()
 	links, err := h.guard.store.Linked(ctx, tenant, ids)
 	if err != nil {
