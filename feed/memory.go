@@ -4,11 +4,13 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/pspconnect/pspconnect/connector"
+	"github.com/pspconnect/pspconnect/internal/encodedtrust"
 	"github.com/pspconnect/pspconnect/models"
 	"github.com/pspconnect/pspconnect/pagination"
 )
@@ -79,6 +81,8 @@ func WithClock(now func() time.Time) Option {
 type Memory[T any] struct {
 	keys Keys[T]
 	cfg  Config
+	// versioned: T is models.Transaction, whose encodings carry their updatedAt (the served time).
+	versioned bool
 
 	mu     sync.RWMutex
 	routes map[string]*memRoute[T] // by tenant
@@ -86,9 +90,13 @@ type Memory[T any] struct {
 
 // memRoute is the route of one tenant.
 type memRoute[T any] struct {
-	mu         sync.RWMutex
-	slots      []memSlot           // sorted by served time
-	byID       map[string]int64    // id -> served time of its current slot
+	mu    sync.RWMutex
+	slots []memSlot // sorted by served time
+	// byID maps the hash of each id to the served time of its current slot (8 bytes a key instead
+	// of a string's 16); an id whose hash another id holds goes into clash instead.
+	byID       map[uint64]int64
+	clash      map[string]int64
+	seed       maphash.Seed
 	raw        map[int64]T         // served time -> item, for the slots without an encoding
 	superseded map[int64]time.Time // served time -> when the slot was superseded
 	max        int64               // the latest served time assigned
@@ -96,11 +104,26 @@ type memRoute[T any] struct {
 	poll       pollWindow
 }
 
-// memSlot is one slot: an item version with its served time applied, encoded (or, when enc is
-// zero, kept in memRoute.raw).
+// memSlot is one slot: an item version with its served time applied, as its encoding's JSON (or,
+// when json is empty, kept in memRoute.raw).
 type memSlot struct {
-	st  int64
-	enc models.Encoded
+	st   int64
+	json string
+}
+
+// makeEncoded rebuilds the encodings the feed made with models.Encode (see encodedtrust).
+var makeEncoded = encodedtrust.Make.(func(string, int64) models.Encoded)
+
+// encoded returns the encoding of slot s (zero for a raw slot), versioned by its served time when
+// the route's items are transactions.
+func (m *Memory[T]) encoded(s memSlot) models.Encoded {
+	if s.json == "" {
+		return models.Encoded{}
+	}
+	if m.versioned {
+		return makeEncoded(s.json, s.st)
+	}
+	return makeEncoded(s.json, 0)
 }
 
 var (
@@ -118,7 +141,8 @@ func NewMemory[T any](keys Keys[T], opts ...Option) (*Memory[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Memory[T]{keys: keys, cfg: cfg, routes: make(map[string]*memRoute[T])}, nil
+	_, versioned := any(*new(T)).(models.Transaction)
+	return &Memory[T]{keys: keys, cfg: cfg, versioned: versioned, routes: make(map[string]*memRoute[T])}, nil
 }
 
 // NewMemoryAccounts returns an empty memory feed of accounts (AccountKeys).
@@ -147,8 +171,8 @@ func (m *Memory[T]) route(tenant string, create bool) *memRoute[T] {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if r = m.routes[tenant]; r == nil {
-		r = &memRoute[T]{byID: make(map[string]int64), raw: make(map[int64]T), superseded: make(map[int64]time.Time),
-			max: NoHorizon, h: NoHorizon}
+		r = &memRoute[T]{byID: make(map[uint64]int64), clash: make(map[string]int64), seed: maphash.MakeSeed(),
+			raw: make(map[int64]T), superseded: make(map[int64]time.Time), max: NoHorizon, h: NoHorizon}
 		m.routes[tenant] = r
 	}
 	return r
@@ -170,8 +194,9 @@ func (m *Memory[T]) Put(ctx context.Context, tenant string, items ...T) error {
 	now := m.cfg.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.slots = slices.Grow(r.slots, len(items)) // one batch: one growth
 	for i, it := range items {
-		r.put(m.keys, it, wants[i], now)
+		r.put(m, it, wants[i], now)
 	}
 	return nil
 }
@@ -190,28 +215,67 @@ func (m *Memory[T]) wants(items []T) ([]int64, error) {
 	return wants, nil
 }
 
-// encode returns the encoding of item, or the zero Encoded for an item that has none (another
-// type, or an item models.Encode refuses: it stays raw, for the handler to refuse or quarantine).
-func encode[T any](item *T) models.Encoded {
+// encode returns the JSON of item's encoding, or "" for an item kept raw: another type, an item
+// models.Encode refuses (for the handler to refuse or quarantine), or one whose encoding would not
+// carry its served time st as its version.
+func (m *Memory[T]) encode(item *T, st int64) string {
 	enc, err := models.Encode(item)
-	if err != nil {
-		return models.Encoded{}
+	if err != nil || (m.versioned && enc.Version() != st) {
+		return ""
 	}
-	return enc
+	return enc.JSON()
+}
+
+// hashID hashes an id for memRoute.byID (a variable for the test of clashing hashes).
+var hashID = maphash.String
+
+// lookup returns the served time of the current slot of id.
+func (r *memRoute[T]) lookup(m *Memory[T], id string) (int64, bool) {
+	if st, ok := r.clash[id]; ok {
+		return st, true
+	}
+	st, ok := r.byID[hashID(r.seed, id)]
+	if !ok || r.idOf(m, r.slots[r.search(st)]) != id {
+		return 0, false
+	}
+	return st, true
+}
+
+// index records st as the served time of id's current slot.
+func (r *memRoute[T]) index(m *Memory[T], id string, st int64) {
+	if _, ok := r.clash[id]; ok {
+		r.clash[id] = st
+		return
+	}
+	h := hashID(r.seed, id)
+	if old, ok := r.byID[h]; ok && r.idOf(m, r.slots[r.search(old)]) != id {
+		r.clash[id] = st // another id has this hash
+		return
+	}
+	r.byID[h] = st
+}
+
+// idOf returns the id of the item of slot s.
+func (r *memRoute[T]) idOf(m *Memory[T], s memSlot) string {
+	if s.json != "" {
+		return m.encoded(s).ID()
+	}
+	return m.keys.ID(r.raw[s.st])
 }
 
 // put stores one item whose earliest served time is want. The route's lock is held.
-func (r *memRoute[T]) put(keys Keys[T], item T, want int64, now time.Time) {
+func (r *memRoute[T]) put(m *Memory[T], item T, want int64, now time.Time) {
+	keys := m.keys
 	id := keys.ID(item)
-	if oldSt, ok := r.byID[id]; ok {
+	if oldSt, ok := r.lookup(m, id); ok {
 		i := r.search(oldSt)
 		served := keys.Served(item, oldSt)
-		enc := encode(&served)
-		if r.same(keys, r.slots[i], served, enc) {
+		j := m.encode(&served, oldSt)
+		if r.same(m, r.slots[i], served, j) {
 			return
 		}
 		if keys.InPlace {
-			r.set(i, served, enc)
+			r.set(i, served, j)
 			return
 		}
 		want = max(want, oldSt+1)
@@ -225,44 +289,39 @@ func (r *memRoute[T]) put(keys Keys[T], item T, want int64, now time.Time) {
 	st, at := r.free(max(want, r.h+1))
 	served := keys.Served(item, st)
 	r.slots = slices.Insert(r.slots, at, memSlot{st: st})
-	enc := encode(&served)
-	key := id
-	if eid := enc.ID(); !enc.IsZero() && eid == id {
-		key = eid // shares the encoding's bytes
-	}
-	r.set(at, served, enc)
-	r.byID[key] = st
+	r.set(at, served, m.encode(&served, st))
+	r.index(m, id, st)
 	r.max = max(r.max, st)
 }
 
-// set makes slot i hold served, encoded as enc (zero: kept raw).
-func (r *memRoute[T]) set(i int, served T, enc models.Encoded) {
+// set makes slot i hold served, as its encoding's JSON j ("": kept raw).
+func (r *memRoute[T]) set(i int, served T, j string) {
 	s := &r.slots[i]
-	s.enc = enc
-	if enc.IsZero() {
+	s.json = j
+	if j == "" {
 		r.raw[s.st] = served
 	} else {
 		delete(r.raw, s.st)
 	}
 }
 
-// same reports whether slot s already holds served (encoded as enc): the same bytes, or equal by
-// keys (a time in another location is the same instant).
-func (r *memRoute[T]) same(keys Keys[T], s memSlot, served T, enc models.Encoded) bool {
-	if !enc.IsZero() && enc.JSON() == s.enc.JSON() {
+// same reports whether slot s already holds served (whose encoding's JSON is j): the same bytes,
+// or equal by keys (a time in another location is the same instant).
+func (r *memRoute[T]) same(m *Memory[T], s memSlot, served T, j string) bool {
+	if j != "" && j == s.json {
 		return true
 	}
-	old, err := r.item(s)
-	return err == nil && keys.Same(old, served)
+	old, err := r.item(m, s)
+	return err == nil && m.keys.Same(old, served)
 }
 
 // item returns the item of slot s.
-func (r *memRoute[T]) item(s memSlot) (T, error) {
-	if s.enc.IsZero() {
+func (r *memRoute[T]) item(m *Memory[T], s memSlot) (T, error) {
+	if s.json == "" {
 		return r.raw[s.st], nil
 	}
 	var item T
-	err := s.enc.Decode(&item)
+	err := m.encoded(s).Decode(&item)
 	return item, err
 }
 
@@ -303,7 +362,7 @@ func (m *Memory[T]) Load(ctx context.Context, tenant string, items []T) error {
 	}
 	r.slots = slices.Grow(r.slots, len(items))
 	for i, it := range items {
-		r.put(m.keys, it, wants[i], now)
+		r.put(m, it, wants[i], now)
 	}
 	return nil
 }
@@ -368,7 +427,7 @@ func (m *Memory[T]) ListPage(ctx context.Context, tenant string, q pagination.Qu
 	}
 	encs := make([]models.Encoded, n)
 	for i := range n {
-		if encs[i] = at(i).enc; encs[i].IsZero() {
+		if encs[i] = m.encoded(at(i)); encs[i].IsZero() {
 			encs = nil
 			break
 		}
@@ -378,7 +437,7 @@ func (m *Memory[T]) ListPage(ctx context.Context, tenant string, q pagination.Qu
 	}
 	items := make([]T, n)
 	for i := range n {
-		item, err := r.item(at(i))
+		item, err := r.item(m, at(i))
 		if err != nil {
 			return connector.Page[T]{}, fmt.Errorf("feed: decoding a stored item: %w", err)
 		}
@@ -396,11 +455,11 @@ func (m *Memory[T]) Get(_ context.Context, tenant, id string) (T, bool, error) {
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	st, ok := r.byID[id]
+	st, ok := r.lookup(m, id)
 	if !ok {
 		return zero, false, nil
 	}
-	item, err := r.item(r.slots[r.search(st)])
+	item, err := r.item(m, r.slots[r.search(st)])
 	if err != nil {
 		return zero, false, fmt.Errorf("feed: decoding item %q: %w", id, err)
 	}

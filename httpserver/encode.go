@@ -188,6 +188,9 @@ func skipString(j, field string) (string, bool) {
 	if !ok || len(j) == 0 || j[0] != '"' {
 		return "", false
 	}
+	if k := strings.IndexByte(j[1:], '"'); k >= 0 && strings.IndexByte(j[1:1+k], '\\') < 0 {
+		return j[k+2:], true // no escape: the first quote ends it
+	}
 	for i := 1; i < len(j); i++ {
 		switch j[i] {
 		case '\\':

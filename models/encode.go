@@ -8,6 +8,8 @@ import (
 	"slices"
 	"time"
 	"unicode/utf8"
+
+	"github.com/pspconnect/pspconnect/internal/encodedtrust"
 )
 
 // The list routes write their items with the appenders below instead of encoding/json's
@@ -296,4 +298,8 @@ func (e Encoded) ID() string {
 // Decode decodes the item into v (a pointer to the item's type) with encoding/json.
 func (e Encoded) Decode(v any) error {
 	return json.Unmarshal([]byte(e.json), v)
+}
+
+func init() {
+	encodedtrust.Make = func(json string, version int64) Encoded { return Encoded{json: json, version: version} }
 }
