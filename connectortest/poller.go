@@ -248,6 +248,7 @@ type Poller struct {
 	dialErr  error
 	state    State
 	maxPages int // MaxPagesPerFetch; lowered by tests
+	light    bool
 }
 
 // NewPoller returns a Poller for target with Formance's pageSize setting; pageSize 0 or less means
@@ -287,6 +288,14 @@ type PollerOptions struct {
 	// An error ends the cycle: Cycle and Stream return it unchanged. The fetch done stays delivered
 	// and its route's state moved.
 	BetweenFetches func(ctx context.Context, done Fetch) error
+	// Light makes the Poller decode only what its algorithm needs of each listed item: the id and
+	// the time field (createdAt for accounts and beneficiaries, updatedAt for transactions). The
+	// delivered items hold those two fields and nothing else, and are not validated. It is for
+	// benchmarks that measure the server rather than the client (Formance's client decodes and
+	// checks everything, as the Poller does without Light). A page it cannot read that way (not
+	// an array of objects with a string id and an RFC 3339 time) is decoded in full, as without
+	// Light, and its errors reported the same way.
+	Light bool
 }
 
 // NewPollerWithOptions returns a Poller configured by o (see PollerOptions and, in Poller's doc,
@@ -307,6 +316,7 @@ func NewPollerWithOptions(o PollerOptions) *Poller {
 		betweenPages:   o.BetweenPages,
 		betweenFetches: o.BetweenFetches,
 		maxPages:       MaxPagesPerFetch,
+		light:          o.Light,
 	}
 }
 
@@ -415,7 +425,7 @@ func (p *Poller) Stream(ctx context.Context, fn func(Delivery) error) error {
 	if err != nil {
 		return err
 	}
-	fc := fetchConfig{rp: rp, pageSize: p.pageSize, maxPages: p.maxPages, betweenPages: p.betweenPages, mode: p.mode}
+	fc := fetchConfig{rp: rp, pageSize: p.pageSize, maxPages: p.maxPages, betweenPages: p.betweenPages, mode: p.mode, light: p.light}
 	var stall stallGuard
 	for {
 		before, beforeMark := p.state.Accounts, p.state.AccountsMark
@@ -553,6 +563,7 @@ type fetchConfig struct {
 	maxPages     int
 	betweenPages func(ctx context.Context, route string, page int) error
 	mode         WatermarkMode
+	light        bool // PollerOptions.Light
 }
 
 // fetchList runs one fetch of a list route and moves *s (and, with InclusiveWatermark, *m) forward.
@@ -599,7 +610,14 @@ func fetchList[T any](ctx context.Context, fc fetchConfig, rs routeSpec, s *time
 			f.Requests = append(f.Requests, entry)
 			return nil, f, fc.rp.fetchError(entry, fmt.Errorf("%w %d: %s", ErrUnexpectedStatus, res.status, bodySnippet(res.body)))
 		}
-		items, ok := decode.page(res.body, pageSize)
+		var items []T
+		ok := false
+		if fc.light {
+			items, ok = decode.light(res.body, pageSize)
+		}
+		if !ok {
+			items, ok = decode.page(res.body, pageSize)
+		}
 		if !ok {
 			// Decode item by item to name the failing one, exactly as the client reports it.
 			var raws []json.RawMessage
@@ -697,16 +715,183 @@ type decoder[T any] struct {
 	what string
 	at   func(*T) time.Time
 	id   func(*T) string
+	// field is the time field's JSON name and make builds an item of an id and that time, for
+	// PollerOptions.Light.
+	field string
+	make  func(id string, at time.Time) T
 }
 
 var (
 	decodeAccount = decoder[models.Account]{"account",
-		func(a *models.Account) time.Time { return a.CreatedAt }, func(a *models.Account) string { return a.ID }}
+		func(a *models.Account) time.Time { return a.CreatedAt }, func(a *models.Account) string { return a.ID },
+		"createdAt", func(id string, at time.Time) models.Account { return models.Account{ID: id, CreatedAt: at} }}
 	decodeBeneficiary = decoder[models.Beneficiary]{"beneficiary",
-		func(b *models.Beneficiary) time.Time { return b.CreatedAt }, func(b *models.Beneficiary) string { return b.ID }}
+		func(b *models.Beneficiary) time.Time { return b.CreatedAt }, func(b *models.Beneficiary) string { return b.ID },
+		"createdAt", func(id string, at time.Time) models.Beneficiary { return models.Beneficiary{ID: id, CreatedAt: at} }}
 	decodeTransaction = decoder[models.Transaction]{"transaction",
-		func(t *models.Transaction) time.Time { return t.UpdatedAt }, func(t *models.Transaction) string { return t.ID }}
+		func(t *models.Transaction) time.Time { return t.UpdatedAt }, func(t *models.Transaction) string { return t.ID },
+		"updatedAt", func(id string, at time.Time) models.Transaction { return models.Transaction{ID: id, UpdatedAt: at} }}
 )
+
+// light reads a page for PollerOptions.Light: each item's id and time field only, with a small
+// scanner of JSON that skips every other value. It reports false for anything it cannot read so
+// (the caller then decodes the page in full).
+func (d decoder[T]) light(body []byte, pageSize int) ([]T, bool) {
+	sc := jsonScanner{b: body}
+	if !sc.consume('[') {
+		return nil, false
+	}
+	items := make([]T, 0, pageSize)
+	if sc.consume(']') {
+		return items, sc.end()
+	}
+	for {
+		id, at, ok := d.lightItem(&sc)
+		if !ok {
+			return nil, false
+		}
+		items = append(items, d.make(id, at))
+		if sc.consume(']') {
+			return items, sc.end()
+		}
+		if !sc.consume(',') {
+			return nil, false
+		}
+	}
+}
+
+// lightItem reads one object: its "id" and time field, skipping the rest.
+func (d decoder[T]) lightItem(sc *jsonScanner) (id string, at time.Time, ok bool) {
+	if !sc.consume('{') {
+		return "", at, false
+	}
+	var haveID, haveAt bool
+	for first := true; ; first = false {
+		if sc.consume('}') {
+			return id, at, haveID && haveAt
+		}
+		if !first && !sc.consume(',') {
+			return "", at, false
+		}
+		key, ok := sc.plainString()
+		if !ok || !sc.consume(':') {
+			return "", at, false
+		}
+		switch key {
+		case "id":
+			if id, ok = sc.plainString(); !ok || id == "" {
+				return "", at, false
+			}
+			haveID = true
+		case d.field:
+			v, ok := sc.plainString()
+			if !ok {
+				return "", at, false
+			}
+			if at, ok = parseRFC3339(v); !ok {
+				return "", at, false
+			}
+			haveAt = true
+		default:
+			if !sc.skipValue() {
+				return "", at, false
+			}
+		}
+	}
+}
+
+func parseRFC3339(v string) (time.Time, bool) {
+	t, err := time.Parse(time.RFC3339Nano, v)
+	return t, err == nil
+}
+
+// jsonScanner reads the few JSON shapes PollerOptions.Light needs.
+type jsonScanner struct {
+	b []byte
+	i int
+}
+
+func (s *jsonScanner) space() {
+	for s.i < len(s.b) && (s.b[s.i] == ' ' || s.b[s.i] == '\n' || s.b[s.i] == '\r' || s.b[s.i] == '\t') {
+		s.i++
+	}
+}
+
+// consume skips white space and c, reporting whether c was there.
+func (s *jsonScanner) consume(c byte) bool {
+	s.space()
+	if s.i < len(s.b) && s.b[s.i] == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+// end reports whether only white space is left.
+func (s *jsonScanner) end() bool {
+	s.space()
+	return s.i == len(s.b)
+}
+
+// plainString reads a string without escapes (anything else reports false).
+func (s *jsonScanner) plainString() (string, bool) {
+	if !s.consume('"') {
+		return "", false
+	}
+	start := s.i
+	for s.i < len(s.b) {
+		switch c := s.b[s.i]; {
+		case c == '"':
+			s.i++
+			return string(s.b[start : s.i-1]), true
+		case c == '\\' || c < 0x20:
+			return "", false
+		}
+		s.i++
+	}
+	return "", false
+}
+
+// skipValue skips one value of any kind, checking only that strings and brackets close.
+func (s *jsonScanner) skipValue() bool {
+	s.space()
+	depth := 0
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case '"':
+			s.i++
+			for s.i < len(s.b) && s.b[s.i] != '"' {
+				if s.b[s.i] == '\\' {
+					s.i++
+				}
+				s.i++
+			}
+			if s.i >= len(s.b) {
+				return false
+			}
+			if depth == 0 {
+				s.i++
+				return true
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return true // a literal ended with its object
+			}
+			if depth--; depth == 0 {
+				s.i++
+				return true
+			}
+		case ',':
+			if depth == 0 {
+				return true
+			}
+		}
+		s.i++
+	}
+	return false
+}
 
 // page decodes a whole answer in one pass and reports whether it is a JSON array of valid items. When
 // it is not, the caller decodes item by item (item) to report the first failure as the client does.
