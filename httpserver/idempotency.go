@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/pspconnect/pspconnect/connector"
 	"github.com/pspconnect/pspconnect/httpserver/idempotency"
+	"github.com/pspconnect/pspconnect/models"
 )
 
 // DefaultIdempotencyWait is how long a repeated write request waits for the first one to finish
@@ -252,8 +254,8 @@ type write struct {
 // or 423 "in flight". call gets a context that does not end when the client goes away: once started,
 // a provider call runs to its end so that its answer is stored for the client's retry.
 func (g *guard) serve(w http.ResponseWriter, r *http.Request, wr write, call writeCall) {
-	ctx, cancel := context.WithTimeout(r.Context(), g.wait)
-	defer cancel()
+	wait := &waiter{r: r, deadline: time.Now().Add(g.wait)}
+	defer wait.stop()
 	for {
 		g.mu.Lock()
 		f, busy := g.flights[wr.key]
@@ -263,12 +265,12 @@ func (g *guard) serve(w http.ResponseWriter, r *http.Request, wr write, call wri
 		}
 		g.mu.Unlock()
 		if !busy {
-			g.lead(ctx, r, wr, f, call).write(w, false)
+			g.lead(wait, r, wr, f, call).write(w, false)
 			return
 		}
 		if !bytes.Equal(f.fingerprint, wr.fingerprint) {
 			// Another body under a key in flight here: the store refuses it at once, no need to wait.
-			g.lead(ctx, r, wr, nil, call).write(w, false)
+			g.lead(wait, r, wr, nil, call).write(w, false)
 			return
 		}
 		select {
@@ -279,17 +281,40 @@ func (g *guard) serve(w http.ResponseWriter, r *http.Request, wr write, call wri
 			}
 			// The first request left nothing to share (its wait for another instance timed out, or
 			// the provider asked for a retry): decide again, through the store.
-		case <-ctx.Done():
+		case <-wait.done():
 			g.inFlight(r, wr, idempotency.Outcome{}).write(w, false)
 			return
 		}
 	}
 }
 
+// waiter is the bound of a write's waits (for a duplicate in flight here or on another instance):
+// the request's context with a deadline, made when first waited on, since most writes never wait
+// (no timer for them).
+type waiter struct {
+	r        *http.Request
+	deadline time.Time
+	ctx      context.Context
+	cancel   context.CancelFunc
+}
+
+func (w *waiter) done() <-chan struct{} {
+	if w.ctx == nil {
+		w.ctx, w.cancel = context.WithDeadline(w.r.Context(), w.deadline)
+	}
+	return w.ctx.Done()
+}
+
+func (w *waiter) stop() {
+	if w.cancel != nil {
+		w.cancel()
+	}
+}
+
 // lead decides the write for this handler: it asks the store, polls while another instance has the
 // key in flight, and calls the provider when the key is acquired. Local duplicates wait on f, which
 // is nil when this request is not the one they wait for.
-func (g *guard) lead(ctx context.Context, r *http.Request, wr write, f *flight, call writeCall) *answer {
+func (g *guard) lead(wait *waiter, r *http.Request, wr write, f *flight, call writeCall) *answer {
 	var shared *answer
 	defer func() {
 		if f == nil {
@@ -330,7 +355,7 @@ func (g *guard) lead(ctx context.Context, r *http.Request, wr write, f *flight, 
 			// Another instance (or a dead process) holds the key: look again until it is done.
 			jittered := pause/2 + rand.N(pause/2+1)
 			select {
-			case <-ctx.Done():
+			case <-wait.done():
 				return g.inFlight(r, wr, out) // not shared: each waiter has its own wait
 			case <-time.After(jittered):
 			}
@@ -493,11 +518,28 @@ func (g *guard) maybePurge(r *http.Request) {
 	}()
 }
 
+// fingerprint is idempotency.Fingerprint, computed without reflection for payout and transfer
+// requests (the same bytes: models.AppendRequestJSON writes what json.Marshal does).
+func fingerprint(req any) ([]byte, error) {
+	buf := fingerprintBuffers.Get().(*[]byte)
+	defer fingerprintBuffers.Put(buf)
+	b, ok := models.AppendRequestJSON((*buf)[:0], req)
+	*buf = b
+	if !ok {
+		return idempotency.Fingerprint(req)
+	}
+	sum := sha256.Sum256(b)
+	return sum[:], nil
+}
+
+// fingerprintBuffers recycles the buffers of fingerprint.
+var fingerprintBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
 // idempotent serves a decoded write request through the guard. key is the client's idempotency key
 // and keySource names where it came from ("idempotencyKey"), or key is "" to derive one from the
 // request's fingerprint (bank accounts without an Idempotency-Key header).
 func idempotent[Req any](h *Handler, w http.ResponseWriter, r *http.Request, route, object, key, keySource string, req Req, call writeCall) {
-	fp, err := idempotency.Fingerprint(req)
+	fp, err := fingerprint(req)
 	if err != nil { // a decoded request always encodes; keep the handler total anyway
 		h.logger.LogAttrs(r.Context(), slog.LevelError, "cannot fingerprint a write request",
 			slog.String("route", routeName(r)), slog.String("error", err.Error()))

@@ -104,16 +104,19 @@ func AppendTransaction(b []byte, t *Transaction) ([]byte, error) {
 }
 
 // appendMetadata appends `,"metadata":{…}` with sorted keys, or nothing for an empty map (omitempty).
-func appendMetadata(b []byte, m Metadata) []byte {
+func appendMetadata(b []byte, m Metadata) []byte { return appendMetadataAs(b, m, false) }
+
+// appendMetadataAs is appendMetadata, with the strings HTML-escaped when html is set.
+func appendMetadataAs(b []byte, m Metadata, html bool) []byte {
 	if len(m) == 0 {
 		return b
 	}
 	b = append(b, `,"metadata":{`...)
 	if len(m) == 1 {
 		for k, v := range m {
-			b = AppendJSONString(b, k)
+			b = appendString(b, k, html)
 			b = append(b, ':')
-			b = AppendJSONString(b, v)
+			b = appendString(b, v, html)
 		}
 		return append(b, '}')
 	}
@@ -121,9 +124,9 @@ func appendMetadata(b []byte, m Metadata) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = AppendJSONString(b, k)
+		b = appendString(b, k, html)
 		b = append(b, ':')
-		b = AppendJSONString(b, m[k])
+		b = appendString(b, m[k], html)
 	}
 	return append(b, '}')
 }
@@ -148,12 +151,16 @@ const hexDigits = "0123456789abcdef"
 // AppendJSONString appends s as a JSON string with encoding/json's escaping when HTML escaping is
 // off: '"' and '\\' escaped, control characters as \b \f \n \r \t or \u00XX, invalid UTF-8 as
 // \ufffd, and U+2028 and U+2029 as \u2028 and \u2029; everything else as is.
-func AppendJSONString(b []byte, s string) []byte {
+func AppendJSONString(b []byte, s string) []byte { return appendString(b, s, false) }
+
+// appendString is AppendJSONString, escaping '<', '>' and '&' as \u003c, \u003e and \u0026 too
+// when html is set (as json.Marshal does).
+func appendString(b []byte, s string, html bool) []byte {
 	b = append(b, '"')
 	done := 0 // s[:done] is written
 	for i := 0; i < len(s); {
 		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf && (!html || (c != '<' && c != '>' && c != '&')) {
 			i++
 			continue
 		}

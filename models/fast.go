@@ -128,3 +128,212 @@ func unquote(data []byte) (string, error) {
 	err := json.Unmarshal(data, &s)
 	return s, err
 }
+
+// DecodeRequest decodes the JSON body of a write into v (a *PayoutRequest or a *TransferRequest;
+// any other type goes to json.Unmarshal) exactly as json.Unmarshal would. The common shape, an
+// object whose keys are the fields' own names, each at most once, with strings without escapes or
+// non-ASCII bytes, is read without reflection; anything else, errors included, goes through
+// json.Unmarshal, so that the outcome and the error are encoding/json's. It does not validate v.
+func DecodeRequest(data []byte, v any) error {
+	var r *PayoutRequest
+	switch x := v.(type) {
+	case *PayoutRequest:
+		r = x
+	case *TransferRequest:
+		r = (*PayoutRequest)(x)
+	}
+	if r != nil {
+		var got PayoutRequest
+		if decodePayoutRequest(data, &got) {
+			*r = got
+			return nil
+		}
+	}
+	return json.Unmarshal(data, v)
+}
+
+// decodePayoutRequest reads the common shape of DecodeRequest into r, or reports false.
+func decodePayoutRequest(data []byte, r *PayoutRequest) bool {
+	sc := scanner{b: data, s: string(data)} // one copy: every string read is a part of it
+	if !sc.consume('{') {
+		return false
+	}
+	var seen uint8
+	for first := true; ; first = false {
+		if sc.consume('}') {
+			return sc.end()
+		}
+		if !first && !sc.consume(',') {
+			return false
+		}
+		key, ok := sc.plain()
+		if !ok || !sc.consume(':') {
+			return false
+		}
+		bit, field := requestField(r, key)
+		if bit == 0 || seen&bit != 0 {
+			return false // another key (encoding/json matches keys case-insensitively), or twice
+		}
+		seen |= bit
+		switch key {
+		case "amount":
+			s, ok := sc.plain()
+			if !ok {
+				return false
+			}
+			a, err := ParseAmount(s)
+			if err != nil {
+				return false
+			}
+			r.Amount = a
+		case "currency":
+			s, ok := sc.plain()
+			if !ok {
+				return false
+			}
+			a, err := ParseAsset(s)
+			if err != nil {
+				return false
+			}
+			r.Currency = a
+		case "metadata":
+			if !sc.consume('{') {
+				return false
+			}
+			m := Metadata{}
+			for first := true; ; first = false {
+				if sc.consume('}') {
+					break
+				}
+				if !first && !sc.consume(',') {
+					return false
+				}
+				k, ok := sc.plain()
+				if !ok || !sc.consume(':') {
+					return false
+				}
+				v, ok := sc.plain()
+				if !ok {
+					return false
+				}
+				m[k] = v
+			}
+			r.Metadata = m
+		default:
+			s, ok := sc.plain()
+			if !ok {
+				return false
+			}
+			*field = s
+		}
+	}
+}
+
+// requestField returns the bit of a PayoutRequest's JSON key (0 for another key) and, for its
+// plain string fields, where the value goes.
+func requestField(r *PayoutRequest, key string) (uint8, *string) {
+	switch key {
+	case "idempotencyKey":
+		return 1, &r.IdempotencyKey
+	case "amount":
+		return 2, nil
+	case "currency":
+		return 4, nil
+	case "sourceAccountId":
+		return 8, &r.SourceAccountID
+	case "destinationAccountId":
+		return 16, &r.DestinationAccountID
+	case "description":
+		return 32, &r.Description
+	case "metadata":
+		return 64, nil
+	}
+	return 0, nil
+}
+
+// scanner reads the JSON of DecodeRequest's common shape.
+type scanner struct {
+	b []byte
+	s string // b as a string
+	i int
+}
+
+func (s *scanner) space() {
+	for s.i < len(s.b) && (s.b[s.i] == ' ' || s.b[s.i] == '\n' || s.b[s.i] == '\r' || s.b[s.i] == '\t') {
+		s.i++
+	}
+}
+
+func (s *scanner) consume(c byte) bool {
+	s.space()
+	if s.i < len(s.b) && s.b[s.i] == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+func (s *scanner) end() bool {
+	s.space()
+	return s.i == len(s.b)
+}
+
+// plain reads a string of printable ASCII without escapes.
+func (s *scanner) plain() (string, bool) {
+	if !s.consume('"') {
+		return "", false
+	}
+	for j := s.i; j < len(s.b); j++ {
+		switch c := s.b[j]; {
+		case c == '"':
+			v := s.s[s.i:j]
+			s.i = j + 1
+			return v, true
+		case c < 0x20 || c >= 0x7f || c == '\\':
+			return "", false
+		}
+	}
+	return "", false
+}
+
+// AppendRequestJSON appends what json.Marshal writes for v, a PayoutRequest or a TransferRequest
+// (or a pointer to one), and reports true; for another type it appends nothing and reports false.
+// The idempotency guard fingerprints write requests with it.
+func AppendRequestJSON(b []byte, v any) ([]byte, bool) {
+	var r *PayoutRequest
+	switch x := v.(type) {
+	case PayoutRequest:
+		r = &x
+	case *PayoutRequest:
+		r = x
+	case TransferRequest:
+		r = (*PayoutRequest)(&x)
+	case *TransferRequest:
+		r = (*PayoutRequest)(x)
+	}
+	if r == nil {
+		return b, false
+	}
+	b = append(b, `{"idempotencyKey":`...)
+	b = appendString(b, r.IdempotencyKey, true)
+	b = append(b, `,"amount":`...)
+	if r.Amount.IsSet() {
+		b = append(b, '"')
+		b, _ = r.Amount.AppendText(b)
+		b = append(b, '"')
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"currency":`...)
+	b = appendString(b, string(r.Currency), true)
+	b = append(b, `,"sourceAccountId":`...)
+	b = appendString(b, r.SourceAccountID, true)
+	b = append(b, `,"destinationAccountId":`...)
+	b = appendString(b, r.DestinationAccountID, true)
+	if r.Description != "" {
+		b = append(b, `,"description":`...)
+		b = appendString(b, r.Description, true)
+	}
+	b = appendMetadataAs(b, r.Metadata, true)
+	return append(b, '}'), true
+}
