@@ -201,3 +201,33 @@ func skipString(j, field string) (string, bool) {
 	}
 	return "", false
 }
+
+// writeObject writes a payout or a transfer with models.AppendPayout (encoding/json's bytes, without
+// its reflection), and anything else, or a payout the appender leaves to encoding/json, with
+// writeJSON.
+func writeObject(h *Handler, w http.ResponseWriter, r *http.Request, status int, obj any) {
+	var p *models.Payout
+	switch x := obj.(type) {
+	case *models.Payout:
+		p = x
+	case *models.Transfer:
+		p = (*models.Payout)(x)
+	}
+	if p == nil {
+		h.writeJSON(w, r, status, obj)
+		return
+	}
+	buf := bodyBuffers.Get().(*[]byte)
+	defer putBodyBuffer(buf)
+	b, err := models.AppendPayout((*buf)[:0], p)
+	*buf = b
+	if err != nil {
+		h.writeJSON(w, r, status, obj)
+		return
+	}
+	b = append(b, '\n')
+	*buf = b
+	setJSONHeaders(w.Header())
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}

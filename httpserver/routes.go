@@ -329,7 +329,7 @@ func serveWrite[Req, Obj any](h *Handler, spec writeSpec[Req, Obj]) http.Handler
 					spec.object, source))
 				return res
 			}
-			h.writeJSON(w, r, http.StatusCreated, &obj)
+			writeObject(h, w, r, http.StatusCreated, &obj)
 			return res
 		})
 	}

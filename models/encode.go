@@ -310,3 +310,45 @@ func (e Encoded) Decode(v any) error {
 func init() {
 	encodedtrust.Make = func(json string, version int64) Encoded { return Encoded{json: json, version: version} }
 }
+
+// AppendPayout appends p as encoding/json writes it with HTML escaping off (the answer of POST
+// /payouts), or fails with ErrNotEncodable. It does not validate p.
+func AppendPayout(b []byte, p *Payout) ([]byte, error) {
+	b = append(b, `{"id":`...)
+	b = AppendJSONString(b, p.ID)
+	b = append(b, `,"idempotencyKey":`...)
+	b = AppendJSONString(b, p.IdempotencyKey)
+	b = append(b, `,"amount":`...)
+	if p.Amount.IsSet() {
+		b = append(b, '"')
+		b, _ = p.Amount.AppendText(b)
+		b = append(b, '"')
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"currency":`...)
+	b = AppendJSONString(b, string(p.Currency))
+	b = append(b, `,"sourceAccountId":`...)
+	b = AppendJSONString(b, p.SourceAccountID)
+	b = append(b, `,"destinationAccountId":`...)
+	b = AppendJSONString(b, p.DestinationAccountID)
+	if p.Description != "" {
+		b = append(b, `,"description":`...)
+		b = AppendJSONString(b, p.Description)
+	}
+	b = append(b, `,"status":`...)
+	b = AppendJSONString(b, string(p.Status))
+	b = append(b, `,"createdAt":`...)
+	b, err := appendJSONTime(b, p.CreatedAt)
+	if err != nil {
+		return b, err
+	}
+	if !p.UpdatedAt.IsZero() {
+		b = append(b, `,"updatedAt":`...)
+		if b, err = appendJSONTime(b, p.UpdatedAt); err != nil {
+			return b, err
+		}
+	}
+	b = appendMetadata(b, p.Metadata)
+	return append(b, '}'), nil
+}

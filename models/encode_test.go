@@ -1,8 +1,10 @@
 package models_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,4 +47,27 @@ func TestEncodeValidatesAndKeepsTheWireBytes(t *testing.T) {
 	assert.Zero(t, a.Version())
 	assert.True(t, models.Encoded{}.IsZero())
 	assert.Empty(t, models.Encoded{}.ID())
+}
+
+// TestAppendPayoutIsEncodingJSON: AppendPayout writes what encoding/json writes with HTML escaping
+// off, for payouts with and without their optional fields and with strings to escape.
+func TestAppendPayoutIsEncodingJSON(t *testing.T) {
+	at := time.Date(2024, 1, 2, 3, 4, 5, 600, time.FixedZone("x", -7200))
+	for i, p := range []models.Payout{
+		{},
+		{ID: "po_1", IdempotencyKey: "k<&>", Amount: models.AmountFromInt64(5), Currency: "EUR/2", SourceAccountID: "a\n",
+			DestinationAccountID: "b\u2028", Status: models.TransactionStatusPending, CreatedAt: at},
+		{ID: "po_2", IdempotencyKey: "k", Amount: models.AmountFromInt64(7), Description: "d\"", CreatedAt: at, UpdatedAt: at.UTC(),
+			Metadata: models.Metadata{"z": "1", "a": "é"}},
+	} {
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		require.NoError(t, enc.Encode(&p))
+		got, err := models.AppendPayout(nil, &p)
+		require.NoError(t, err)
+		assert.Equal(t, strings.TrimSuffix(want.String(), "\n"), string(got), "payout %d", i)
+	}
+	_, err := models.AppendPayout(nil, &models.Payout{CreatedAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)})
+	assert.ErrorIs(t, err, models.ErrNotEncodable)
 }
