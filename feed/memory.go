@@ -104,15 +104,16 @@ type memRoute[T any] struct {
 	poll       pollWindow
 }
 
-// memSlot is one slot: an item version with its served time applied, as its encoding's JSON (or,
-// when json is empty, kept in memRoute.raw).
+// memSlot is one slot: an item version with its served time applied, as its encoding's JSON
+// followed by one byte, '1' when the encoding is an UnlinkedWrite and '0' otherwise (or, when json
+// is empty, kept in memRoute.raw).
 type memSlot struct {
 	st   int64
 	json string
 }
 
 // makeEncoded rebuilds the encodings the feed made with models.Encode (see encodedtrust).
-var makeEncoded = encodedtrust.Make.(func(string, int64) models.Encoded)
+var makeEncoded = encodedtrust.Make.(func(string, int64, int8) models.Encoded)
 
 // encoded returns the encoding of slot s (zero for a raw slot), versioned by its served time when
 // the route's items are transactions.
@@ -120,10 +121,12 @@ func (m *Memory[T]) encoded(s memSlot) models.Encoded {
 	if s.json == "" {
 		return models.Encoded{}
 	}
+	n := len(s.json) - 1
+	unlinked := int8(s.json[n] - '0')
 	if m.versioned {
-		return makeEncoded(s.json, s.st)
+		return makeEncoded(s.json[:n], s.st, unlinked)
 	}
-	return makeEncoded(s.json, 0)
+	return makeEncoded(s.json[:n], 0, unlinked)
 }
 
 var (
@@ -215,15 +218,18 @@ func (m *Memory[T]) wants(items []T) ([]int64, error) {
 	return wants, nil
 }
 
-// encode returns the JSON of item's encoding, or "" for an item kept raw: another type, an item
-// models.Encode refuses (for the handler to refuse or quarantine), or one whose encoding would not
-// carry its served time st as its version.
+// encode returns the JSON of item's encoding with its flag byte (see memSlot), or "" for an item
+// kept raw: another type, an item models.Encode refuses (for the handler to refuse or quarantine),
+// or one whose encoding would not carry its served time st as its version.
 func (m *Memory[T]) encode(item *T, st int64) string {
 	enc, err := models.Encode(item)
 	if err != nil || (m.versioned && enc.Version() != st) {
 		return ""
 	}
-	return enc.JSON()
+	if enc.UnlinkedWrite() {
+		return enc.JSON() + "1"
+	}
+	return enc.JSON() + "0"
 }
 
 // hashID hashes an id for memRoute.byID (a variable for the test of clashing hashes).

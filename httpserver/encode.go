@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/pspconnect/pspconnect/models"
 	"github.com/pspconnect/pspconnect/pagination"
@@ -153,53 +152,6 @@ func monotonic(encs []models.Encoded) bool {
 		down = down && a > b
 	}
 	return up || down
-}
-
-// unlinkedWrite reports whether an encoded transaction may need linkTransactions: a payout or a
-// transfer without a relatedTransactionID. It walks the fields before the type, whose order and
-// form models.AppendTransaction fixes (id, relatedTransactionID when set, createdAt, updatedAt,
-// currency, scheme when set); anything else answers true, which only costs a decode.
-func unlinkedWrite(e models.Encoded) bool {
-	j, ok := skipString(e.JSON(), `{"id":`)
-	if !ok {
-		return true
-	}
-	if strings.HasPrefix(j, `,"relatedTransactionID":`) {
-		return false
-	}
-	for _, field := range []string{`,"createdAt":`, `,"updatedAt":`, `,"currency":`} {
-		if j, ok = skipString(j, field); !ok {
-			return true
-		}
-	}
-	if strings.HasPrefix(j, `,"scheme":`) {
-		if j, ok = skipString(j, `,"scheme":`); !ok {
-			return true
-		}
-	}
-	j, ok = strings.CutPrefix(j, `,"type":"`)
-	return !ok || strings.HasPrefix(j, `PAYOUT"`) || strings.HasPrefix(j, `TRANSFER"`)
-}
-
-// skipString returns what follows `field"…"` at the start of j (a JSON string value, escapes
-// skipped), or false when j does not start so.
-func skipString(j, field string) (string, bool) {
-	j, ok := strings.CutPrefix(j, field)
-	if !ok || len(j) == 0 || j[0] != '"' {
-		return "", false
-	}
-	if k := strings.IndexByte(j[1:], '"'); k >= 0 && strings.IndexByte(j[1:1+k], '\\') < 0 {
-		return j[k+2:], true // no escape: the first quote ends it
-	}
-	for i := 1; i < len(j); i++ {
-		switch j[i] {
-		case '\\':
-			i++
-		case '"':
-			return j[i+1:], true
-		}
-	}
-	return "", false
 }
 
 // writeObject writes a payout or a transfer with models.AppendPayout (encoding/json's bytes, without

@@ -100,7 +100,7 @@ func (h *Handler) linkEncoded(r *http.Request, encs []models.Encoded) (map[int][
 	defer func() { clear(*ids); linkIDs.Put(ids) }()
 	*ids = (*ids)[:0]
 	for _, e := range encs {
-		if unlinkedWrite(e) {
+		if e.UnlinkedWrite() {
 			*ids = append(*ids, e.ID())
 		}
 	}
@@ -114,7 +114,7 @@ func (h *Handler) linkEncoded(r *http.Request, encs []models.Encoded) (map[int][
 	out := map[int][]byte{}
 	for i, e := range encs {
 		id := e.ID()
-		if _, ok := links[id]; !ok || !unlinkedWrite(e) {
+		if _, ok := links[id]; !ok || !e.UnlinkedWrite() {
 			continue
 		}
 		var tx models.Transaction

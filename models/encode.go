@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -212,8 +213,9 @@ func appendString(b []byte, s string, html bool) []byte {
 // encoding every item on every request. Only Encode makes a non-zero Encoded, so an Encoded never
 // holds an item that breaks the contract. The zero Encoded is no item.
 type Encoded struct {
-	json    string
-	version int64 // a transaction's updatedAt in Unix ns; 0 for the other types
+	json     string
+	version  int64 // a transaction's updatedAt in Unix ns; 0 for the other types
+	unlinked bool  // see UnlinkedWrite
 }
 
 // Encode validates v (an Account, a Beneficiary or a Transaction, or a pointer to one) with
@@ -226,9 +228,10 @@ func Encode(v any) (Encoded, error) {
 // encodeWith is Encode appending into buf (a scratch buffer, copied out).
 func encodeWith(buf []byte, v any) (Encoded, error) {
 	var (
-		b       []byte
-		err     error
-		version int64
+		b        []byte
+		err      error
+		version  int64
+		unlinked bool
 	)
 	switch x := v.(type) {
 	case Transaction:
@@ -243,6 +246,7 @@ func encodeWith(buf []byte, v any) (Encoded, error) {
 		}
 		b, err = AppendTransaction(buf, x)
 		version = x.UpdatedAt.UnixNano()
+		unlinked = x.RelatedTransactionID == "" && (x.Type == TransactionTypePayout || x.Type == TransactionTypeTransfer)
 	case *Account:
 		if err := Validate(x); err != nil {
 			return Encoded{}, err
@@ -259,8 +263,13 @@ func encodeWith(buf []byte, v any) (Encoded, error) {
 	if err != nil {
 		return Encoded{}, err
 	}
-	return Encoded{json: string(b), version: version}, nil
+	return Encoded{json: string(b), version: version, unlinked: unlinked}, nil
 }
+
+// UnlinkedWrite reports whether the item is a PAYOUT or TRANSFER transaction without a
+// relatedTransactionID: a row the handler may have to link to the write that created it (see
+// httpserver's linking of created writes).
+func (e Encoded) UnlinkedWrite() bool { return e.unlinked }
 
 // IsZero reports whether e holds no item.
 func (e Encoded) IsZero() bool { return e.json == "" }
@@ -308,7 +317,59 @@ func (e Encoded) Decode(v any) error {
 }
 
 func init() {
-	encodedtrust.Make = func(json string, version int64) Encoded { return Encoded{json: json, version: version} }
+	encodedtrust.Make = func(json string, version int64, unlinked int8) Encoded {
+		if unlinked < 0 {
+			return Encoded{json: json, version: version, unlinked: version != 0 && unlinkedJSON(json)}
+		}
+		return Encoded{json: json, version: version, unlinked: unlinked > 0}
+	}
+}
+
+// unlinkedJSON is UnlinkedWrite read from a transaction's encoding. It walks the fields before the
+// type, whose order and form AppendTransaction fixes (id, relatedTransactionID when set,
+// createdAt, updatedAt, currency, scheme when set); anything else answers true, which only costs
+// the handler a decode.
+func unlinkedJSON(j string) bool {
+	j, ok := skipString(j, `{"id":`)
+	if !ok {
+		return true
+	}
+	if strings.HasPrefix(j, `,"relatedTransactionID":`) {
+		return false
+	}
+	for _, field := range []string{`,"createdAt":`, `,"updatedAt":`, `,"currency":`} {
+		if j, ok = skipString(j, field); !ok {
+			return true
+		}
+	}
+	if strings.HasPrefix(j, `,"scheme":`) {
+		if j, ok = skipString(j, `,"scheme":`); !ok {
+			return true
+		}
+	}
+	j, ok = strings.CutPrefix(j, `,"type":"`)
+	return !ok || strings.HasPrefix(j, `PAYOUT"`) || strings.HasPrefix(j, `TRANSFER"`)
+}
+
+// skipString returns what follows `field"…"` at the start of j (a JSON string value, escapes
+// skipped), or false when j does not start so.
+func skipString(j, field string) (string, bool) {
+	j, ok := strings.CutPrefix(j, field)
+	if !ok || len(j) == 0 || j[0] != '"' {
+		return "", false
+	}
+	if k := strings.IndexByte(j[1:], '"'); k >= 0 && strings.IndexByte(j[1:1+k], '\\') < 0 {
+		return j[k+2:], true // no escape: the first quote ends it
+	}
+	for i := 1; i < len(j); i++ {
+		switch j[i] {
+		case '\\':
+			i++
+		case '"':
+			return j[i+1:], true
+		}
+	}
+	return "", false
 }
 
 // AppendPayout appends p as encoding/json writes it with HTML escaping off (the answer of POST

@@ -628,13 +628,13 @@ func (f *Feed[T]) ListPage(ctx context.Context, tenant string, q pagination.Quer
 		if f.versioned {
 			version = r.st
 		}
-		encs[i] = makeEncoded(string(r.item), version)
+		encs[i] = makeEncoded(string(r.item), version, -1)
 	}
 	return connector.Page[T]{Encoded: encs}, nil
 }
 
 // makeEncoded rebuilds the encodings Put stored (see encodedtrust).
-var makeEncoded = encodedtrust.Make.(func(string, int64) models.Encoded)
+var makeEncoded = encodedtrust.Make.(func(string, int64, int8) models.Encoded)
 
 // pageRow is one slot of a page as read.
 type pageRow struct {
