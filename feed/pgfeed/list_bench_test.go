@@ -24,7 +24,9 @@ import (
 
 // queryOnly is the limit of a list route on PostgreSQL: the bearer key compared, the query string
 // parsed, the feed's own query (ListPage), and the stored bytes written; nothing else.
-type queryOnly struct{ f *pgfeed.Feed[models.Transaction] }
+type queryOnly struct {
+	f *pgfeed.Feed[models.Transaction]
+}
 
 func (h queryOnly) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+benchKey)) != 1 {
