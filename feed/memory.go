@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/pspconnect/pspconnect/connector"
 	"github.com/pspconnect/pspconnect/internal/encodedtrust"
@@ -98,6 +99,7 @@ type memRoute[T any] struct {
 	clash      map[string]int64
 	seed       maphash.Seed
 	raw        map[int64]T         // served time -> item, for the slots without an encoding
+	arena      arena               // where the slots' JSON is kept, in the order it was put
 	superseded map[int64]time.Time // served time -> when the slot was superseded
 	max        int64               // the latest served time assigned
 	h          int64               // the horizon: every slot at or before it may have been read
@@ -221,15 +223,16 @@ func (m *Memory[T]) wants(items []T) ([]int64, error) {
 // encode returns the JSON of item's encoding with its flag byte (see memSlot), or "" for an item
 // kept raw: another type, an item models.Encode refuses (for the handler to refuse or quarantine),
 // or one whose encoding would not carry its served time st as its version.
-func (m *Memory[T]) encode(item *T, st int64) string {
+func (m *Memory[T]) encode(r *memRoute[T], item *T, st int64) string {
 	enc, err := models.Encode(item)
 	if err != nil || (m.versioned && enc.Version() != st) {
 		return ""
 	}
+	flag := byte('0')
 	if enc.UnlinkedWrite() {
-		return enc.JSON() + "1"
+		flag = '1'
 	}
-	return enc.JSON() + "0"
+	return r.arena.add(enc.JSON(), flag)
 }
 
 // hashID hashes an id for memRoute.byID (a variable for the test of clashing hashes).
@@ -276,7 +279,7 @@ func (r *memRoute[T]) put(m *Memory[T], item T, want int64, now time.Time) {
 	if oldSt, ok := r.lookup(m, id); ok {
 		i := r.search(oldSt)
 		served := keys.Served(item, oldSt)
-		j := m.encode(&served, oldSt)
+		j := m.encode(r, &served, oldSt)
 		if r.same(m, r.slots[i], served, j) {
 			return
 		}
@@ -295,7 +298,7 @@ func (r *memRoute[T]) put(m *Memory[T], item T, want int64, now time.Time) {
 	st, at := r.free(max(want, r.h+1))
 	served := keys.Served(item, st)
 	r.slots = slices.Insert(r.slots, at, memSlot{st: st})
-	r.set(at, served, m.encode(&served, st))
+	r.set(at, served, m.encode(r, &served, st))
 	r.index(m, id, st)
 	r.max = max(r.max, st)
 }
@@ -561,4 +564,31 @@ func (p *pollWindow) floor(now time.Time, retention time.Duration) (int64, bool)
 		return p.curMin, true
 	}
 	return min(p.curMin, p.prevMin), true
+}
+
+// arena keeps the slots' JSON in large chunks, one after the other in the order items are put:
+// a page of items put in time order is then one run of memory (copied at memory speed, where
+// separate allocations would be scattered over the heap), and no allocation rounds a JSON up to
+// its size class. A chunk's bytes are never written again once added; a chunk is freed when no
+// slot refers to it any more (so pruned slots free their bytes only with their chunk's others).
+type arena struct {
+	chunk []byte
+}
+
+const arenaChunk = 256 << 10
+
+// add returns a string holding json followed by flag, kept in the arena.
+func (a *arena) add(json string, flag byte) string {
+	n := len(json) + 1
+	if n > arenaChunk/4 {
+		return json + string(flag) // a large item gets its own allocation
+	}
+	if cap(a.chunk)-len(a.chunk) < n {
+		// Chunks grow from 4 KiB to arenaChunk, so that a tenant with few items holds little.
+		a.chunk = make([]byte, 0, min(max(2*cap(a.chunk), 4<<10), arenaChunk))
+	}
+	start := len(a.chunk)
+	a.chunk = append(a.chunk, json...)
+	a.chunk = append(a.chunk, flag)
+	return unsafe.String(&a.chunk[start], n)
 }
