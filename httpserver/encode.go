@@ -114,11 +114,7 @@ func serveEncoded(h *Handler, w http.ResponseWriter, r *http.Request, q paginati
 	}
 	b = append(b, ']', '\n')
 	*buf = b
-	header := w.Header()
-	setJSONHeaders(header)
-	header.Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(b)
+	writeBody(w, http.StatusOK, b)
 }
 
 // repeatedEncoded describes an item repeated on an encoded page, or returns "". Versioned items
@@ -179,7 +175,14 @@ func writeObject(h *Handler, w http.ResponseWriter, r *http.Request, status int,
 	}
 	b = append(b, '\n')
 	*buf = b
-	setJSONHeaders(w.Header())
+	writeBody(w, status, b)
+}
+
+// writeBody writes the complete JSON answer b with status, its JSON headers and Content-Length.
+func writeBody(w http.ResponseWriter, status int, b []byte) {
+	header := w.Header()
+	setJSONHeaders(header)
+	header.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -193,11 +192,7 @@ func writeItems[T any](h *Handler, w http.ResponseWriter, r *http.Request, items
 	}
 	b = append(b, ']', '\n')
 	*buf = b
-	header := w.Header()
-	setJSONHeaders(header)
-	header.Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(b)
+	writeBody(w, http.StatusOK, b)
 }
 
 // bodyBuffers recycles the buffers of list answers; buffers grown past maxPooledBody are dropped so
