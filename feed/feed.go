@@ -73,6 +73,22 @@ func List[T any](ctx context.Context, f Feed[T], req connector.ListRequest) (con
 	return connector.Page[T]{Items: items}, nil
 }
 
+// Items returns the items of a page that List (or ListPage) answered: its Items, or its Encoded
+// decoded. For a caller that reads a provider's answer itself (a test, say) rather than through the
+// handler.
+func Items[T any](page connector.Page[T]) ([]T, error) {
+	if page.Encoded == nil {
+		return page.Items, nil
+	}
+	out := make([]T, len(page.Encoded))
+	for i, e := range page.Encoded {
+		if err := e.Decode(&out[i]); err != nil {
+			return nil, fmt.Errorf("feed: decoding item %d of a page: %w", i+1, err)
+		}
+	}
+	return out, nil
+}
+
 // PageLister is a Feed that keeps its items encoded (models.Encode, validated once when stored) and
 // answers a list request with those bytes: List calls ListPage instead of Page. ListPage answers
 // what Page would, as connector.Page: the items' encodings in Encoded, or, when a slot of the page

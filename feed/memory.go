@@ -379,16 +379,10 @@ func (m *Memory[T]) Load(ctx context.Context, tenant string, items []T) error {
 // Page implements Feed: the items of ListPage, decoded.
 func (m *Memory[T]) Page(ctx context.Context, tenant string, q pagination.Query) ([]T, error) {
 	page, err := m.ListPage(ctx, tenant, q)
-	if err != nil || page.Encoded == nil {
-		return page.Items, err
+	if err != nil {
+		return nil, err
 	}
-	out := make([]T, len(page.Encoded))
-	for i, e := range page.Encoded {
-		if err := e.Decode(&out[i]); err != nil {
-			return nil, fmt.Errorf("feed: decoding a stored item: %w", err)
-		}
-	}
-	return out, nil
+	return Items(page)
 }
 
 // ListPage implements PageLister: the page of Page, as the stored encodings (Encoded) when every
