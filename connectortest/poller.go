@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pspconnect/pspconnect/internal/jsonscan"
 	"github.com/pspconnect/pspconnect/models"
 	"github.com/pspconnect/pspconnect/pagination"
 )
@@ -737,13 +738,13 @@ var (
 // scanner of JSON that skips every other value. It reports false for anything it cannot read so
 // (the caller then decodes the page in full).
 func (d decoder[T]) light(body []byte, pageSize int) ([]T, bool) {
-	sc := jsonScanner{b: body}
-	if !sc.consume('[') {
+	sc := jsonscan.Scanner{B: body}
+	if !sc.Consume('[') {
 		return nil, false
 	}
 	items := make([]T, 0, pageSize)
-	if sc.consume(']') {
-		return items, sc.end()
+	if sc.Consume(']') {
+		return items, sc.End()
 	}
 	for {
 		id, at, ok := d.lightItem(&sc)
@@ -751,40 +752,40 @@ func (d decoder[T]) light(body []byte, pageSize int) ([]T, bool) {
 			return nil, false
 		}
 		items = append(items, d.make(id, at))
-		if sc.consume(']') {
-			return items, sc.end()
+		if sc.Consume(']') {
+			return items, sc.End()
 		}
-		if !sc.consume(',') {
+		if !sc.Consume(',') {
 			return nil, false
 		}
 	}
 }
 
 // lightItem reads one object: its "id" and time field, skipping the rest.
-func (d decoder[T]) lightItem(sc *jsonScanner) (id string, at time.Time, ok bool) {
-	if !sc.consume('{') {
+func (d decoder[T]) lightItem(sc *jsonscan.Scanner) (id string, at time.Time, ok bool) {
+	if !sc.Consume('{') {
 		return "", at, false
 	}
 	var haveID, haveAt bool
 	for first := true; ; first = false {
-		if sc.consume('}') {
+		if sc.Consume('}') {
 			return id, at, haveID && haveAt
 		}
-		if !first && !sc.consume(',') {
+		if !first && !sc.Consume(',') {
 			return "", at, false
 		}
-		key, ok := sc.plainString()
-		if !ok || !sc.consume(':') {
+		key, ok := sc.Plain(false)
+		if !ok || !sc.Consume(':') {
 			return "", at, false
 		}
 		switch key {
 		case "id":
-			if id, ok = sc.plainString(); !ok || id == "" {
+			if id, ok = sc.Plain(false); !ok || id == "" {
 				return "", at, false
 			}
 			haveID = true
 		case d.field:
-			v, ok := sc.plainString()
+			v, ok := sc.Plain(false)
 			if !ok {
 				return "", at, false
 			}
@@ -793,7 +794,7 @@ func (d decoder[T]) lightItem(sc *jsonScanner) (id string, at time.Time, ok bool
 			}
 			haveAt = true
 		default:
-			if !sc.skipValue() {
+			if !sc.SkipValue() {
 				return "", at, false
 			}
 		}
@@ -803,94 +804,6 @@ func (d decoder[T]) lightItem(sc *jsonScanner) (id string, at time.Time, ok bool
 func parseRFC3339(v string) (time.Time, bool) {
 	t, err := time.Parse(time.RFC3339Nano, v)
 	return t, err == nil
-}
-
-// jsonScanner reads the few JSON shapes PollerOptions.Light needs.
-type jsonScanner struct {
-	b []byte
-	i int
-}
-
-func (s *jsonScanner) space() {
-	for s.i < len(s.b) && (s.b[s.i] == ' ' || s.b[s.i] == '\n' || s.b[s.i] == '\r' || s.b[s.i] == '\t') {
-		s.i++
-	}
-}
-
-// consume skips white space and c, reporting whether c was there.
-func (s *jsonScanner) consume(c byte) bool {
-	s.space()
-	if s.i < len(s.b) && s.b[s.i] == c {
-		s.i++
-		return true
-	}
-	return false
-}
-
-// end reports whether only white space is left.
-func (s *jsonScanner) end() bool {
-	s.space()
-	return s.i == len(s.b)
-}
-
-// plainString reads a string without escapes (anything else reports false).
-func (s *jsonScanner) plainString() (string, bool) {
-	if !s.consume('"') {
-		return "", false
-	}
-	start := s.i
-	for s.i < len(s.b) {
-		switch c := s.b[s.i]; {
-		case c == '"':
-			s.i++
-			return string(s.b[start : s.i-1]), true
-		case c == '\\' || c < 0x20:
-			return "", false
-		}
-		s.i++
-	}
-	return "", false
-}
-
-// skipValue skips one value of any kind, checking only that strings and brackets close.
-func (s *jsonScanner) skipValue() bool {
-	s.space()
-	depth := 0
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case '"':
-			s.i++
-			for s.i < len(s.b) && s.b[s.i] != '"' {
-				if s.b[s.i] == '\\' {
-					s.i++
-				}
-				s.i++
-			}
-			if s.i >= len(s.b) {
-				return false
-			}
-			if depth == 0 {
-				s.i++
-				return true
-			}
-		case '{', '[':
-			depth++
-		case '}', ']':
-			if depth == 0 {
-				return true // a literal ended with its object
-			}
-			if depth--; depth == 0 {
-				s.i++
-				return true
-			}
-		case ',':
-			if depth == 0 {
-				return true
-			}
-		}
-		s.i++
-	}
-	return false
 }
 
 // page decodes a whole answer in one pass and reports whether it is a JSON array of valid items. When

@@ -3,6 +3,8 @@ package models
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/pspconnect/pspconnect/internal/jsonscan"
 )
 
 // validFast reports whether obj is one of the contract types that certainly passes Validate's full
@@ -154,20 +156,20 @@ func DecodeRequest(data []byte, v any) error {
 
 // decodePayoutRequest reads the common shape of DecodeRequest into r, or reports false.
 func decodePayoutRequest(data []byte, r *PayoutRequest) bool {
-	sc := scanner{b: data, s: string(data)} // one copy: every string read is a part of it
-	if !sc.consume('{') {
+	sc := jsonscan.Scanner{B: data, S: string(data)} // one copy: every string read is a part of it
+	if !sc.Consume('{') {
 		return false
 	}
 	var seen uint8
 	for first := true; ; first = false {
-		if sc.consume('}') {
-			return sc.end()
+		if sc.Consume('}') {
+			return sc.End()
 		}
-		if !first && !sc.consume(',') {
+		if !first && !sc.Consume(',') {
 			return false
 		}
-		key, ok := sc.plain()
-		if !ok || !sc.consume(':') {
+		key, ok := sc.Plain(true)
+		if !ok || !sc.Consume(':') {
 			return false
 		}
 		bit, field := requestField(r, key)
@@ -177,7 +179,7 @@ func decodePayoutRequest(data []byte, r *PayoutRequest) bool {
 		seen |= bit
 		switch key {
 		case "amount":
-			s, ok := sc.plain()
+			s, ok := sc.Plain(true)
 			if !ok {
 				return false
 			}
@@ -187,7 +189,7 @@ func decodePayoutRequest(data []byte, r *PayoutRequest) bool {
 			}
 			r.Amount = a
 		case "currency":
-			s, ok := sc.plain()
+			s, ok := sc.Plain(true)
 			if !ok {
 				return false
 			}
@@ -197,22 +199,22 @@ func decodePayoutRequest(data []byte, r *PayoutRequest) bool {
 			}
 			r.Currency = a
 		case "metadata":
-			if !sc.consume('{') {
+			if !sc.Consume('{') {
 				return false
 			}
 			m := Metadata{}
 			for first := true; ; first = false {
-				if sc.consume('}') {
+				if sc.Consume('}') {
 					break
 				}
-				if !first && !sc.consume(',') {
+				if !first && !sc.Consume(',') {
 					return false
 				}
-				k, ok := sc.plain()
-				if !ok || !sc.consume(':') {
+				k, ok := sc.Plain(true)
+				if !ok || !sc.Consume(':') {
 					return false
 				}
-				v, ok := sc.plain()
+				v, ok := sc.Plain(true)
 				if !ok {
 					return false
 				}
@@ -220,7 +222,7 @@ func decodePayoutRequest(data []byte, r *PayoutRequest) bool {
 			}
 			r.Metadata = m
 		default:
-			s, ok := sc.plain()
+			s, ok := sc.Plain(true)
 			if !ok {
 				return false
 			}
@@ -249,51 +251,6 @@ func requestField(r *PayoutRequest, key string) (uint8, *string) {
 		return 64, nil
 	}
 	return 0, nil
-}
-
-// scanner reads the JSON of DecodeRequest's common shape.
-type scanner struct {
-	b []byte
-	s string // b as a string
-	i int
-}
-
-func (s *scanner) space() {
-	for s.i < len(s.b) && (s.b[s.i] == ' ' || s.b[s.i] == '\n' || s.b[s.i] == '\r' || s.b[s.i] == '\t') {
-		s.i++
-	}
-}
-
-func (s *scanner) consume(c byte) bool {
-	s.space()
-	if s.i < len(s.b) && s.b[s.i] == c {
-		s.i++
-		return true
-	}
-	return false
-}
-
-func (s *scanner) end() bool {
-	s.space()
-	return s.i == len(s.b)
-}
-
-// plain reads a string of printable ASCII without escapes.
-func (s *scanner) plain() (string, bool) {
-	if !s.consume('"') {
-		return "", false
-	}
-	for j := s.i; j < len(s.b); j++ {
-		switch c := s.b[j]; {
-		case c == '"':
-			v := s.s[s.i:j]
-			s.i = j + 1
-			return v, true
-		case c < 0x20 || c >= 0x7f || c == '\\':
-			return "", false
-		}
-	}
-	return "", false
 }
 
 // AppendRequestJSON appends what json.Marshal writes for v, a PayoutRequest or a TransferRequest
