@@ -2,9 +2,11 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 	"time"
 
@@ -115,11 +117,42 @@ func BenchmarkMemoryFeedPage(b *testing.B) {
 					q := connector.ListRequest{Page: 1, PageSize: size, From: from,
 						Sort: pagination.Sort{Field: pagination.FieldUpdatedAt, Direction: pagination.Ascending}}
 					page, err := side.p.ListTransactions(ctx, q)
-					if err != nil || len(page.Items) == 0 {
-						b.Fatalf("page: %v, %d items", err, len(page.Items))
+					if n := len(page.Items) + len(page.Encoded); err != nil || n == 0 {
+						b.Fatalf("page: %v, %d items", err, n)
 					}
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkMemoryPerTransaction puts 1,000,000 generated transactions (second precision, 20 a
+// second) into a feed.Memory and reports the growth of the live heap per transaction, every index
+// included (B/tx), against the transactions' compact JSON (json-B/tx, encoding/json's Marshal):
+// bytes/json is the target's ratio (≤ 1.5). The transactions themselves are dropped before the
+// heap is read, so only what the feed keeps is counted.
+func BenchmarkMemoryPerTransaction(b *testing.B) {
+	const n = 1_000_000
+	for range b.N {
+		b.StopTimer()
+		before := liveHeap()
+		d := connectortest.Generate(connectortest.GenSpec{Seed: 13, Transactions: n, Precision: time.Second, PerSecond: 20})
+		compact := 0
+		for i := range d.Transactions {
+			j, err := json.Marshal(&d.Transactions[i])
+			require.NoError(b, err)
+			compact += len(j)
+		}
+		f := feed.NewMemoryTransactions()
+		b.StartTimer()
+		require.NoError(b, f.Put(context.Background(), httpserver.DefaultTenant, d.Transactions...))
+		b.StopTimer()
+		d = nil
+		after := liveHeap()
+		runtime.KeepAlive(f)
+		perTx := (float64(after) - float64(before)) / n
+		b.ReportMetric(perTx, "B/tx")
+		b.ReportMetric(float64(compact)/n, "json-B/tx")
+		b.ReportMetric(perTx/(float64(compact)/n), "bytes/json")
 	}
 }

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -35,8 +36,9 @@ func newFixture(tb testing.TB, n int) *fixture {
 	d := connectortest.Generate(connectortest.GenSpec{Seed: 7, Transactions: n, Accounts: 20, Beneficiaries: 20,
 		Precision: time.Second, PerSecond: 20, Lifecycle: true})
 	p := NewProvider(NewPSP(payoutTime))
-	require.NoError(tb, p.Transactions.Put(d.Transactions...))
-	served := p.Transactions.All() // the unique times the library serves: the baseline serves them as is
+	require.NoError(tb, p.Transactions.Put(context.Background(), httpserver.DefaultTenant, d.Transactions...))
+	served, err := p.Served(context.Background(), httpserver.DefaultTenant) // the unique times the library serves: the baseline serves them as is
+	require.NoError(tb, err)
 	lib, err := httpserver.New(p, httpserver.WithAPIKey(apiKey), httpserver.WithLogger(slog.New(slog.DiscardHandler)),
 		// BenchmarkUnauthorized measures the 401 path on every request, past any limit on failures.
 		httpserver.WithAuthFailureLimit(rate.Inf, 1), httpserver.WithAuthFailureGlobalLimit(rate.Inf, 1))

@@ -3,7 +3,7 @@
 # library route to the hand-written net/http + encoding/json baseline measured in the same run, and
 # the targets checked (ok / MISSED):
 #
-#   ./bench/run.sh                 # the whole set, about three minutes on 2 cores
+#   ./bench/run.sh                 # the whole set, about ten minutes on 2 cores
 #   BENCH_QUICK=1 ./bench/run.sh   # a shorter run without the 1,000,000-transaction sync
 #
 # The raw `go test -bench` output is kept in a temporary file whose path is printed at the end, so
@@ -24,6 +24,27 @@ bench() { # bench <package> <pattern> <benchtime> [count]
 # Library against the hand-written baseline: list routes (in process and over loopback HTTP), the
 # auth path (401), the validation path (400) and the write path (POST /payouts).
 bench ./bench/ '^(BenchmarkList|BenchmarkListHTTP|BenchmarkUnauthorized|BenchmarkBadParameter|BenchmarkPayout)$' 0.5s "$count"
+
+# The list route over loopback HTTP from 1,000,000 transactions at a random updatedAtFrom, against
+# the precomputed-bytes handler (the cost of net/http alone), the encoding/json baseline and the
+# goccy/go-json and sonic peers, one client and 64; then memory per stored transaction. The ratios
+# are measured inside each run (every handler gets the same requests in turn); the table shows
+# their range over the runs.
+bench ./bench/ 'ListLoopback' 2000x "$count"
+bench ./bench/ 'ListConcurrent' 60x "$count"
+bench ./bench/ 'MemoryPerTransaction' 1x
+if [ -z "$quick" ]; then
+	bench ./bench/ 'SyncScaling' 1x "$count"
+fi
+
+# The PostgreSQL feed, when a server is given (./scripts/test.sh starts one): the list route against
+# the same query with its bytes written as they are, and the 1,000,000 sync through the Poller.
+if [ -n "${PSPCONNECT_TEST_POSTGRES_URL:-}" ]; then
+	bench ./feed/pgfeed/ 'PostgresList' 1500x "$count"
+	if [ -z "$quick" ]; then
+		bench ./feed/pgfeed/ 'PostgresSync/rows=1M' 1x
+	fi
+fi
 
 # Full syncs by connectortest.Poller over loopback HTTP: 100,000 transactions (3 syncs) and
 # 1,000,000 (1 sync; named explicitly, or it is skipped).

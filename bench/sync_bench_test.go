@@ -154,8 +154,12 @@ func benchmarkSync(b *testing.B, n, pageSize int) {
 
 // syncAll syncs the n transactions of target from scratch with Poller.Stream and returns the number
 // of requests; tenth, when set, is called after each tenth of the transactions has arrived.
+//
+// The poller is Light: it decodes only the ids and times it needs, so that the sync measures the
+// library's handler rather than the test client's JSON decoding.
 func syncAll(b *testing.B, target connectortest.Target, pageSize, n int, tenth func()) int {
-	poller := connectortest.NewPoller(target, pageSize)
+	poller := connectortest.NewPollerWithOptions(connectortest.PollerOptions{
+		Targets: []connectortest.Target{target}, PageSize: pageSize, Light: true})
 	defer poller.Close()
 	synced, requests, tenths := 0, 0, 0
 	err := poller.Stream(context.Background(), func(d connectortest.Delivery) error {
@@ -174,4 +178,36 @@ func syncAll(b *testing.B, target connectortest.Target, pageSize, n int, tenth f
 		b.Fatalf("synced %d transactions, want %d", synced, n)
 	}
 	return requests
+}
+
+// BenchmarkSyncScaling syncs 100,000 and 1,000,000 transactions (second precision, 20 a second,
+// memory feed, Light poller at pageSize 100) in the same run and reports 1M/100k, the time of one
+// 1,000,000 sync over that of one 100,000 sync (the mean of three): 10 is linear, the target is
+// at most 10.5 in every run. It runs only when -bench names it ("SyncScaling").
+func BenchmarkSyncScaling(b *testing.B) {
+	if !explicitlySelected("SyncScaling") {
+		b.Skip("runs only when -bench names it: -bench SyncScaling -benchtime 1x -count 3")
+	}
+	target := func(n int) connectortest.Target {
+		d := connectortest.Generate(connectortest.GenSpec{Seed: 11, Transactions: n, Precision: time.Second, PerSecond: 20})
+		p := connectortest.NewMemoryProvider()
+		require.NoError(b, p.PutTransactions(d.Transactions...))
+		h, err := httpserver.New(p, httpserver.WithAPIKey(apiKey), httpserver.WithLogger(slog.New(slog.DiscardHandler)))
+		require.NoError(b, err)
+		return connectortest.Target{Handler: h, APIKey: apiKey}
+	}
+	small, large := target(100_000), target(1_000_000)
+	var ratio float64
+	b.ResetTimer()
+	for range b.N {
+		t0 := time.Now()
+		for range 3 {
+			syncAll(b, small, 100, 100_000, nil)
+		}
+		t100k := time.Since(t0) / 3
+		t0 = time.Now()
+		syncAll(b, large, 100, 1_000_000, nil)
+		ratio += float64(time.Since(t0)) / float64(t100k)
+	}
+	b.ReportMetric(ratio/float64(b.N), "1M/100k")
 }

@@ -58,6 +58,10 @@ type Page[T any] struct {
 	// Items holds exactly req.PageSize items, fewer only when the data is exhausted, sorted by the
 	// route's time field then by a stable tie order, all at or after req.From.
 	Items []T
+	// Encoded, when not nil, is the page as a feed keeps it (feed.List fills it): each item's JSON,
+	// validated when it was stored (models.Encode), in the order Items would have. The handler then
+	// writes these bytes and ignores Items, checking only the page's size and repeated items.
+	Encoded []models.Encoded
 }
 
 // Provider is the core of a middleware: the read operations Formance polls. Every method receives the

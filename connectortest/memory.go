@@ -273,6 +273,9 @@ func (m *MemoryProvider) ListTransactions(ctx context.Context, req connector.Lis
 // listShared answers a list request from the shared data, whatever the request's tenant (feed.List
 // would read the tenant of ctx).
 func listShared[T any](ctx context.Context, f feed.Feed[T], req connector.ListRequest) (connector.Page[T], error) {
+	if l, ok := f.(feed.PageLister[T]); ok {
+		return l.ListPage(ctx, memoryTenant, req.Query()) // the stored encodings, written as they are
+	}
 	items, err := f.Page(ctx, memoryTenant, req.Query())
 	if err != nil {
 		return connector.Page[T]{}, err

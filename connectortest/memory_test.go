@@ -120,7 +120,9 @@ func TestMemoryProviderData(t *testing.T) {
 
 	page, err := p.ListAccounts(ctx, connector.ListRequest{Page: 2, PageSize: 2, Sort: pagination.Sort{Field: pagination.FieldCreatedAt, Direction: pagination.Ascending}})
 	require.NoError(t, err)
-	assert.Equal(t, []string{"acc_0003", "acc_0004"}, ids(page.Items, func(a models.Account) string { return a.ID }))
+	accounts, err := feed.Items(page)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"acc_0003", "acc_0004"}, ids(accounts, func(a models.Account) string { return a.ID }))
 
 	// A status change is served again, with a later updatedAt even though the PSP kept its own, at the
 	// end of the listing; the earlier state keeps its place, so that the items after it do not shift
@@ -129,7 +131,9 @@ func TestMemoryProviderData(t *testing.T) {
 	listed := func() []models.Transaction {
 		all, err := p.ListTransactions(ctx, txQuery)
 		require.NoError(t, err)
-		return all.Items
+		items, err := feed.Items(all)
+		require.NoError(t, err)
+		return items
 	}
 	tx := ds.Transactions[0]
 	before := listed()
@@ -174,7 +178,9 @@ func TestMemoryProviderWriteRows(t *testing.T) {
 
 	all, err := p.ListTransactions(ctx, connector.ListRequest{Page: 1, PageSize: 100, Sort: pagination.Sort{Field: pagination.FieldUpdatedAt, Direction: pagination.Ascending}})
 	require.NoError(t, err)
-	require.Len(t, all.Items, len(ds.Transactions)+2, "one row per payout and transfer, none for the retry")
+	rows, err := feed.Items(all)
+	require.NoError(t, err)
+	require.Len(t, rows, len(ds.Transactions)+2, "one row per payout and transfer, none for the retry")
 
 	for _, c := range []struct {
 		id, src, dst string

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pspconnect/pspconnect/internal/jsonscan"
 	"github.com/pspconnect/pspconnect/models"
 	"github.com/pspconnect/pspconnect/pagination"
 )
@@ -248,6 +249,7 @@ type Poller struct {
 	dialErr  error
 	state    State
 	maxPages int // MaxPagesPerFetch; lowered by tests
+	light    bool
 }
 
 // NewPoller returns a Poller for target with Formance's pageSize setting; pageSize 0 or less means
@@ -287,6 +289,14 @@ type PollerOptions struct {
 	// An error ends the cycle: Cycle and Stream return it unchanged. The fetch done stays delivered
 	// and its route's state moved.
 	BetweenFetches func(ctx context.Context, done Fetch) error
+	// Light makes the Poller decode only what its algorithm needs of each listed item: the id and
+	// the time field (createdAt for accounts and beneficiaries, updatedAt for transactions). The
+	// delivered items hold those two fields and nothing else, and are not validated. It is for
+	// benchmarks that measure the server rather than the client (Formance's client decodes and
+	// checks everything, as the Poller does without Light). A page it cannot read that way (not
+	// an array of objects with a string id and an RFC 3339 time) is decoded in full, as without
+	// Light, and its errors reported the same way.
+	Light bool
 }
 
 // NewPollerWithOptions returns a Poller configured by o (see PollerOptions and, in Poller's doc,
@@ -307,6 +317,7 @@ func NewPollerWithOptions(o PollerOptions) *Poller {
 		betweenPages:   o.BetweenPages,
 		betweenFetches: o.BetweenFetches,
 		maxPages:       MaxPagesPerFetch,
+		light:          o.Light,
 	}
 }
 
@@ -415,7 +426,7 @@ func (p *Poller) Stream(ctx context.Context, fn func(Delivery) error) error {
 	if err != nil {
 		return err
 	}
-	fc := fetchConfig{rp: rp, pageSize: p.pageSize, maxPages: p.maxPages, betweenPages: p.betweenPages, mode: p.mode}
+	fc := fetchConfig{rp: rp, pageSize: p.pageSize, maxPages: p.maxPages, betweenPages: p.betweenPages, mode: p.mode, light: p.light}
 	var stall stallGuard
 	for {
 		before, beforeMark := p.state.Accounts, p.state.AccountsMark
@@ -553,6 +564,7 @@ type fetchConfig struct {
 	maxPages     int
 	betweenPages func(ctx context.Context, route string, page int) error
 	mode         WatermarkMode
+	light        bool // PollerOptions.Light
 }
 
 // fetchList runs one fetch of a list route and moves *s (and, with InclusiveWatermark, *m) forward.
@@ -599,7 +611,14 @@ func fetchList[T any](ctx context.Context, fc fetchConfig, rs routeSpec, s *time
 			f.Requests = append(f.Requests, entry)
 			return nil, f, fc.rp.fetchError(entry, fmt.Errorf("%w %d: %s", ErrUnexpectedStatus, res.status, bodySnippet(res.body)))
 		}
-		items, ok := decode.page(res.body, pageSize)
+		var items []T
+		ok := false
+		if fc.light {
+			items, ok = decode.light(res.body, pageSize)
+		}
+		if !ok {
+			items, ok = decode.page(res.body, pageSize)
+		}
 		if !ok {
 			// Decode item by item to name the failing one, exactly as the client reports it.
 			var raws []json.RawMessage
@@ -697,16 +716,95 @@ type decoder[T any] struct {
 	what string
 	at   func(*T) time.Time
 	id   func(*T) string
+	// field is the time field's JSON name and make builds an item of an id and that time, for
+	// PollerOptions.Light.
+	field string
+	make  func(id string, at time.Time) T
 }
 
 var (
 	decodeAccount = decoder[models.Account]{"account",
-		func(a *models.Account) time.Time { return a.CreatedAt }, func(a *models.Account) string { return a.ID }}
+		func(a *models.Account) time.Time { return a.CreatedAt }, func(a *models.Account) string { return a.ID },
+		"createdAt", func(id string, at time.Time) models.Account { return models.Account{ID: id, CreatedAt: at} }}
 	decodeBeneficiary = decoder[models.Beneficiary]{"beneficiary",
-		func(b *models.Beneficiary) time.Time { return b.CreatedAt }, func(b *models.Beneficiary) string { return b.ID }}
+		func(b *models.Beneficiary) time.Time { return b.CreatedAt }, func(b *models.Beneficiary) string { return b.ID },
+		"createdAt", func(id string, at time.Time) models.Beneficiary { return models.Beneficiary{ID: id, CreatedAt: at} }}
 	decodeTransaction = decoder[models.Transaction]{"transaction",
-		func(t *models.Transaction) time.Time { return t.UpdatedAt }, func(t *models.Transaction) string { return t.ID }}
+		func(t *models.Transaction) time.Time { return t.UpdatedAt }, func(t *models.Transaction) string { return t.ID },
+		"updatedAt", func(id string, at time.Time) models.Transaction { return models.Transaction{ID: id, UpdatedAt: at} }}
 )
+
+// light reads a page for PollerOptions.Light: each item's id and time field only, with a small
+// scanner of JSON that skips every other value. It reports false for anything it cannot read so
+// (the caller then decodes the page in full).
+func (d decoder[T]) light(body []byte, pageSize int) ([]T, bool) {
+	sc := jsonscan.Scanner{B: body}
+	if !sc.Consume('[') {
+		return nil, false
+	}
+	items := make([]T, 0, pageSize)
+	if sc.Consume(']') {
+		return items, sc.End()
+	}
+	for {
+		id, at, ok := d.lightItem(&sc)
+		if !ok {
+			return nil, false
+		}
+		items = append(items, d.make(id, at))
+		if sc.Consume(']') {
+			return items, sc.End()
+		}
+		if !sc.Consume(',') {
+			return nil, false
+		}
+	}
+}
+
+// lightItem reads one object: its "id" and time field, skipping the rest.
+func (d decoder[T]) lightItem(sc *jsonscan.Scanner) (id string, at time.Time, ok bool) {
+	if !sc.Consume('{') {
+		return "", at, false
+	}
+	var haveID, haveAt bool
+	for first := true; ; first = false {
+		if sc.Consume('}') {
+			return id, at, haveID && haveAt
+		}
+		if !first && !sc.Consume(',') {
+			return "", at, false
+		}
+		key, ok := sc.Plain(false)
+		if !ok || !sc.Consume(':') {
+			return "", at, false
+		}
+		switch key {
+		case "id":
+			if id, ok = sc.Plain(false); !ok || id == "" {
+				return "", at, false
+			}
+			haveID = true
+		case d.field:
+			v, ok := sc.Plain(false)
+			if !ok {
+				return "", at, false
+			}
+			if at, ok = parseRFC3339(v); !ok {
+				return "", at, false
+			}
+			haveAt = true
+		default:
+			if !sc.SkipValue() {
+				return "", at, false
+			}
+		}
+	}
+}
+
+func parseRFC3339(v string) (time.Time, bool) {
+	t, err := time.Parse(time.RFC3339Nano, v)
+	return t, err == nil
+}
 
 // page decodes a whole answer in one pass and reports whether it is a JSON array of valid items. When
 // it is not, the caller decodes item by item (item) to report the first failure as the client does.

@@ -25,16 +25,16 @@ func TestMemoryConstructorsNeedNoErrorCheck(t *testing.T) {
 	if err := accounts.Put(ctx, "t", models.Account{ID: "a1", AccountName: "A", CreatedAt: at}); err != nil {
 		t.Fatal(err)
 	}
-	if page, err := feed.List(ctx, accounts, byCreated); err != nil || len(page.Items) != 1 || page.Items[0].ID != "a1" {
-		t.Fatalf("accounts: %v, %+v", err, page.Items)
+	if items, err := listed(ctx, accounts, byCreated); err != nil || len(items) != 1 || items[0].ID != "a1" {
+		t.Fatalf("accounts: %v, %+v", err, items)
 	}
 
 	beneficiaries := feed.NewMemoryBeneficiaries()
 	if err := beneficiaries.Put(ctx, "t", models.Beneficiary{ID: "b1", OwnerName: "B", CreatedAt: at}); err != nil {
 		t.Fatal(err)
 	}
-	if page, err := feed.List(ctx, beneficiaries, byCreated); err != nil || len(page.Items) != 1 || page.Items[0].ID != "b1" {
-		t.Fatalf("beneficiaries: %v, %+v", err, page.Items)
+	if items, err := listed(ctx, beneficiaries, byCreated); err != nil || len(items) != 1 || items[0].ID != "b1" {
+		t.Fatalf("beneficiaries: %v, %+v", err, items)
 	}
 
 	transactions := feed.NewMemoryTransactions()
@@ -52,10 +52,19 @@ func TestMemoryConstructorsNeedNoErrorCheck(t *testing.T) {
 	if err := transactions.Put(ctx, "t", changed); err != nil {
 		t.Fatal(err)
 	}
-	page, err := feed.List(ctx, transactions, byUpdated)
-	if err != nil || len(page.Items) != 2 || page.Items[1].Status != models.TransactionStatusSucceeded {
-		t.Fatalf("transactions: %v, %+v", err, page.Items)
+	items, err := listed(ctx, transactions, byUpdated)
+	if err != nil || len(items) != 2 || items[1].Status != models.TransactionStatusSucceeded {
+		t.Fatalf("transactions: %v, %+v", err, items)
 	}
+}
+
+// listed returns the items of feed.List's answer (which a memory feed gives encoded).
+func listed[T any](ctx context.Context, f feed.Feed[T], req connector.ListRequest) ([]T, error) {
+	page, err := feed.List(ctx, f, req)
+	if err != nil {
+		return nil, err
+	}
+	return feed.Items(page)
 }
 
 // TestNewMemoryWithOptions: options go through NewMemory, which reports a bad one.

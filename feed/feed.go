@@ -58,13 +58,44 @@ type Feed[T any] interface {
 
 // List answers a provider's list request from f, for the tenant of ctx (connector.TenantFrom):
 // the one line a provider needs per route.
+//
+// A feed that is a PageLister (Memory and pgfeed's feeds) answers with its stored encodings, which
+// the handler writes as they are.
 func List[T any](ctx context.Context, f Feed[T], req connector.ListRequest) (connector.Page[T], error) {
 	tenant, _ := connector.TenantFrom(ctx)
+	if l, ok := f.(PageLister[T]); ok {
+		return l.ListPage(ctx, tenant, req.Query())
+	}
 	items, err := f.Page(ctx, tenant, req.Query())
 	if err != nil {
 		return connector.Page[T]{}, err
 	}
 	return connector.Page[T]{Items: items}, nil
+}
+
+// Items returns the items of a page that List (or ListPage) answered: its Items, or its Encoded
+// decoded. For a caller that reads a provider's answer itself (a test, say) rather than through the
+// handler.
+func Items[T any](page connector.Page[T]) ([]T, error) {
+	if page.Encoded == nil {
+		return page.Items, nil
+	}
+	out := make([]T, len(page.Encoded))
+	for i, e := range page.Encoded {
+		if err := e.Decode(&out[i]); err != nil {
+			return nil, fmt.Errorf("feed: decoding item %d of a page: %w", i+1, err)
+		}
+	}
+	return out, nil
+}
+
+// PageLister is a Feed that keeps its items encoded (models.Encode, validated once when stored) and
+// answers a list request with those bytes: List calls ListPage instead of Page. ListPage answers
+// what Page would, as connector.Page: the items' encodings in Encoded, or, when a slot of the page
+// has none (an item models.Encode refuses, which the handler must refuse or quarantine, or a type
+// it does not know), the items in Items.
+type PageLister[T any] interface {
+	ListPage(ctx context.Context, tenant string, q pagination.Query) (connector.Page[T], error)
 }
 
 // Keys tells a feed how to read and set the parts of an item it needs. The functions must be fast

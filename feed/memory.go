@@ -1,14 +1,19 @@
 package feed
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"sync"
 	"time"
+	"unsafe"
 
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/pspconnect/pspconnect/connector"
+	"github.com/pspconnect/pspconnect/internal/encodedtrust"
 	"github.com/pspconnect/pspconnect/models"
 	"github.com/pspconnect/pspconnect/pagination"
 )
@@ -73,12 +78,18 @@ func WithClock(now func() time.Time) Option {
 // a restart starts a new history (see the package doc), and it is not shared between replicas.
 //
 // Page takes O(log n + pageSize) time and O(pageSize) memory; Put takes O(log n) per item that
-// arrives in time order. Items are stored as given (a shallow copy): do not modify their maps after
-// Put, and treat the maps of returned items as read-only.
+// arrives in time order. An Account, a Beneficiary or a Transaction that passes models.Validate is
+// stored as its encoding (models.Encode, with its served time applied), about 1.4 times its compact
+// JSON with every index: ListPage (and so List) serves it by copying those bytes, and Page and Get
+// decode it. Other items (other types, and invalid items, which the handler then refuses or
+// quarantines) are stored as given (a shallow copy): do not modify their maps after Put, and treat
+// the maps of returned items as read-only.
 type Memory[T any] struct {
 	keys    Keys[T]
 	cfg     Config
 	metrics *Metrics // nil without WithMetrics
+	// versioned: T is models.Transaction, whose encodings carry their updatedAt (the served time).
+	versioned bool
 
 	mu     sync.RWMutex
 	routes map[string]*memRoute[T] // by tenant
@@ -87,22 +98,49 @@ type Memory[T any] struct {
 // memRoute is the route of one tenant.
 type memRoute[T any] struct {
 	mu    sync.RWMutex
-	slots []*memSlot[T] // sorted by served time
-	byID  map[string]*memSlot[T]
-	max   int64 // the latest served time assigned
-	h     int64 // the horizon: every slot at or before it may have been read
-	poll  pollWindow
+	slots []memSlot // sorted by served time
+	// byID maps the hash of each id to the served time of its current slot (8 bytes a key instead
+	// of a string's 16); an id whose hash another id holds goes into clash instead.
+	byID       map[uint64]int64
+	clash      map[string]int64
+	seed       maphash.Seed
+	raw        map[int64]T         // served time -> item, for the slots without an encoding
+	arena      arena               // where the slots' JSON is kept, in the order it was put
+	superseded map[int64]time.Time // served time -> when the slot was superseded
+	max        int64               // the latest served time assigned
+	h          int64               // the horizon: every slot at or before it may have been read
+	poll       pollWindow
 }
 
-// memSlot is one slot: an item version with its served time applied.
-type memSlot[T any] struct {
-	st           int64
-	id           string
-	item         T
-	supersededAt time.Time // zero while the slot holds the current version
+// memSlot is one slot: an item version with its served time applied, as its encoding's JSON
+// followed by one byte, '1' when the encoding is an UnlinkedWrite and '0' otherwise (or, when json
+// is empty, kept in memRoute.raw).
+type memSlot struct {
+	st   int64
+	json string
 }
 
-var _ Feed[models.Transaction] = (*Memory[models.Transaction])(nil)
+// makeEncoded rebuilds the encodings the feed made with models.Encode (see encodedtrust).
+var makeEncoded = encodedtrust.Make.(func(string, int64, int8) models.Encoded)
+
+// encoded returns the encoding of slot s (zero for a raw slot), versioned by its served time when
+// the route's items are transactions.
+func (m *Memory[T]) encoded(s memSlot) models.Encoded {
+	if s.json == "" {
+		return models.Encoded{}
+	}
+	n := len(s.json) - 1
+	unlinked := int8(s.json[n] - '0')
+	if m.versioned {
+		return makeEncoded(s.json[:n], s.st, unlinked)
+	}
+	return makeEncoded(s.json[:n], 0, unlinked)
+}
+
+var (
+	_ Feed[models.Transaction]       = (*Memory[models.Transaction])(nil)
+	_ PageLister[models.Transaction] = (*Memory[models.Transaction])(nil)
+)
 
 // NewMemory returns an empty memory feed for items read through keys, configured by opts. It fails
 // with an error wrapping ErrInvalidConfig when keys miss a required function or an option is bad.
@@ -127,7 +165,8 @@ func NewMemory[T any](keys Keys[T], opts ...Option) (*Memory[T], error) {
 }
 
 func newMemory[T any](keys Keys[T], cfg Config) *Memory[T] {
-	return &Memory[T]{keys: keys, cfg: cfg, routes: make(map[string]*memRoute[T])}
+	_, versioned := any(*new(T)).(models.Transaction)
+	return &Memory[T]{keys: keys, cfg: cfg, versioned: versioned, routes: make(map[string]*memRoute[T])}
 }
 
 // newDefaultMemory returns an empty memory feed with the default settings, for the complete keys
@@ -164,7 +203,8 @@ func (m *Memory[T]) route(tenant string, create bool) *memRoute[T] {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if r = m.routes[tenant]; r == nil {
-		r = &memRoute[T]{byID: make(map[string]*memSlot[T]), max: NoHorizon, h: NoHorizon}
+		r = &memRoute[T]{byID: make(map[uint64]int64), clash: make(map[string]int64), seed: maphash.MakeSeed(),
+			raw: make(map[int64]T), superseded: make(map[int64]time.Time), max: NoHorizon, h: NoHorizon}
 		m.routes[tenant] = r
 	}
 	return r
@@ -187,8 +227,9 @@ func (m *Memory[T]) Put(ctx context.Context, tenant string, items ...T) (err err
 	now := m.cfg.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.slots = slices.Grow(r.slots, len(items)) // one batch: one growth
 	for i, it := range items {
-		r.put(m.keys, it, wants[i], now)
+		r.put(m, it, wants[i], now)
 	}
 	return nil
 }
@@ -207,31 +248,118 @@ func (m *Memory[T]) wants(items []T) ([]int64, error) {
 	return wants, nil
 }
 
+// encode returns the JSON of item's encoding with its flag byte (see memSlot), or "" for an item
+// kept raw: another type, an item models.Encode refuses (for the handler to refuse or quarantine),
+// or one whose encoding would not carry its served time st as its version.
+func (m *Memory[T]) encode(r *memRoute[T], item *T, st int64) string {
+	enc, err := models.Encode(item)
+	if err != nil || (m.versioned && enc.Version() != st) {
+		return ""
+	}
+	flag := byte('0')
+	if enc.UnlinkedWrite() {
+		flag = '1'
+	}
+	return r.arena.add(enc.JSON(), flag)
+}
+
+// hashID hashes an id for memRoute.byID (a variable for the test of clashing hashes).
+var hashID = maphash.String
+
+// lookup returns the served time of the current slot of id.
+func (r *memRoute[T]) lookup(m *Memory[T], id string) (int64, bool) {
+	if st, ok := r.clash[id]; ok {
+		return st, true
+	}
+	st, ok := r.byID[hashID(r.seed, id)]
+	if !ok || r.idOf(m, r.slots[r.search(st)]) != id {
+		return 0, false
+	}
+	return st, true
+}
+
+// index records st as the served time of id's current slot.
+func (r *memRoute[T]) index(m *Memory[T], id string, st int64) {
+	if _, ok := r.clash[id]; ok {
+		r.clash[id] = st
+		return
+	}
+	h := hashID(r.seed, id)
+	if old, ok := r.byID[h]; ok && r.idOf(m, r.slots[r.search(old)]) != id {
+		r.clash[id] = st // another id has this hash
+		return
+	}
+	r.byID[h] = st
+}
+
+// idOf returns the id of the item of slot s.
+func (r *memRoute[T]) idOf(m *Memory[T], s memSlot) string {
+	if s.json != "" {
+		return m.encoded(s).ID()
+	}
+	return m.keys.ID(r.raw[s.st])
+}
+
 // put stores one item whose earliest served time is want. The route's lock is held.
-func (r *memRoute[T]) put(keys Keys[T], item T, want int64, now time.Time) {
+func (r *memRoute[T]) put(m *Memory[T], item T, want int64, now time.Time) {
+	keys := m.keys
 	id := keys.ID(item)
-	old := r.byID[id]
-	if old != nil {
-		served := keys.Served(item, old.st)
-		if keys.Same(old.item, served) {
+	if oldSt, ok := r.lookup(m, id); ok {
+		i := r.search(oldSt)
+		served := keys.Served(item, oldSt)
+		j := m.encode(r, &served, oldSt)
+		if r.same(m, r.slots[i], served, j) {
 			return
 		}
 		if keys.InPlace {
-			old.item = served
+			r.set(i, served, j)
 			return
 		}
-		want = max(want, old.st+1)
-		if old.st > r.h {
-			r.remove(old) // never readable: no position to keep
+		want = max(want, oldSt+1)
+		if oldSt > r.h {
+			r.slots = slices.Delete(r.slots, i, i+1) // never readable: no position to keep
+			delete(r.raw, oldSt)
 		} else {
-			old.supersededAt = now
+			r.superseded[oldSt] = now
 		}
 	}
 	st, at := r.free(max(want, r.h+1))
-	s := &memSlot[T]{st: st, id: id, item: keys.Served(item, st)}
-	r.slots = slices.Insert(r.slots, at, s)
-	r.byID[id] = s
+	served := keys.Served(item, st)
+	r.slots = slices.Insert(r.slots, at, memSlot{st: st})
+	r.set(at, served, m.encode(r, &served, st))
+	r.index(m, id, st)
 	r.max = max(r.max, st)
+}
+
+// set makes slot i hold served, as its encoding's JSON j ("": kept raw).
+func (r *memRoute[T]) set(i int, served T, j string) {
+	s := &r.slots[i]
+	s.json = j
+	if j == "" {
+		r.raw[s.st] = served
+	} else {
+		delete(r.raw, s.st)
+	}
+}
+
+// same reports whether slot s already holds served (whose encoding's JSON is j): the same bytes,
+// or equal by keys (a time in another location is the same instant).
+func (r *memRoute[T]) same(m *Memory[T], s memSlot, served T, j string) bool {
+	if j != "" && j == s.json {
+		return true
+	}
+	old, err := r.item(m, s)
+	return err == nil && m.keys.Same(old, served)
+}
+
+// item returns the item of slot s.
+func (r *memRoute[T]) item(m *Memory[T], s memSlot) (T, error) {
+	if s.json == "" {
+		return r.raw[s.st], nil
+	}
+	var item T
+	err := m.encoded(s).Decode(&item)
+	return item, err
 }
 
 // free returns the first served time at or after st that no slot holds, and the index where its
@@ -247,22 +375,10 @@ func (r *memRoute[T]) free(st int64) (int64, int) {
 
 // search returns the index of the first slot whose served time is at or after st.
 func (r *memRoute[T]) search(st int64) int {
-	i, _ := slices.BinarySearchFunc(r.slots, st, func(s *memSlot[T], st int64) int {
-		switch {
-		case s.st < st:
-			return -1
-		case s.st > st:
-			return 1
-		}
-		return 0
+	i, _ := slices.BinarySearchFunc(r.slots, st, func(s memSlot, st int64) int {
+		return cmp.Compare(s.st, st)
 	})
 	return i
-}
-
-func (r *memRoute[T]) remove(s *memSlot[T]) {
-	if i := r.search(s.st); i < len(r.slots) && r.slots[i] == s {
-		r.slots = slices.Delete(r.slots, i, i+1)
-	}
 }
 
 // Load implements Feed.
@@ -282,25 +398,37 @@ func (m *Memory[T]) Load(ctx context.Context, tenant string, items []T) (err err
 	if len(r.slots) > 0 { // checked under the lock that Put takes too
 		return fmt.Errorf("%w (tenant %q)", ErrNotEmpty, tenant)
 	}
+	r.slots = slices.Grow(r.slots, len(items))
 	for i, it := range items {
-		r.put(m.keys, it, wants[i], now)
+		r.put(m, it, wants[i], now)
 	}
 	return nil
 }
 
-// Page implements Feed.
+// Page implements Feed: the items of ListPage, decoded.
 func (m *Memory[T]) Page(ctx context.Context, tenant string, q pagination.Query) ([]T, error) {
-	if err := ctx.Err(); err != nil {
+	page, err := m.ListPage(ctx, tenant, q)
+	if err != nil {
 		return nil, err
 	}
+	return Items(page)
+}
+
+// ListPage implements PageLister: the page of Page, as the stored encodings (Encoded) when every
+// slot of the page has one, and as items otherwise (a page holding an invalid item, or a type
+// models.Encode does not know).
+func (m *Memory[T]) ListPage(ctx context.Context, tenant string, q pagination.Query) (connector.Page[T], error) {
+	if err := ctx.Err(); err != nil {
+		return connector.Page[T]{}, err
+	}
 	if q.Page < 1 || q.PageSize < 1 {
-		return nil, fmt.Errorf("feed: page %d of size %d (want both at least 1)", q.Page, q.PageSize)
+		return connector.Page[T]{}, fmt.Errorf("feed: page %d of size %d (want both at least 1)", q.Page, q.PageSize)
 	}
 	from := NoHorizon
 	if !q.From.IsZero() {
 		var ok bool
 		if from, ok = UnixNano(q.From); !ok {
-			return nil, fmt.Errorf("%w: from %s", ErrTimeOutOfRange, q.From)
+			return connector.Page[T]{}, fmt.Errorf("%w: from %s", ErrTimeOutOfRange, q.From)
 		}
 	}
 	r := m.route(tenant, true)
@@ -325,17 +453,29 @@ func (m *Memory[T]) Page(ctx context.Context, tenant string, q pagination.Query)
 	listing := r.slots[first:end]
 	off := min(q.Offset(), len(listing))
 	n := min(q.PageSize, len(listing)-off)
-	out := make([]T, n)
+	at := func(i int) memSlot { return listing[off+i] }
 	if q.Sort.Direction == pagination.Descending {
-		for i := range n {
-			out[i] = listing[len(listing)-1-off-i].item
-		}
-		return out, nil
+		at = func(i int) memSlot { return listing[len(listing)-1-off-i] }
 	}
+	encs := make([]models.Encoded, n)
 	for i := range n {
-		out[i] = listing[off+i].item
+		if encs[i] = m.encoded(at(i)); encs[i].IsZero() {
+			encs = nil
+			break
+		}
 	}
-	return out, nil
+	if encs != nil {
+		return connector.Page[T]{Encoded: encs}, nil
+	}
+	items := make([]T, n)
+	for i := range n {
+		item, err := r.item(m, at(i))
+		if err != nil {
+			return connector.Page[T]{}, fmt.Errorf("feed: decoding a stored item: %w", err)
+		}
+		items[i] = item
+	}
+	return connector.Page[T]{Items: items}, nil
 }
 
 // Get implements Feed.
@@ -347,11 +487,15 @@ func (m *Memory[T]) Get(_ context.Context, tenant, id string) (T, bool, error) {
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	s, ok := r.byID[id]
+	st, ok := r.lookup(m, id)
 	if !ok {
 		return zero, false, nil
 	}
-	return s.item, true, nil
+	item, err := r.item(m, r.slots[r.search(st)])
+	if err != nil {
+		return zero, false, fmt.Errorf("feed: decoding item %q: %w", id, err)
+	}
+	return item, true, nil
 }
 
 // Prune implements Feed.
@@ -369,14 +513,20 @@ func (m *Memory[T]) Prune(ctx context.Context) (int, error) {
 			return total, err
 		}
 		r.mu.Lock()
-		floor, ok := r.poll.floor(now, m.cfg.Retention)
-		if ok {
+		if floor, ok := r.poll.floor(now, m.cfg.Retention); ok {
 			cutoff := PruneCutoff(floor)
-			before := len(r.slots)
-			r.slots = slices.DeleteFunc(r.slots, func(s *memSlot[T]) bool {
-				return !s.supersededAt.IsZero() && now.Sub(s.supersededAt) >= m.cfg.Retention && s.st < cutoff
-			})
-			total += before - len(r.slots)
+			gone := map[int64]bool{}
+			for st, at := range r.superseded {
+				if now.Sub(at) >= m.cfg.Retention && st < cutoff {
+					gone[st] = true
+					delete(r.superseded, st)
+					delete(r.raw, st)
+				}
+			}
+			if len(gone) > 0 {
+				r.slots = slices.DeleteFunc(r.slots, func(s memSlot) bool { return gone[s.st] })
+				total += len(gone)
+			}
 		}
 		r.mu.Unlock()
 	}
@@ -437,4 +587,31 @@ func (p *pollWindow) floor(now time.Time, retention time.Duration) (int64, bool)
 		return p.curMin, true
 	}
 	return min(p.curMin, p.prevMin), true
+}
+
+// arena keeps the slots' JSON in large chunks, one after the other in the order items are put:
+// a page of items put in time order is then one run of memory (copied at memory speed, where
+// separate allocations would be scattered over the heap), and no allocation rounds a JSON up to
+// its size class. A chunk's bytes are never written again once added; a chunk is freed when no
+// slot refers to it any more (so pruned slots free their bytes only with their chunk's others).
+type arena struct {
+	chunk []byte
+}
+
+const arenaChunk = 256 << 10
+
+// add returns a string holding json followed by flag, kept in the arena.
+func (a *arena) add(json string, flag byte) string {
+	n := len(json) + 1
+	if n > arenaChunk/4 {
+		return json + string(flag) // a large item gets its own allocation
+	}
+	if cap(a.chunk)-len(a.chunk) < n {
+		// Chunks grow from 4 KiB to arenaChunk, so that a tenant with few items holds little.
+		a.chunk = make([]byte, 0, min(max(2*cap(a.chunk), 4<<10), arenaChunk))
+	}
+	start := len(a.chunk)
+	a.chunk = append(a.chunk, json...)
+	a.chunk = append(a.chunk, flag)
+	return unsafe.String(&a.chunk[start], n)
 }

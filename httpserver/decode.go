@@ -47,7 +47,7 @@ func decodeBody[T any](w http.ResponseWriter, r *http.Request, what string, limi
 		WriteError(w, http.StatusBadRequest, "", fmt.Sprintf("request body is empty: want the %s as a JSON object", what))
 		return v, false
 	}
-	if err := json.Unmarshal(body, &v); err != nil {
+	if err := models.DecodeRequest(body, &v); err != nil {
 		WriteError(w, http.StatusBadRequest, "", fmt.Sprintf("malformed %s: %s", what, describeDecodeError(err, body, &v)))
 		return v, false
 	}

@@ -2,191 +2,188 @@ package httpserver
 
 import (
 	"errors"
-	"maps"
+	"fmt"
+	"net/http"
 	"slices"
-	"time"
-	"unicode/utf8"
+	"strconv"
 
 	"github.com/pspconnect/pspconnect/models"
+	"github.com/pspconnect/pspconnect/pagination"
 )
 
-// The list routes write their items with the appenders below instead of encoding/json's
-// reflection: the same bytes (compact JSON, no HTML escaping, fields in struct order, omitempty
-// honoured, map keys sorted; see TestAppendersMatchEncodingJSON), several times faster, without
-// allocating. An item they cannot write exactly as encoding/json would (a time that RFC 3339
-// cannot carry) makes the caller encode the page with encoding/json instead.
+// The list routes write their items with models' appenders instead of encoding/json's reflection:
+// the same bytes (compact JSON, no HTML escaping, fields in struct order, omitempty honoured, map
+// keys sorted; see TestAppendersMatchEncodingJSON), several times faster, without allocating. An
+// item they cannot write exactly as encoding/json would (a time that RFC 3339 cannot carry) makes
+// the caller encode the page with encoding/json instead. A page a feed answers with its stored
+// encodings (connector.Page.Encoded) is copied as is (see writeEncoded).
 
 // errNotAppendable reports an item the appenders leave to encoding/json.
-var errNotAppendable = errors.New("item needs encoding/json")
+var errNotAppendable = models.ErrNotEncodable
 
-// appendAccount appends a models.Account as encoding/json would.
-func appendAccount(b []byte, a *models.Account) ([]byte, error) {
-	b = append(b, `{"id":`...)
-	b = appendJSONString(b, a.ID)
-	b = append(b, `,"accountName":`...)
-	b = appendJSONString(b, a.AccountName)
-	b = append(b, `,"createdAt":`...)
-	b, err := appendJSONTime(b, a.CreatedAt)
-	if err != nil {
-		return b, err
-	}
-	b = appendMetadata(b, a.Metadata)
-	return append(b, '}'), nil
-}
+func appendAccount(b []byte, a *models.Account) ([]byte, error) { return models.AppendAccount(b, a) }
 
-// appendBeneficiary appends a models.Beneficiary as encoding/json would.
 func appendBeneficiary(b []byte, v *models.Beneficiary) ([]byte, error) {
-	b = append(b, `{"id":`...)
-	b = appendJSONString(b, v.ID)
-	b = append(b, `,"ownerName":`...)
-	b = appendJSONString(b, v.OwnerName)
-	b = append(b, `,"createdAt":`...)
-	b, err := appendJSONTime(b, v.CreatedAt)
-	if err != nil {
-		return b, err
-	}
-	b = appendMetadata(b, v.Metadata)
-	return append(b, '}'), nil
+	return models.AppendBeneficiary(b, v)
 }
 
-// appendTransaction appends a models.Transaction as encoding/json would.
 func appendTransaction(b []byte, t *models.Transaction) ([]byte, error) {
-	b = append(b, `{"id":`...)
-	b = appendJSONString(b, t.ID)
-	if t.RelatedTransactionID != "" {
-		b = append(b, `,"relatedTransactionID":`...)
-		b = appendJSONString(b, t.RelatedTransactionID)
-	}
-	b = append(b, `,"createdAt":`...)
-	b, err := appendJSONTime(b, t.CreatedAt)
-	if err != nil {
-		return b, err
-	}
-	b = append(b, `,"updatedAt":`...)
-	if b, err = appendJSONTime(b, t.UpdatedAt); err != nil {
-		return b, err
-	}
-	b = append(b, `,"currency":`...)
-	b = appendJSONString(b, string(t.Currency))
-	if t.Scheme != "" {
-		b = append(b, `,"scheme":`...)
-		b = appendJSONString(b, t.Scheme)
-	}
-	b = append(b, `,"type":`...)
-	b = appendJSONString(b, string(t.Type))
-	b = append(b, `,"status":`...)
-	b = appendJSONString(b, string(t.Status))
-	b = append(b, `,"amount":`...)
-	if t.Amount.IsSet() {
-		b = append(b, '"')
-		b, _ = t.Amount.AppendText(b) // cannot fail
-		b = append(b, '"')
-	} else {
-		b = append(b, "null"...)
-	}
-	if t.SourceAccountID != "" {
-		b = append(b, `,"sourceAccountID":`...)
-		b = appendJSONString(b, t.SourceAccountID)
-	}
-	if t.DestinationAccountID != "" {
-		b = append(b, `,"destinationAccountID":`...)
-		b = appendJSONString(b, t.DestinationAccountID)
-	}
-	b = appendMetadata(b, t.Metadata)
-	return append(b, '}'), nil
+	return models.AppendTransaction(b, t)
 }
 
-// appendMetadata appends `,"metadata":{…}` with sorted keys, or nothing for an empty map (omitempty).
-func appendMetadata(b []byte, m models.Metadata) []byte {
-	if len(m) == 0 {
-		return b
-	}
-	b = append(b, `,"metadata":{`...)
-	if len(m) == 1 {
-		for k, v := range m {
-			b = appendJSONString(b, k)
-			b = append(b, ':')
-			b = appendJSONString(b, v)
+func appendJSONString(b []byte, s string) []byte { return models.AppendJSONString(b, s) }
+
+// firstThen returns a fetch whose first call answers items and err (a page already asked for) and
+// whose later calls are fetch's.
+func firstThen[T any](items []T, err error, fetch func(pagination.Query) ([]T, error)) func(pagination.Query) ([]T, error) {
+	used := false
+	return func(q pagination.Query) ([]T, error) {
+		if !used {
+			used = true
+			return items, err
 		}
-		return append(b, '}')
+		return fetch(q)
 	}
-	for i, k := range slices.Sorted(maps.Keys(m)) {
+}
+
+// decodeEncoded decodes a feed's encoded page into items, for the paths that need them (a
+// quarantine filling a page up, a cursor-paged provider).
+func decodeEncoded[T any](encs []models.Encoded) ([]T, error) {
+	out := make([]T, len(encs))
+	for i, e := range encs {
+		if e.IsZero() {
+			return nil, errZeroEncoded
+		}
+		if err := e.Decode(&out[i]); err != nil {
+			return nil, fmt.Errorf("decoding item %d of an encoded page: %w", i+1, err)
+		}
+	}
+	return out, nil
+}
+
+// errZeroEncoded: a provider put the zero models.Encoded in a page, which is no item.
+var errZeroEncoded = errors.New("a page's Encoded holds the zero models.Encoded (no item)")
+
+// serveEncoded writes a page a feed answered with its stored encodings (connector.Page.Encoded):
+// every item was validated when it was stored (only models.Encode makes an Encoded), so the page is
+// checked for its size and for repeated items only, and its bytes are copied. relink (nil for
+// none) returns the items that must be written otherwise, by index (transactions linked to the
+// writes that created them, see linkEncoded).
+func serveEncoded(h *Handler, w http.ResponseWriter, r *http.Request, q pagination.Query, encs []models.Encoded,
+	relink func(*http.Request, []models.Encoded) (map[int][]byte, error), versioned bool,
+) {
+	if len(encs) > q.PageSize {
+		h.writeInvalidOutput(w, r, fmt.Sprintf(
+			"provider returned %d items for pageSize=%d (a page must hold at most pageSize items)", len(encs), q.PageSize))
+		return
+	}
+	if problem := repeatedEncoded(encs, versioned); problem != "" {
+		h.writeInvalidOutput(w, r, problem)
+		return
+	}
+	var replaced map[int][]byte
+	if relink != nil {
+		var err error
+		if replaced, err = relink(r, encs); err != nil {
+			h.linkUnavailable(w, r, err)
+			return
+		}
+	}
+	n := 3 + len(encs)
+	for _, e := range encs {
+		n += e.Len()
+	}
+	buf := bodyBuffers.Get().(*[]byte)
+	defer putBodyBuffer(buf)
+	b := slices.Grow((*buf)[:0], n)
+	b = append(b, '[')
+	for i, e := range encs {
+		if e.IsZero() {
+			*buf = b
+			h.writeInvalidOutput(w, r, "provider returned an invalid page: "+errZeroEncoded.Error())
+			return
+		}
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, k)
-		b = append(b, ':')
-		b = appendJSONString(b, m[k])
+		if j, ok := replaced[i]; ok {
+			b = append(b, j...)
+			continue
+		}
+		b = e.AppendTo(b)
 	}
-	return append(b, '}')
+	b = append(b, ']', '\n')
+	*buf = b
+	observe(r).served(len(encs))
+	writeBody(w, http.StatusOK, b)
 }
 
-// appendJSONTime appends t as time.Time.MarshalJSON does: a quoted RFC 3339 date-time with as many
-// fractional digits as needed. Times MarshalJSON refuses (a year outside 0000-9999, a zone offset
-// of 24 hours or more) give errNotAppendable.
-func appendJSONTime(b []byte, t time.Time) ([]byte, error) {
-	if y := t.Year(); y < 0 || y > 9999 {
-		return b, errNotAppendable
+// repeatedEncoded describes an item repeated on an encoded page, or returns "". Versioned items
+// (transactions) whose versions strictly rise or fall, as a feed's do, cannot repeat; other pages
+// are checked with a map.
+func repeatedEncoded(encs []models.Encoded, versioned bool) string {
+	if versioned && monotonic(encs) {
+		return ""
 	}
-	if _, off := t.Zone(); off <= -24*3600 || off >= 24*3600 {
-		return b, errNotAppendable
+	seen := seenIDs.Get().(map[itemKey]int)
+	defer func() { clear(seen); seenIDs.Put(seen) }()
+	for i, e := range encs {
+		k := itemKey{id: e.ID()}
+		if versioned {
+			k.version = e.Version()
+		}
+		if first, dup := seen[k]; dup {
+			return fmt.Sprintf("provider returned %s twice on one page (items %d and %d of %d)", k.describe(versioned), first+1, i+1, len(encs))
+		}
+		seen[k] = i
 	}
-	b = append(b, '"')
-	b = t.AppendFormat(b, time.RFC3339Nano)
-	return append(b, '"'), nil
+	return ""
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string with encoding/json's escaping when HTML escaping is
-// off: '"' and '\\' escaped, control characters as \b \f \n \r \t or \u00XX, invalid UTF-8 as
-// \ufffd, and U+2028 and U+2029 as \u2028 and \u2029; everything else as is.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	done := 0 // s[:done] is written
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if c < utf8.RuneSelf {
-			b = append(b, s[done:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, `\b`...)
-			case '\f':
-				b = append(b, `\f`...)
-			case '\n':
-				b = append(b, `\n`...)
-			case '\r':
-				b = append(b, `\r`...)
-			case '\t':
-				b = append(b, `\t`...)
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			done = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[done:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[done:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		done = i
+// monotonic reports whether the versions of encs strictly rise, or strictly fall.
+func monotonic(encs []models.Encoded) bool {
+	up, down := true, true
+	for i := 1; i < len(encs); i++ {
+		a, b := encs[i-1].Version(), encs[i].Version()
+		up = up && a < b
+		down = down && a > b
 	}
-	b = append(b, s[done:]...)
-	return append(b, '"')
+	return up || down
+}
+
+// writeObject writes a payout or a transfer with models.AppendPayout (encoding/json's bytes, without
+// its reflection), and anything else, or a payout the appender leaves to encoding/json, with
+// writeJSON.
+func writeObject(h *Handler, w http.ResponseWriter, r *http.Request, status int, obj any) {
+	var p *models.Payout
+	switch x := obj.(type) {
+	case *models.Payout:
+		p = x
+	case *models.Transfer:
+		p = (*models.Payout)(x)
+	}
+	if p == nil {
+		h.writeJSON(w, r, status, obj)
+		return
+	}
+	buf := bodyBuffers.Get().(*[]byte)
+	defer putBodyBuffer(buf)
+	b, err := models.AppendPayout((*buf)[:0], p)
+	*buf = b
+	if err != nil {
+		h.writeJSON(w, r, status, obj)
+		return
+	}
+	b = append(b, '\n')
+	*buf = b
+	writeBody(w, status, b)
+}
+
+// writeBody writes the complete JSON answer b with status, its JSON headers and Content-Length.
+func writeBody(w http.ResponseWriter, status int, b []byte) {
+	header := w.Header()
+	setJSONHeaders(header)
+	header.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
 }

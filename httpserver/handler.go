@@ -252,13 +252,13 @@ type route struct {
 func (h *Handler) routes() http.Handler {
 	routes := []route{
 		{http.MethodGet, "/accounts", serveList(h, pagination.FieldCreatedAt, traced(h.tel, "ListAccounts", h.provider.ListAccounts), nil,
-			func(a *models.Account) string { return a.ID }, nil, appendAccount)},
+			func(a *models.Account) string { return a.ID }, nil, appendAccount, nil)},
 		{http.MethodGet, "/accounts/{accountId}/balances", h.getBalances},
 		{http.MethodGet, "/beneficiaries", serveList(h, pagination.FieldCreatedAt, traced(h.tel, "ListBeneficiaries", h.provider.ListBeneficiaries), nil,
-			func(b *models.Beneficiary) string { return b.ID }, nil, appendBeneficiary)},
+			func(b *models.Beneficiary) string { return b.ID }, nil, appendBeneficiary, nil)},
 		{http.MethodGet, "/transactions", serveList(h, pagination.FieldUpdatedAt, traced(h.tel, "ListTransactions", h.provider.ListTransactions), h.linkTransactions,
 			func(t *models.Transaction) string { return t.ID },
-			func(t *models.Transaction) int64 { return t.UpdatedAt.UnixNano() }, appendTransaction)},
+			func(t *models.Transaction) int64 { return t.UpdatedAt.UnixNano() }, appendTransaction, h.linkEncoded)},
 		{http.MethodPost, "/payouts", h.writeRoute(routePayouts)},
 		{http.MethodGet, "/payouts/{payoutId}", h.getRoute("/payouts/{payoutId}")},
 		{http.MethodPost, "/transfers", h.writeRoute(routeTransfers)},

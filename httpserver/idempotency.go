@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/pspconnect/pspconnect/connector"
 	"github.com/pspconnect/pspconnect/httpserver/idempotency"
+	"github.com/pspconnect/pspconnect/models"
 )
 
 // DefaultIdempotencyWait is how long a repeated write request waits for the first one to finish
@@ -96,7 +98,10 @@ func WithIdempotencyWait(d time.Duration) Option {
 // first one's flight and take its answer; duplicates on other instances are seen through the store,
 // which they poll until the record is completed.
 type guard struct {
-	store       idempotency.Store
+	store idempotency.Store
+	// local: the store is this process's idempotency.MemoryStore, whose calls never block, so they
+	// need no timeout (and no timer).
+	local       bool
 	inFlightTTL time.Duration
 	retention   time.Duration
 	wait        time.Duration
@@ -222,8 +227,10 @@ type callResult struct {
 type writeCall func(ctx context.Context, w http.ResponseWriter) callResult
 
 func newGuard(cfg config) *guard {
+	_, local := cfg.idemStore.(*idempotency.MemoryStore)
 	return &guard{
 		store:       cfg.idemStore,
+		local:       local,
 		inFlightTTL: cfg.inFlightTTL,
 		retention:   cfg.retention,
 		wait:        cfg.idemWait,
@@ -249,8 +256,8 @@ type write struct {
 // or 423 "in flight". call gets a context that does not end when the client goes away: once started,
 // a provider call runs to its end so that its answer is stored for the client's retry.
 func (g *guard) serve(w http.ResponseWriter, r *http.Request, wr write, call writeCall) {
-	ctx, cancel := context.WithTimeout(r.Context(), g.wait)
-	defer cancel()
+	wait := &waiter{r: r, deadline: time.Now().Add(g.wait)}
+	defer wait.stop()
 	for {
 		g.mu.Lock()
 		f, busy := g.flights[wr.key]
@@ -260,12 +267,12 @@ func (g *guard) serve(w http.ResponseWriter, r *http.Request, wr write, call wri
 		}
 		g.mu.Unlock()
 		if !busy {
-			g.lead(ctx, r, wr, f, call).write(w, false)
+			g.lead(wait, r, wr, f, call).write(w, false)
 			return
 		}
 		if !bytes.Equal(f.fingerprint, wr.fingerprint) {
 			// Another body under a key in flight here: the store refuses it at once, no need to wait.
-			g.lead(ctx, r, wr, nil, call).write(w, false)
+			g.lead(wait, r, wr, nil, call).write(w, false)
 			return
 		}
 		select {
@@ -277,17 +284,40 @@ func (g *guard) serve(w http.ResponseWriter, r *http.Request, wr write, call wri
 			}
 			// The first request left nothing to share (its wait for another instance timed out, or
 			// the provider asked for a retry): decide again, through the store.
-		case <-ctx.Done():
+		case <-wait.done():
 			g.inFlight(r, wr, idempotency.Outcome{}).write(w, false)
 			return
 		}
 	}
 }
 
+// waiter is the bound of a write's waits (for a duplicate in flight here or on another instance):
+// the request's context with a deadline, made when first waited on, since most writes never wait
+// (no timer for them).
+type waiter struct {
+	r        *http.Request
+	deadline time.Time
+	ctx      context.Context
+	cancel   context.CancelFunc
+}
+
+func (w *waiter) done() <-chan struct{} {
+	if w.ctx == nil {
+		w.ctx, w.cancel = context.WithDeadline(w.r.Context(), w.deadline)
+	}
+	return w.ctx.Done()
+}
+
+func (w *waiter) stop() {
+	if w.cancel != nil {
+		w.cancel()
+	}
+}
+
 // lead decides the write for this handler: it asks the store, polls while another instance has the
 // key in flight, and calls the provider when the key is acquired. Local duplicates wait on f, which
 // is nil when this request is not the one they wait for.
-func (g *guard) lead(ctx context.Context, r *http.Request, wr write, f *flight, call writeCall) *answer {
+func (g *guard) lead(wait *waiter, r *http.Request, wr write, f *flight, call writeCall) *answer {
 	var shared *answer
 	defer func() {
 		if f == nil {
@@ -336,7 +366,7 @@ func (g *guard) lead(ctx context.Context, r *http.Request, wr write, f *flight, 
 			// Another instance (or a dead process) holds the key: look again until it is done.
 			jittered := pause/2 + rand.N(pause/2+1)
 			select {
-			case <-ctx.Done():
+			case <-wait.done():
 				return g.inFlight(r, wr, out) // not shared: each waiter has its own wait
 			case <-time.After(jittered):
 			}
@@ -363,12 +393,15 @@ func (g *guard) storeFull(r *http.Request, full *idempotency.StoreFullError) *an
 }
 
 // storeContext is the context of a store call: the request's values, without its cancellation.
-func storeContext(r *http.Request) (context.Context, context.CancelFunc) {
+func (g *guard) storeContext(r *http.Request) (context.Context, context.CancelFunc) {
+	if g.local {
+		return context.WithoutCancel(r.Context()), func() {}
+	}
 	return context.WithTimeout(context.WithoutCancel(r.Context()), storeCallTimeout)
 }
 
 func (g *guard) begin(r *http.Request, wr write) (idempotency.Outcome, error) {
-	ctx, cancel := storeContext(r)
+	ctx, cancel := g.storeContext(r)
 	defer cancel()
 	g.maybePurge(r)
 	return g.store.Begin(ctx, wr.key, wr.fingerprint, g.inFlightTTL)
@@ -423,7 +456,7 @@ func (g *guard) run(r *http.Request, wr write, acquired idempotency.Outcome, lea
 func (g *guard) complete(r *http.Request, wr write, token string, ans *answer, createdID string, expires, leaseEnd time.Time) {
 	stored := idempotency.Answer{Status: ans.status, Body: ans.body, CreatedID: createdID}
 	try := func() error {
-		ctx, cancel := storeContext(r)
+		ctx, cancel := g.storeContext(r)
 		defer cancel()
 		return g.store.Complete(ctx, wr.key, token, stored, max(time.Until(expires), time.Second))
 	}
@@ -454,7 +487,7 @@ func (g *guard) complete(r *http.Request, wr write, token string, ans *answer, c
 }
 
 func (g *guard) abandon(r *http.Request, wr write, token string) {
-	ctx, cancel := storeContext(r)
+	ctx, cancel := g.storeContext(r)
 	defer cancel()
 	if err := g.store.Abandon(ctx, wr.key, token); err != nil {
 		g.logger.LogAttrs(r.Context(), slog.LevelError, "cannot free the idempotency key of a failed write",
@@ -511,11 +544,28 @@ func (g *guard) maybePurge(r *http.Request) {
 	}()
 }
 
+// fingerprint is idempotency.Fingerprint, computed without reflection for payout and transfer
+// requests (the same bytes: models.AppendRequestJSON writes what json.Marshal does).
+func fingerprint(req any) ([]byte, error) {
+	buf := fingerprintBuffers.Get().(*[]byte)
+	defer fingerprintBuffers.Put(buf)
+	b, ok := models.AppendRequestJSON((*buf)[:0], req)
+	*buf = b
+	if !ok {
+		return idempotency.Fingerprint(req)
+	}
+	sum := sha256.Sum256(b)
+	return sum[:], nil
+}
+
+// fingerprintBuffers recycles the buffers of fingerprint.
+var fingerprintBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
 // idempotent serves a decoded write request through the guard. key is the client's idempotency key
 // and keySource names where it came from ("idempotencyKey"), or key is "" to derive one from the
 // request's fingerprint (bank accounts without an Idempotency-Key header).
 func idempotent[Req any](h *Handler, w http.ResponseWriter, r *http.Request, route, object, key, keySource string, req Req, call writeCall) {
-	fp, err := idempotency.Fingerprint(req)
+	fp, err := fingerprint(req)
 	if err != nil { // a decoded request always encodes; keep the handler total anyway
 		h.logger.LogAttrs(r.Context(), slog.LevelError, "cannot fingerprint a write request",
 			slog.String("route", routeName(r)), slog.String("error", err.Error()))

@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/pspconnect/pspconnect/connector"
+	"github.com/pspconnect/pspconnect/httpserver/idempotency"
 	"github.com/pspconnect/pspconnect/models"
 )
 
@@ -48,8 +50,97 @@ func (h *Handler) linkTransactions(r *http.Request, items []models.Transaction) 
 	if len(ids) == 0 {
 		return items, nil
 	}
+	links, err := h.lookupLinks(r, ids)
+	if err != nil {
+		return nil, err
+	}
+	if len(links) == 0 {
+		return items, nil
+	}
+	out := items
+	copied := false
+	for i := range out {
+		tx := out[i]
+		if !h.applyLink(r, &tx, links) {
+			continue
+		}
+		if !copied {
+			out = append([]models.Transaction(nil), items...)
+			copied = true
+		}
+		out[i] = tx
+	}
+	return out, nil
+}
+
+// applyLink sets the relatedTransactionID of tx, a row without one, from its link in links, and
+// reports whether it did; a row of another type than its write's is left alone (and logged).
+func (h *Handler) applyLink(r *http.Request, tx *models.Transaction, links map[string]idempotency.Link) bool {
+	if tx.RelatedTransactionID != "" {
+		return false
+	}
+	link, ok := links[tx.ID]
+	if !ok {
+		return false
+	}
+	if linkedType[link.Route] != tx.Type {
+		h.logger.LogAttrs(r.Context(), slog.LevelWarn, "transaction of a created write has another type: not linked",
+			slog.String("route", routeName(r)), slog.String("id", tx.ID), slog.String("type", string(tx.Type)),
+			slog.String("created_by", link.Route))
+		return false
+	}
+	tx.RelatedTransactionID = link.IdempotencyKey
+	return true
+}
+
+// linkEncoded is linkTransactions for an encoded page: it returns, by index in encs, the encoding
+// of each row it linked (decoded, linked and encoded again); the other rows keep their bytes.
+func (h *Handler) linkEncoded(r *http.Request, encs []models.Encoded) (map[int][]byte, error) {
+	ids := linkIDs.Get().(*[]string)
+	defer func() { clear(*ids); linkIDs.Put(ids) }()
+	*ids = (*ids)[:0]
+	for _, e := range encs {
+		if e.UnlinkedWrite() {
+			*ids = append(*ids, e.ID())
+		}
+	}
+	if len(*ids) == 0 {
+		return nil, nil
+	}
+	links, err := h.lookupLinks(r, *ids)
+	if err != nil || len(links) == 0 {
+		return nil, err
+	}
+	out := map[int][]byte{}
+	for i, e := range encs {
+		id := e.ID()
+		if _, ok := links[id]; !ok || !e.UnlinkedWrite() {
+			continue
+		}
+		var tx models.Transaction
+		if err := e.Decode(&tx); err != nil {
+			return nil, fmt.Errorf("decoding transaction %q of an encoded page: %w", id, err)
+		}
+		if !h.applyLink(r, &tx, links) {
+			continue
+		}
+		b, err := models.AppendTransaction(nil, &tx)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+// linkIDs recycles the id lists of linkEncoded.
+var linkIDs = sync.Pool{New: func() any { return new([]string) }}
+
+// lookupLinks returns the links of the rows with ids (see linkTransactions), waiting for this
+// handler's writes in progress for the tenant when some are missing.
+func (h *Handler) lookupLinks(r *http.Request, ids []string) (map[string]idempotency.Link, error) {
 	tenant, _ := connector.TenantFrom(r.Context())
-	ctx, cancel := storeContext(r)
+	ctx, cancel := h.guard.storeContext(r)
 	defer cancel()
 	links, err := h.guard.store.Linked(ctx, tenant, ids)
 	if err != nil {
@@ -63,34 +154,7 @@ func (h *Handler) linkTransactions(r *http.Request, items []models.Transaction) 
 			}
 		}
 	}
-	if len(links) == 0 {
-		return items, nil
-	}
-	out := items
-	copied := false
-	for i := range out {
-		tx := &out[i]
-		if tx.RelatedTransactionID != "" {
-			continue
-		}
-		link, ok := links[tx.ID]
-		if !ok {
-			continue
-		}
-		if linkedType[link.Route] != tx.Type {
-			h.logger.LogAttrs(r.Context(), slog.LevelWarn, "transaction of a created write has another type: not linked",
-				slog.String("route", routeName(r)), slog.String("id", tx.ID), slog.String("type", string(tx.Type)),
-				slog.String("created_by", link.Route))
-			continue
-		}
-		if !copied {
-			out = append([]models.Transaction(nil), items...)
-			copied = true
-			tx = &out[i]
-		}
-		tx.RelatedTransactionID = link.IdempotencyKey
-	}
-	return out, nil
+	return links, nil
 }
 
 // pendingWrites returns the flights of the payouts and transfers this handler is creating for

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +26,7 @@ func serveList[T any](h *Handler, field pagination.Field,
 	id func(*T) string,
 	version func(*T) int64,
 	appendItem func([]byte, *T) ([]byte, error),
+	relink func(*http.Request, []models.Encoded) (map[int][]byte, error),
 ) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if n := len(r.URL.RawQuery); n > MaxQueryBytes {
@@ -50,8 +50,18 @@ func serveList[T any](h *Handler, field pagination.Field,
 
 		fetch := func(q pagination.Query) ([]T, error) {
 			page, err := list(r.Context(), connector.ListRequest(q))
+			if err == nil && page.Encoded != nil {
+				return decodeEncoded[T](page.Encoded)
+			}
 			return page.Items, err
 		}
+		// A feed's page comes encoded and validated: it is written as it is stored.
+		page, err := list(r.Context(), connector.ListRequest(q))
+		if err == nil && page.Encoded != nil {
+			serveEncoded(h, w, r, q, page.Encoded, relink, version != nil)
+			return
+		}
+		fetch = firstThen(page.Items, err, fetch)
 
 		seen := seenIDs.Get().(map[itemKey]int)
 		defer func() { clear(seen); seenIDs.Put(seen) }()
@@ -167,11 +177,7 @@ func writeItems[T any](h *Handler, w http.ResponseWriter, r *http.Request, items
 	}
 	b = append(b, ']', '\n')
 	*buf = b
-	header := w.Header()
-	setJSONHeaders(header)
-	header.Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(b)
+	writeBody(w, http.StatusOK, b)
 }
 
 // bodyBuffers recycles the buffers of list answers; buffers grown past maxPooledBody are dropped so
@@ -303,7 +309,7 @@ func serveWrite[Req, Obj any](h *Handler, spec writeSpec[Req, Obj]) http.Handler
 					spec.object, source))
 				return res
 			}
-			h.writeJSON(w, r, http.StatusCreated, &obj)
+			writeObject(h, w, r, http.StatusCreated, &obj)
 			return res
 		})
 	}

@@ -38,3 +38,19 @@ func ExampleValidate() {
 	// Output:
 	// transaction "tx_19": field "status": "PROCESSED" is not a valid transaction status (want one of PENDING, SUCCEEDED, FAILED, CANCELLED, EXPIRED, REFUNDED, REFUNDED_FAILURE, REFUND_REVERSED, DISPUTE, DISPUTE_WON, DISPUTE_LOST, AUTHORISATION, CAPTURE, CAPTURE_FAILED, OTHER)
 }
+
+// A feed keeps a stored item as its encoding: validated once, written as it is afterwards.
+func ExampleEncode() {
+	at := time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC)
+	e, err := models.Encode(models.Transaction{ID: "tx_1", CreatedAt: at, UpdatedAt: at, Currency: "EUR/2",
+		Type: models.TransactionTypePayin, Status: models.TransactionStatusSucceeded, Amount: models.AmountFromInt64(1250)})
+	fmt.Println(e.ID(), err)
+	fmt.Println(e.JSON())
+
+	_, err = models.Encode(models.Transaction{ID: "tx_2"})
+	fmt.Println(err != nil)
+	// Output:
+	// tx_1 <nil>
+	// {"id":"tx_1","createdAt":"2024-06-01T12:00:00Z","updatedAt":"2024-06-01T12:00:00Z","currency":"EUR/2","type":"PAYIN","status":"SUCCEEDED","amount":"1250"}
+	// true
+}

@@ -3,6 +3,8 @@ package models
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/pspconnect/pspconnect/internal/jsonscan"
 )
 
 // validFast reports whether obj is one of the contract types that certainly passes Validate's full
@@ -127,4 +129,168 @@ func unquote(data []byte) (string, error) {
 	var s string
 	err := json.Unmarshal(data, &s)
 	return s, err
+}
+
+// DecodeRequest decodes the JSON body of a write into v (a *PayoutRequest or a *TransferRequest;
+// any other type goes to json.Unmarshal) exactly as json.Unmarshal would. The common shape, an
+// object whose keys are the fields' own names, each at most once, with strings without escapes or
+// non-ASCII bytes, is read without reflection; anything else, errors included, goes through
+// json.Unmarshal, so that the outcome and the error are encoding/json's. It does not validate v.
+func DecodeRequest(data []byte, v any) error {
+	var r *PayoutRequest
+	switch x := v.(type) {
+	case *PayoutRequest:
+		r = x
+	case *TransferRequest:
+		r = (*PayoutRequest)(x)
+	}
+	if r != nil {
+		var got PayoutRequest
+		if decodePayoutRequest(data, &got) {
+			*r = got
+			return nil
+		}
+	}
+	return json.Unmarshal(data, v)
+}
+
+// decodePayoutRequest reads the common shape of DecodeRequest into r, or reports false.
+func decodePayoutRequest(data []byte, r *PayoutRequest) bool {
+	sc := jsonscan.Scanner{B: data, S: string(data)} // one copy: every string read is a part of it
+	if !sc.Consume('{') {
+		return false
+	}
+	var seen uint8
+	for first := true; ; first = false {
+		if sc.Consume('}') {
+			return sc.End()
+		}
+		if !first && !sc.Consume(',') {
+			return false
+		}
+		key, ok := sc.Plain(true)
+		if !ok || !sc.Consume(':') {
+			return false
+		}
+		bit, field := requestField(r, key)
+		if bit == 0 || seen&bit != 0 {
+			return false // another key (encoding/json matches keys case-insensitively), or twice
+		}
+		seen |= bit
+		switch key {
+		case "amount":
+			s, ok := sc.Plain(true)
+			if !ok {
+				return false
+			}
+			a, err := ParseAmount(s)
+			if err != nil {
+				return false
+			}
+			r.Amount = a
+		case "currency":
+			s, ok := sc.Plain(true)
+			if !ok {
+				return false
+			}
+			a, err := ParseAsset(s)
+			if err != nil {
+				return false
+			}
+			r.Currency = a
+		case "metadata":
+			if !sc.Consume('{') {
+				return false
+			}
+			m := Metadata{}
+			for first := true; ; first = false {
+				if sc.Consume('}') {
+					break
+				}
+				if !first && !sc.Consume(',') {
+					return false
+				}
+				k, ok := sc.Plain(true)
+				if !ok || !sc.Consume(':') {
+					return false
+				}
+				v, ok := sc.Plain(true)
+				if !ok {
+					return false
+				}
+				m[k] = v
+			}
+			r.Metadata = m
+		default:
+			s, ok := sc.Plain(true)
+			if !ok {
+				return false
+			}
+			*field = s
+		}
+	}
+}
+
+// requestField returns the bit of a PayoutRequest's JSON key (0 for another key) and, for its
+// plain string fields, where the value goes.
+func requestField(r *PayoutRequest, key string) (uint8, *string) {
+	switch key {
+	case "idempotencyKey":
+		return 1, &r.IdempotencyKey
+	case "amount":
+		return 2, nil
+	case "currency":
+		return 4, nil
+	case "sourceAccountId":
+		return 8, &r.SourceAccountID
+	case "destinationAccountId":
+		return 16, &r.DestinationAccountID
+	case "description":
+		return 32, &r.Description
+	case "metadata":
+		return 64, nil
+	}
+	return 0, nil
+}
+
+// AppendRequestJSON appends what json.Marshal writes for v, a PayoutRequest or a TransferRequest
+// (or a pointer to one), and reports true; for another type it appends nothing and reports false.
+// The idempotency guard fingerprints write requests with it.
+func AppendRequestJSON(b []byte, v any) ([]byte, bool) {
+	var r *PayoutRequest
+	switch x := v.(type) {
+	case PayoutRequest:
+		r = &x
+	case *PayoutRequest:
+		r = x
+	case TransferRequest:
+		r = (*PayoutRequest)(&x)
+	case *TransferRequest:
+		r = (*PayoutRequest)(x)
+	}
+	if r == nil {
+		return b, false
+	}
+	b = append(b, `{"idempotencyKey":`...)
+	b = appendString(b, r.IdempotencyKey, true)
+	b = append(b, `,"amount":`...)
+	if r.Amount.IsSet() {
+		b = append(b, '"')
+		b, _ = r.Amount.AppendText(b)
+		b = append(b, '"')
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"currency":`...)
+	b = appendString(b, string(r.Currency), true)
+	b = append(b, `,"sourceAccountId":`...)
+	b = appendString(b, r.SourceAccountID, true)
+	b = append(b, `,"destinationAccountId":`...)
+	b = appendString(b, r.DestinationAccountID, true)
+	if r.Description != "" {
+		b = append(b, `,"description":`...)
+		b = appendString(b, r.Description, true)
+	}
+	b = appendMetadataAs(b, r.Metadata, true)
+	return append(b, '}'), true
 }

@@ -157,8 +157,11 @@ func main() {
 		lns, _ := r.median("ns/op")
 		ratio := bns / lns
 		target := ""
-		if strings.HasPrefix(prefix, "List") {
+		switch {
+		case strings.HasPrefix(prefix, "List"):
 			target = ">= 0.95: " + verdict(ratio >= 0.95)
+		case strings.HasPrefix(prefix, "Payout"):
+			target = ">= 1.0: " + verdict(ratio >= 1.0)
 		}
 		ba, bok := base.median("allocs/op")
 		la, lok := r.median("allocs/op")
@@ -192,13 +195,40 @@ func main() {
 			col("live-growth-MB"), col("peak-heap-MB"), col("retained-MB"), target)
 	}
 	if t100k > 0 && t1M > 0 {
-		syncs.add("1M time / 100k time", num(t1M/t100k, true), "", "", "", "", "", "", "", "<= 11: "+verdict(t1M/t100k <= 11))
+		syncs.add("1M time / 100k time", num(t1M/t100k, true), "", "", "", "", "", "", "", "<= 10.5: "+verdict(t1M/t100k <= 10.5))
 	}
 	if len(syncs.rows) > 0 {
 		syncs.print(w)
 	}
 
-	// 3. Everything else, with its own metrics.
+	// 3. Ratios measured inside one benchmark (units with a "/", e.g. library/precomputed), with
+	// their range over the runs: every run must meet the target.
+	ratios := table{header: []string{"ratio measured in one run", "min", "median", "max", "runs", "target"}}
+	for _, r := range results {
+		units := make([]string, 0, len(r.metrics))
+		for unit := range r.metrics {
+			if strings.Contains(unit, "/") && unit != "ns/op" && unit != "B/op" && unit != "allocs/op" && unit != "MB/s" &&
+				!strings.HasSuffix(unit, "/s") {
+				units = append(units, unit)
+			}
+		}
+		sort.Strings(units)
+		for _, unit := range units {
+			vs := r.metrics[unit]
+			lo, hi := slices.Min(vs), slices.Max(vs)
+			med, _ := r.median(unit)
+			target := ""
+			if t, ok := ratioTarget(r.name, unit); ok {
+				target = t.text + ": " + verdict(t.met(lo, hi))
+			}
+			ratios.add(r.name+" "+unit, num(lo, true), num(med, true), num(hi, true), strconv.Itoa(len(vs)), target)
+		}
+	}
+	if len(ratios.rows) > 0 {
+		ratios.print(w)
+	}
+
+	// 4. Everything else, with its own metrics.
 	other := table{header: []string{"other benchmarks", "ns/op", "B/op", "allocs/op", "custom metrics"}}
 	for _, r := range results {
 		if used[r.name] {
@@ -223,4 +253,37 @@ func main() {
 	if len(other.rows) > 0 {
 		other.print(w)
 	}
+}
+
+// target is the bound a ratio must keep in every run.
+type target struct {
+	text string
+	met  func(lo, hi float64) bool
+}
+
+func atMost(v float64) target {
+	return target{"<= " + num(v, true), func(_, hi float64) bool { return hi <= v }}
+}
+
+func atLeast(v float64) target {
+	return target{">= " + num(v, true), func(lo, _ float64) bool { return lo >= v }}
+}
+
+// ratioTarget returns the target of a ratio metric of a benchmark, if it has one.
+func ratioTarget(name, unit string) (target, bool) {
+	switch {
+	case strings.HasPrefix(name, "ListLoopback") && unit == "library/precomputed":
+		return atMost(1.15), true
+	case strings.HasPrefix(name, "ListLoopback") && unit == "library/fastest-peer":
+		return target{"< 1", func(_, hi float64) bool { return hi < 1 }}, true
+	case strings.HasPrefix(name, "ListConcurrent") && unit == "library-throughput/precomputed":
+		return atLeast(0.85), true
+	case strings.HasPrefix(name, "PostgresList") && unit == "library/precomputed+query":
+		return atMost(1.15), true
+	case strings.HasPrefix(name, "MemoryPerTransaction") && unit == "bytes/json":
+		return atMost(1.5), true
+	case strings.HasPrefix(name, "SyncScaling") && unit == "1M/100k":
+		return atMost(10.5), true
+	}
+	return target{}, false
 }

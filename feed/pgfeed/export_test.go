@@ -12,7 +12,7 @@ func Statements[T any](f *Feed[T]) map[string][2]string {
 		"taken":       {"bytea, text, bigint[], bigint[]", s.taken},
 		"remove":      {"bytea, text, bigint[]", s.remove},
 		"supersede":   {"bytea, text, bigint[], bigint", s.supersede},
-		"inPlace":     {"bytea, text, bigint, bytea", s.inPlace},
+		"inPlace":     {"bytea, text, bigint, bytea, boolean", s.inPlace},
 		"get":         {"bytea, text, bytea", s.get},
 		"anySlot":     {"bytea, text", s.anySlot},
 		"prune":       {"bytea, text, bigint, bigint, bigint", s.prune},

@@ -43,7 +43,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/pspconnect/pspconnect/connector"
 	"github.com/pspconnect/pspconnect/feed"
+	"github.com/pspconnect/pspconnect/internal/encodedtrust"
 	"github.com/pspconnect/pspconnect/models"
 	"github.com/pspconnect/pspconnect/pagination"
 )
@@ -91,9 +93,14 @@ type Feed[T any] struct {
 	sql   statements
 	// metrics are nil without feed.WithMetrics (see telemetry.go).
 	metrics *feed.Metrics
+	// versioned: T is models.Transaction, whose encodings carry their updatedAt (the served time).
+	versioned bool
 }
 
-var _ feed.Feed[models.Transaction] = (*Feed[models.Transaction])(nil)
+var (
+	_ feed.Feed[models.Transaction]       = (*Feed[models.Transaction])(nil)
+	_ feed.PageLister[models.Transaction] = (*Feed[models.Transaction])(nil)
+)
 
 // Option configures a Feed.
 type Option func(*options)
@@ -153,7 +160,8 @@ func New[T any](pool *pgxpool.Pool, route string, keys feed.Keys[T], opts ...Opt
 	if name := parts[len(parts)-1]; len(name) > maxPrefix {
 		return nil, fmt.Errorf("%w: table prefix %q is longer than %d bytes", feed.ErrInvalidConfig, name, maxPrefix)
 	}
-	f := &Feed[T]{pool: pool, route: route, keys: keys, cfg: cfg, sql: newStatements(parts)}
+	_, versioned := any(*new(T)).(models.Transaction)
+	f := &Feed[T]{pool: pool, route: route, keys: keys, cfg: cfg, sql: newStatements(parts), versioned: versioned}
 	if err := f.instrument(); err != nil {
 		return nil, err
 	}
@@ -219,13 +227,14 @@ func newStatements(parts []string) statements {
 		SELECT id, st, item FROM ` + s.slots + key + ` AND id = u.id AND superseded_at IS NULL OFFSET 0) AS x`
 	s.taken = `SELECT x.st FROM unnest($3::bigint[], $4::bigint[]) AS r(lo, hi) CROSS JOIN LATERAL (
 		SELECT st FROM ` + s.slots + key + ` AND st >= r.lo AND st <= r.hi OFFSET 0) AS x`
-	s.insert = `INSERT INTO ` + s.slots + ` (tenant, route, st, id, item)
-		SELECT $1, $2, u.st, u.id, u.item FROM unnest($3::bigint[], $4::bytea[], $5::bytea[]) AS u(st, id, item)`
+	s.insert = `INSERT INTO ` + s.slots + ` (tenant, route, st, id, item, encoded)
+		SELECT $1, $2, u.st, u.id, u.item, u.encoded
+		FROM unnest($3::bigint[], $4::bytea[], $5::bytea[], $6::boolean[]) AS u(st, id, item, encoded)`
 	bySTs := `ctid = ANY(ARRAY(SELECT x.ctid FROM unnest($3::bigint[]) AS u(st) CROSS JOIN LATERAL (
 		SELECT ctid FROM ` + s.slots + key + ` AND st = u.st OFFSET 0) AS x))`
 	s.remove = `DELETE FROM ` + s.slots + ` WHERE ` + bySTs
 	s.supersede = `UPDATE ` + s.slots + ` SET superseded_at = $4 WHERE ` + bySTs
-	s.inPlace = `UPDATE ` + s.slots + ` SET item = $4` + key + ` AND st = $3`
+	s.inPlace = `UPDATE ` + s.slots + ` SET item = $4, encoded = $5` + key + ` AND st = $3`
 	s.readHead = `SELECT max_assigned, horizon, poll_cur_start, poll_cur_min, poll_prev_min, poll_cur_seen, poll_prev_seen
 		FROM ` + s.heads + key
 	// raise: $3 from, $4 now, $5 now minus the retention, $6 now minus twice the retention (Unix ns).
@@ -243,18 +252,18 @@ func newStatements(parts []string) statements {
 			poll_cur_start = CASE WHEN ` + rotate + ` THEN $4 ELSE h.poll_cur_start END,
 			poll_cur_seen = true
 		RETURNING horizon`
-	s.page = `SELECT item FROM ` + s.slots + key + ` AND st >= $3 AND st <= $4 ORDER BY st OFFSET $5 LIMIT $6`
+	s.page = `SELECT item, encoded, st FROM ` + s.slots + key + ` AND st >= $3 AND st <= $4 ORDER BY st OFFSET $5 LIMIT $6`
 	// headAndPage reads the head and, up to its horizon, an ascending page in one round trip: when the
 	// horizon needs no raise (a deeper page of a fetch, a poll with nothing new), that page is the
 	// answer. $3 from, $4 offset, $5 limit.
 	s.headAndPage = `SELECT h.max_assigned, h.horizon, h.poll_cur_start, h.poll_cur_min, h.poll_prev_min,
-			h.poll_cur_seen, h.poll_prev_seen, p.item
+			h.poll_cur_seen, h.poll_prev_seen, p.item, p.encoded, p.st
 		FROM ` + s.heads + ` AS h LEFT JOIN LATERAL (
-			SELECT item FROM ` + s.slots + ` AS sl
+			SELECT item, encoded, st FROM ` + s.slots + ` AS sl
 			WHERE sl.tenant = $1 AND sl.route = $2 AND sl.st >= $3 AND sl.st <= h.horizon ORDER BY sl.st OFFSET $4 LIMIT $5
 		) AS p ON true
 		WHERE h.tenant = $1 AND h.route = $2`
-	s.pageDesc = `SELECT item FROM ` + s.slots + key + ` AND st >= $3 AND st <= $4 ORDER BY st DESC OFFSET $5 LIMIT $6`
+	s.pageDesc = `SELECT item, encoded, st FROM ` + s.slots + key + ` AND st >= $3 AND st <= $4 ORDER BY st DESC OFFSET $5 LIMIT $6`
 	s.get = `SELECT item FROM ` + s.slots + key + ` AND id = $3 AND superseded_at IS NULL`
 	s.anySlot = `SELECT st FROM ` + s.slots + key + ` ORDER BY st LIMIT 1`
 	s.tenants = `SELECT tenant, poll_cur_start, poll_cur_min, poll_prev_min, poll_cur_seen, poll_prev_seen
@@ -302,6 +311,9 @@ func (f *Feed[T]) Migrate(ctx context.Context) error {
 			superseded_at bigint,
 			PRIMARY KEY (tenant, route, st)
 		)`,
+		// encoded: item is models.Encode's encoding of a valid item, served as it is (ListPage).
+		// Rows of earlier versions, without the column, are decoded and checked when served.
+		`ALTER TABLE ` + s.slots + ` ADD COLUMN IF NOT EXISTS encoded boolean NOT NULL DEFAULT false`,
 		`CREATE UNIQUE INDEX IF NOT EXISTS ` + s.currentIndex + ` ON ` + s.slots + ` (tenant, route, id)
 			WHERE superseded_at IS NULL`,
 		`CREATE INDEX IF NOT EXISTS ` + s.prunableIndex + ` ON ` + s.slots + ` (tenant, route, superseded_at)
@@ -320,6 +332,7 @@ func (f *Feed[T]) Migrate(ctx context.Context) error {
 		) WITH (fillfactor = 50)`,
 		`COMMENT ON COLUMN ` + s.slots + `.st IS 'served time, Unix nanoseconds; never changes'`,
 		`COMMENT ON COLUMN ` + s.slots + `.item IS 'the item as served: its JSON, with the served time applied'`,
+		`COMMENT ON COLUMN ` + s.slots + `.encoded IS 'item was made by models.Encode from a valid item: it is served without being checked again'`,
 		`COMMENT ON COLUMN ` + s.slots + `.superseded_at IS 'Unix nanoseconds when a later version replaced this one; NULL for the current version'`,
 		`COMMENT ON COLUMN ` + s.heads + `.horizon IS 'the latest served time that may have been read; every new slot goes after it'`,
 	}
@@ -512,21 +525,24 @@ func (f *Feed[T]) write(ctx context.Context, tx pgx.Tx, tenant []byte, p *planne
 		}
 		slices.Sort(sts)
 		for _, st := range sts {
-			b.Queue(f.sql.inPlace, tenant, f.route, st, p.inPlace[st])
+			item, encoded := stored(p.inPlace[st])
+			b.Queue(f.sql.inPlace, tenant, f.route, st, item, encoded)
 		}
 	}
 	live := p.live()
 	useCopy := load || len(live) >= copyThreshold
 	if !useCopy && len(live) > 0 {
 		sts, ids, jsons := make([]int64, len(live)), make([][]byte, len(live)), make([][]byte, len(live))
+		encoded := make([]bool, len(live))
 		for i, s := range live {
 			j, err := p.encode(s)
 			if err != nil {
 				return err
 			}
-			sts[i], ids[i], jsons[i] = s.st, []byte(s.id), j
+			jsons[i], encoded[i] = stored(j)
+			sts[i], ids[i] = s.st, []byte(s.id)
 		}
-		b.Queue(f.sql.insert, tenant, f.route, sts, ids, jsons)
+		b.Queue(f.sql.insert, tenant, f.route, sts, ids, jsons, encoded)
 	}
 	if p.max != p.startMax && !useCopy {
 		b.Queue(f.sql.setMax, tenant, f.route, p.max)
@@ -542,7 +558,7 @@ func (f *Feed[T]) write(ctx context.Context, tx pgx.Tx, tenant []byte, p *planne
 	if len(live) > 0 {
 		slices.SortFunc(live, func(a, b *newSlot) int { return cmp.Compare(a.st, b.st) })
 		src := &copySource[T]{p: p, tenant: tenant, route: f.route, slots: live, i: -1}
-		if _, err := tx.CopyFrom(ctx, f.sql.slotsIdent, []string{"tenant", "route", "st", "id", "item"}, src); err != nil {
+		if _, err := tx.CopyFrom(ctx, f.sql.slotsIdent, []string{"tenant", "route", "st", "id", "item", "encoded"}, src); err != nil {
 			return err
 		}
 	}
@@ -576,7 +592,8 @@ func (c *copySource[T]) Values() ([]any, error) {
 		c.err = err
 		return nil, err
 	}
-	return []any{c.tenant, c.route, s.st, []byte(s.id), j}, nil
+	item, encoded := stored(j)
+	return []any{c.tenant, c.route, s.st, []byte(s.id), item, encoded}, nil
 }
 
 func (c *copySource[T]) Err() error { return c.err }
@@ -587,6 +604,56 @@ func (c *copySource[T]) Err() error { return c.err }
 // it committed). Then one range scan of the slots' primary key reads the page: O(pageSize) memory,
 // and time that grows with the page's offset, not with the size of the listing.
 func (f *Feed[T]) Page(ctx context.Context, tenant string, q pagination.Query) ([]T, error) {
+	rows, err := f.pageRows(ctx, tenant, q)
+	if err != nil {
+		return nil, err
+	}
+	raws := make([][]byte, len(rows))
+	for i, r := range rows {
+		raws[i] = r.item
+	}
+	return decodeItems[T](raws, f, tenant)
+}
+
+// ListPage implements feed.PageLister: the page of Page, as the stored encodings (Encoded) when
+// every row of the page was stored by models.Encode (the encoded column), and as decoded items
+// otherwise. The handler copies the encodings as they are.
+func (f *Feed[T]) ListPage(ctx context.Context, tenant string, q pagination.Query) (connector.Page[T], error) {
+	rows, err := f.pageRows(ctx, tenant, q)
+	if err != nil {
+		return connector.Page[T]{}, err
+	}
+	encs := make([]models.Encoded, len(rows))
+	for i, r := range rows {
+		if !r.encoded {
+			raws := make([][]byte, len(rows))
+			for i, r := range rows {
+				raws[i] = r.item
+			}
+			items, err := decodeItems[T](raws, f, tenant)
+			return connector.Page[T]{Items: items}, err
+		}
+		version := int64(0)
+		if f.versioned {
+			version = r.st
+		}
+		encs[i] = makeEncoded(string(r.item), version, -1)
+	}
+	return connector.Page[T]{Encoded: encs}, nil
+}
+
+// makeEncoded rebuilds the encodings Put stored (see encodedtrust).
+var makeEncoded = encodedtrust.Make.(func(string, int64, int8) models.Encoded)
+
+// pageRow is one slot of a page as read.
+type pageRow struct {
+	item    []byte
+	encoded bool
+	st      int64
+}
+
+// pageRows reads the slots of a page (see Page).
+func (f *Feed[T]) pageRows(ctx context.Context, tenant string, q pagination.Query) ([]pageRow, error) {
 	from := feed.NoHorizon
 	if !q.From.IsZero() {
 		var ok bool
@@ -599,7 +666,7 @@ func (f *Feed[T]) Page(ctx context.Context, tenant string, q pagination.Query) (
 	var (
 		maxAssigned, horizon int64
 		w                    window
-		raws                 [][]byte
+		raws                 []pageRow
 	)
 	// One round trip reads the head with an ascending page up to its horizon; the page is the answer
 	// unless the horizon must be raised first.
@@ -611,13 +678,15 @@ func (f *Feed[T]) Page(ctx context.Context, tenant string, q pagination.Query) (
 		}
 		for rows.Next() {
 			var raw []byte
-			if err := rows.Scan(&maxAssigned, &horizon, &w.curStart, &w.curMin, &w.prevMin, &w.curSeen, &w.prevSeen, &raw); err != nil {
+			var encoded *bool
+			var st *int64
+			if err := rows.Scan(&maxAssigned, &horizon, &w.curStart, &w.curMin, &w.prevMin, &w.curSeen, &w.prevSeen, &raw, &encoded, &st); err != nil {
 				rows.Close()
 				return nil, f.fail("page", tenant, err)
 			}
 			missing = false
 			if raw != nil {
-				raws = append(raws, raw)
+				raws = append(raws, pageRow{item: raw, encoded: *encoded, st: *st})
 			}
 		}
 		if err := rows.Err(); err != nil {
@@ -642,10 +711,10 @@ func (f *Feed[T]) Page(ctx context.Context, tenant string, q pagination.Query) (
 		raised = true
 	}
 	if !raised && q.Sort.Direction != pagination.Descending && q.PageSize > 0 {
-		return decodeItems[T](raws, f, tenant)
+		return raws, nil
 	}
 	if horizon == feed.NoHorizon || q.PageSize <= 0 {
-		return []T{}, nil
+		return nil, nil
 	}
 	stmt := f.sql.page
 	if q.Sort.Direction == pagination.Descending {
@@ -657,16 +726,16 @@ func (f *Feed[T]) Page(ctx context.Context, tenant string, q pagination.Query) (
 	}
 	raws = raws[:0]
 	for rows.Next() {
-		var raw []byte
-		if err := rows.Scan(&raw); err != nil {
+		var r pageRow
+		if err := rows.Scan(&r.item, &r.encoded, &r.st); err != nil {
 			return nil, f.fail("page", tenant, err)
 		}
-		raws = append(raws, raw)
+		raws = append(raws, r)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, f.fail("page", tenant, err)
 	}
-	return decodeItems[T](raws, f, tenant)
+	return raws, nil
 }
 
 // decodeItems decodes the stored items of a page: transactions with decodeTransaction (falling

@@ -704,7 +704,7 @@ func TestWriteStatementsProbeIndexes(t *testing.T) {
 		"taken":     `'\x626967', 'transactions', ` + stArray + ", '{" + strings.Join(his, ",") + "}'",
 		"remove":    `'\x626967', 'transactions', ` + stArray,
 		"supersede": `'\x626967', 'transactions', ` + stArray + ", 5",
-		"inPlace":   `'\x626967', 'transactions', ` + sts[7] + `, '\x7b7d'`,
+		"inPlace":   `'\x626967', 'transactions', ` + sts[7] + `, '\x7b7d', true`,
 		"get":       `'\x626967', 'transactions', 'tx_000042'`,
 		"anySlot":   `'\x6e6577', 'transactions'`,
 		"prune":     `'\x626967', 'transactions', 5, ` + sts[500] + ", 1000",

@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/pspconnect/pspconnect/feed"
+	"github.com/pspconnect/pspconnect/models"
 )
 
 // errNoFreeTime: every served time after an item's time is taken (it is at the end of int64).
@@ -23,12 +24,13 @@ const preloadWidth = 64
 // the memory feed's put does, and collects what to write. The head row's lock is held while it
 // runs, so nothing it reads changes under it.
 type planner[T any] struct {
-	keys     feed.Keys[T]
-	items    []T
-	wants    []int64
-	h        int64 // the horizon
-	startMax int64 // max_assigned as read
-	max      int64 // max_assigned after the batch
+	keys      feed.Keys[T]
+	versioned bool // T is models.Transaction (see marshal)
+	items     []T
+	wants     []int64
+	h         int64 // the horizon
+	startMax  int64 // max_assigned as read
+	max       int64 // max_assigned after the batch
 
 	cur    map[string]ref // the current version of each id seen so far
 	stored []storedSlot[T]
@@ -65,8 +67,9 @@ type newSlot struct {
 }
 
 func newPlanner[T any](keys feed.Keys[T], items []T, wants []int64, horizon, maxAssigned int64) *planner[T] {
+	_, versioned := any(*new(T)).(models.Transaction)
 	return &planner[T]{
-		keys: keys, items: items, wants: wants, h: horizon, startMax: maxAssigned, max: maxAssigned,
+		keys: keys, versioned: versioned, items: items, wants: wants, h: horizon, startMax: maxAssigned, max: maxAssigned,
 		cur:     make(map[string]ref, len(items)),
 		inserts: make([]newSlot, 0, len(items)),
 		occ: occupancy{
@@ -123,7 +126,7 @@ func (p *planner[T]) run() error {
 					p.inPlace = make(map[int64][]byte)
 				}
 				p.inPlace[r.st] = enc
-				p.stored[r.stored] = storedSlot[T]{st: r.st, json: enc}
+				p.stored[r.stored] = storedSlot[T]{st: r.st, json: enc[1:]}
 				continue
 			}
 			want = max(want, r.st+1)
@@ -156,12 +159,12 @@ func (p *planner[T]) unchanged(r ref, served T) (bool, []byte, error) {
 		s := &p.inserts[r.pending]
 		return p.keys.Same(p.keys.Served(p.items[s.item], s.st), served), nil, nil
 	}
-	enc, err := json.Marshal(served)
+	enc, err := p.marshal(served, r.st)
 	if err != nil {
 		return false, nil, err
 	}
 	s := &p.stored[r.stored]
-	if bytes.Equal(enc, s.json) {
+	if bytes.Equal(enc[1:], s.json) {
 		return true, enc, nil
 	}
 	if !s.decoded {
@@ -191,17 +194,42 @@ func (p *planner[T]) encodeOnce(s *newSlot) ([]byte, error) {
 	if s.json != nil {
 		return s.json, nil
 	}
-	j, err := json.Marshal(p.keys.Served(p.items[s.item], s.st))
+	j, err := p.marshal(p.keys.Served(p.items[s.item], s.st), s.st)
 	if err != nil {
 		return nil, fmt.Errorf("encoding item %q: %w", s.id, err)
 	}
 	return j, nil
 }
 
+// The first byte of what marshal returns says how the rest was made; it is stored in the slot's
+// encoded column, not in item.
+const (
+	flagEncoded = 'E' // by models.Encode: validated, served as it is (see ListPage)
+	flagRaw     = 'R' // by encoding/json: decoded and checked by the handler when served
+)
+
+// marshal returns the stored form of served, whose served time is st, behind its flag byte: the
+// encoding models.Encode makes of a valid contract item (a transaction's carrying st as its
+// updatedAt), encoding/json's for anything else (other types, and invalid items, which the
+// handler then refuses or quarantines when it serves them).
+func (p *planner[T]) marshal(served T, st int64) ([]byte, error) {
+	if enc, err := models.Encode(&served); err == nil && (!p.versioned || enc.Version() == st) {
+		return append([]byte{flagEncoded}, enc.JSON()...), nil
+	}
+	j, err := json.Marshal(served)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte{flagRaw}, j...), nil
+}
+
+// stored splits what marshal returned into the item column and the encoded column.
+func stored(j []byte) ([]byte, bool) { return j[1:], j[0] == flagEncoded }
+
 // encode returns the JSON of the item s serves.
 func (p *planner[T]) encode(s *newSlot) ([]byte, error) {
 	if s.json == nil {
-		j, err := json.Marshal(p.keys.Served(p.items[s.item], s.st))
+		j, err := p.marshal(p.keys.Served(p.items[s.item], s.st), s.st)
 		if err != nil {
 			return nil, fmt.Errorf("encoding item %q: %w", s.id, err)
 		}
