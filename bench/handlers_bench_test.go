@@ -17,6 +17,7 @@ import (
 
 	"github.com/pspconnect/pspconnect/connectortest"
 	"github.com/pspconnect/pspconnect/httpserver"
+	"github.com/pspconnect/pspconnect/httpserver/idempotency"
 	"github.com/pspconnect/pspconnect/models"
 )
 
@@ -41,7 +42,11 @@ func newFixture(tb testing.TB, n int) *fixture {
 	require.NoError(tb, err)
 	lib, err := httpserver.New(p, httpserver.WithAPIKey(apiKey), httpserver.WithLogger(slog.New(slog.DiscardHandler)),
 		// BenchmarkUnauthorized measures the 401 path on every request, past any limit on failures.
-		httpserver.WithAuthFailureLimit(rate.Inf, 1), httpserver.WithAuthFailureGlobalLimit(rate.Inf, 1))
+		httpserver.WithAuthFailureLimit(rate.Inf, 1), httpserver.WithAuthFailureGlobalLimit(rate.Inf, 1),
+		// BenchmarkPayout/first makes a new key per iteration, more than a tenant's default bound on
+		// stored records within their retention (the baseline's map has none).
+		httpserver.WithIdempotencyStore(idempotency.NewMemoryStore(
+			idempotency.WithMaxRecordsPerTenant(1<<40), idempotency.WithMaxBytesPerTenant(1<<50))))
 	require.NoError(tb, err)
 	return &fixture{
 		baseline: NewBaseline(apiKey, served, NewPSP(payoutTime)),

@@ -142,19 +142,21 @@ func (a *answer) write(w http.ResponseWriter, replayed bool) {
 	_, _ = w.Write(a.body)
 }
 
-// storedAnswer is an answer read from the store.
+// storedAnswer is an answer read from the store. Its header is one of two shared maps, never
+// changed: answer.write copies what it reads from them.
 func storedAnswer(a idempotency.Answer) *answer {
-	ans := &answer{
-		status:   a.Status,
-		header:   http.Header{"Content-Type": {"application/json"}, "X-Content-Type-Options": {"nosniff"}},
-		body:     a.Body,
-		replayed: true,
-	}
+	header := storedHeader
 	if a.Status == http.StatusLocked { // an outcome-unknown answer: the retry comes later
-		ans.header.Set("Retry-After", retryAfterSeconds(inFlightRetryAfter))
+		header = storedLockedHeader
 	}
-	return ans
+	return &answer{status: a.Status, header: header, body: a.Body, replayed: true}
 }
+
+var (
+	storedHeader       = http.Header{"Content-Type": headerJSON, "X-Content-Type-Options": headerNoSniff}
+	storedLockedHeader = http.Header{"Content-Type": headerJSON, "X-Content-Type-Options": headerNoSniff,
+		"Retry-After": {retryAfterSeconds(inFlightRetryAfter)}}
+)
 
 // errorAnswer is an error answer in the contract's shape.
 func errorAnswer(status int, detail string, retryAfter time.Duration) *answer {

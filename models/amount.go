@@ -40,6 +40,12 @@ func ParseAmount(s string) (Amount, error) {
 	if !isDecimalInteger(s) {
 		return Amount{}, fmt.Errorf("%w: %q is not an integer in minor units (want digits only, e.g. \"10000\")", ErrInvalidAmount, s)
 	}
+	if len(s) <= 18 { // at most 18 digits (and a sign) fit an int64: no need for big.Int's parser
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err == nil {
+			return Amount{v: big.NewInt(n)}, nil
+		}
+	}
 	v, ok := new(big.Int).SetString(s, 10)
 	if !ok {
 		return Amount{}, fmt.Errorf("%w: %q is not an integer in minor units", ErrInvalidAmount, s)

@@ -26,6 +26,11 @@ func TestParseAmount(t *testing.T) {
 		{in: "-250", want: "-250"},
 		{in: huge, want: huge},
 		{in: "007", want: "7"},
+		{in: "-0", want: "0"},
+		{in: "999999999999999999", want: "999999999999999999"},     // 18 digits: the int64 path
+		{in: "-99999999999999999", want: "-99999999999999999"},     // 17 digits and a sign
+		{in: "9223372036854775807", want: "9223372036854775807"},   // 19 digits: big.Int's parser
+		{in: "-9223372036854775809", want: "-9223372036854775809"}, // below int64
 		{in: "", wantErr: true},
 		{in: "-", wantErr: true},
 		{in: "10.00", wantErr: true},
@@ -245,5 +250,22 @@ func TestInvalidCurrencySaysItOnce(t *testing.T) {
 		require.Error(t, err, "currency %q", currency)
 		assert.Equal(t, 1, strings.Count(err.Error(), "(want"), "currency %q: %v", currency, err)
 		assert.Contains(t, err.Error(), `e.g. "USD/2"`, "currency %q", currency)
+	}
+}
+
+// ParseAmount's int64 shortcut for short amounts gives what big.Int's parser gives, at every
+// length around the cut.
+func TestParseAmountAgreesWithBigInt(t *testing.T) {
+	for n := 1; n <= 24; n++ {
+		for _, digit := range "0159" {
+			for _, sign := range []string{"", "-"} {
+				s := sign + strings.Repeat(string(digit), n)
+				want, ok := new(big.Int).SetString(s, 10)
+				require.True(t, ok, s)
+				got, err := models.ParseAmount(s)
+				require.NoError(t, err, s)
+				assert.Equal(t, want.String(), got.String(), s)
+			}
+		}
 	}
 }

@@ -166,7 +166,8 @@ func (s *MemoryStore) Begin(ctx context.Context, key Key, fingerprint []byte, in
 		s.lastSweep = now
 	}
 
-	if rec, ok := s.records[key]; ok && now.Before(rec.expiresAt) {
+	old, found := s.records[key]
+	if rec := old; found && now.Before(rec.expiresAt) {
 		out := Outcome{CreatedAt: rec.createdAt, ExpiresAt: rec.expiresAt}
 		switch {
 		case !bytes.Equal(rec.fingerprint, fingerprint):
@@ -179,7 +180,7 @@ func (s *MemoryStore) Begin(ctx context.Context, key Key, fingerprint []byte, in
 		}
 		return out, nil
 	}
-	if old, ok := s.records[key]; ok { // expired: replaced
+	if found { // expired: replaced
 		s.charge(key.Tenant, -1, -old.size)
 		delete(s.records, key)
 	}
