@@ -43,11 +43,7 @@ func shapes(u *upstream) map[string]ingest.Source[models.Transaction] {
 			},
 			Map:      toTransaction,
 			Lookback: time.Hour, // changes reach objects created in the last hour (the test's changes are recent)
-			Now: func() time.Time {
-				u.mu.Lock()
-				defer u.mu.Unlock()
-				return u.now().Add(time.Second)
-			},
+			Now:      func() time.Time { return u.Now().Add(time.Second) },
 		},
 		"events": ingest.Events[models.Transaction, event]{
 			Fetch: func(_ context.Context, _, cursor string) ([]event, string, bool, error) { return u.ListEvents(cursor) },

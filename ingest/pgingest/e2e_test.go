@@ -2,10 +2,7 @@ package pgingest_test
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +13,7 @@ import (
 	"github.com/pspconnect/pspconnect/feed"
 	"github.com/pspconnect/pspconnect/httpserver"
 	"github.com/pspconnect/pspconnect/ingest"
+	"github.com/pspconnect/pspconnect/internal/upstreamsim"
 	"github.com/pspconnect/pspconnect/models"
 )
 
@@ -47,125 +45,24 @@ func handler(t testing.TB, f feed.Feed[models.Transaction]) *httpserver.Handler 
 	return h
 }
 
-// upstream is a simulated PSP with an "updated since" list at second precision, keyset-paged ten
-// objects a page, whose transactions change at random, and whose API fails now and then with a 429
-// (with Retry-After) or a 503. (A smaller copy of ingest's test upstream, which lives in package
-// ingest_test.)
-type upstream struct {
-	mu      sync.Mutex
-	rng     *rand.Rand
-	clock   time.Time
-	objects map[string]object
-	order   []string
-	failP   int
-}
-
-type object struct {
-	ID               string
-	Created, Updated time.Time
-	Status           models.TransactionStatus
-	Seq              int // creation sequence
-}
+// upstream is the simulated PSP shared with ingest's tests (see package upstreamsim): here its
+// "updated since" list, keyset-paged ten objects a page, at second precision.
+type (
+	upstream = upstreamsim.Upstream
+	object   = upstreamsim.Object
+)
 
 func newUpstream(seed uint64, failP int) *upstream {
-	return &upstream{rng: rand.New(rand.NewPCG(seed, 7)), clock: t0, objects: map[string]object{}, failP: failP}
+	return upstreamsim.New(rand.New(rand.NewPCG(seed, 7)), failP)
 }
 
-func (u *upstream) now() time.Time { return u.clock.Truncate(time.Second) }
-func (u *upstream) tick()          { u.clock = u.clock.Add(time.Duration(u.rng.IntN(300)) * time.Millisecond) }
-
-// Add creates n objects; Change changes n random objects among the last recent ones created.
-func (u *upstream) Add(n int) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	for range n {
-		u.tick()
-		o := object{ID: fmt.Sprintf("tx_%05d", len(u.order)), Created: u.now(), Updated: u.now(),
-			Status: models.TransactionStatusPending, Seq: len(u.order)}
-		u.objects[o.ID] = o
-		u.order = append(u.order, o.ID)
-	}
-}
-
-var statuses = []models.TransactionStatus{models.TransactionStatusSucceeded, models.TransactionStatusFailed,
-	models.TransactionStatusRefunded, models.TransactionStatusDispute}
-
-func (u *upstream) Change(n, recent int) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	for range n {
-		u.tick()
-		lo := max(len(u.order)-recent, 0)
-		o := u.objects[u.order[lo+u.rng.IntN(len(u.order)-lo)]]
-		o.Status = statuses[u.rng.IntN(len(statuses))]
-		o.Updated = u.now()
-		u.objects[o.ID] = o
-	}
-}
-
-func (u *upstream) Final() map[string]object {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	out := make(map[string]object, len(u.objects))
-	for k, v := range u.objects {
-		out[k] = v
-	}
-	return out
-}
-
-// ListUpdatedSince returns the objects updated at or after since (to the second), oldest update
-// first, ten a page after the keyset cursor.
-func (u *upstream) ListUpdatedSince(since time.Time, cursor string) ([]object, string, error) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.failP > 0 && u.rng.IntN(u.failP) == 0 {
-		if u.rng.IntN(2) == 0 {
-			return nil, "", connector.RateLimited(20*time.Millisecond, "upstream: 429 Too Many Requests")
-		}
-		return nil, "", connector.Unavailable(nil, "upstream: 503 Service Unavailable")
-	}
-	var all []object
-	for _, o := range u.objects {
-		if !o.Updated.Before(since.Truncate(time.Second)) {
-			all = append(all, o)
-		}
-	}
-	slices.SortFunc(all, func(a, b object) int {
-		if c := a.Updated.Compare(b.Updated); c != 0 {
-			return c
-		}
-		return a.Seq - b.Seq
-	})
-	start := 0
-	if cursor != "" {
-		var at int64
-		var seq int
-		if _, err := fmt.Sscanf(cursor, "%d/%d", &at, &seq); err != nil {
-			return nil, "", err
-		}
-		for start < len(all) && (all[start].Updated.Unix() < at || all[start].Updated.Unix() == at && all[start].Seq <= seq) {
-			start++
-		}
-	}
-	end := min(start+10, len(all))
-	page, next := all[start:end], ""
-	if end < len(all) {
-		last := page[len(page)-1]
-		next = fmt.Sprintf("%d/%d", last.Updated.Unix(), last.Seq)
-	}
-	return page, next, nil
-}
-
-func (u *upstream) source() ingest.Source[models.Transaction] {
+// source is the ingestion source of u's transactions.
+func source(u *upstream) ingest.Source[models.Transaction] {
 	return ingest.Since[models.Transaction, object]{
 		Fetch: func(_ context.Context, _ string, since time.Time, cursor string) ([]object, string, error) {
 			return u.ListUpdatedSince(since, cursor)
 		},
-		Map: func(o object) (models.Transaction, error) {
-			t := tx(o.ID, o.Updated, o.Status)
-			t.CreatedAt, t.Amount = o.Created, models.AmountFromInt64(int64(100+o.Seq))
-			return t, nil
-		},
+		Map:       func(o object) (models.Transaction, error) { return o.Transaction(), nil },
 		Time:      func(o object) time.Time { return o.Updated },
 		Precision: time.Second,
 		// Since starts the next pass a Lookback before the latest time seen in the last one, so a
@@ -196,7 +93,7 @@ func TestEndToEnd(t *testing.T) {
 	swaps := make([]*connectortest.Swappable, 2)
 	start := func(i int, name string) {
 		r := newReplica(t, name, newPool(t, schema), ttl)
-		r.start(t, ingest.NewJob(tenant, "transactions", u.source(), r.sink))
+		r.start(t, ingest.NewJob(tenant, "transactions", source(u), r.sink))
 		if swaps[i] == nil {
 			swaps[i] = connectortest.NewSwappable(handler(t, r.sink.Feed()))
 		} else {
