@@ -36,7 +36,7 @@ func TestRunUnderPathPrefix(t *testing.T) {
 func TestRunBadTarget(t *testing.T) {
 	rec := runRecorded(t, Target{APIKey: testKey}, Options{})
 	assert.True(t, rec.Failed())
-	assert.Empty(t, rec.children, "no check runs without a target")
+	assert.Empty(t, rec.children(), "no check runs without a target")
 	assert.Contains(t, rec.dump(), "set Target.Handler or Target.BaseURL")
 
 	_, err := dial(Target{BaseURL: "ftp://example.com"})
