@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/pspconnect/pspconnect/feed"
+	"github.com/pspconnect/pspconnect/internal/feedlist"
 	"github.com/pspconnect/pspconnect/models"
 	"github.com/pspconnect/pspconnect/pagination"
 )
@@ -89,10 +90,7 @@ func tx(id string, at time.Time, status models.TransactionStatus) models.Transac
 	}
 }
 
-func query(page, size int, from time.Time) pagination.Query {
-	return pagination.Query{Page: page, PageSize: size, From: from,
-		Sort: pagination.Sort{Field: pagination.FieldUpdatedAt, Direction: pagination.Ascending}}
-}
+func query(page, size int, from time.Time) pagination.Query { return feedlist.Query(page, size, from) }
 
 func put[T any](t *testing.T, f feed.Feed[T], tenant string, items ...T) {
 	t.Helper()
@@ -113,14 +111,11 @@ func page[T any](t *testing.T, f feed.Feed[T], tenant string, q pagination.Query
 // all returns the whole listing of tenant (which raises the horizon).
 func all(t *testing.T, f feed.Feed[models.Transaction], tenant string) []models.Transaction {
 	t.Helper()
-	var out []models.Transaction
-	for p := 1; ; p++ {
-		items := page(t, f, tenant, query(p, 1000, time.Time{}))
-		out = append(out, items...)
-		if len(items) < 1000 {
-			return out
-		}
+	out, err := feedlist.All(context.Background(), f, tenant)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return out
 }
 
 func ids(txs []models.Transaction) []string {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/pspconnect/pspconnect/feed"
 	"github.com/pspconnect/pspconnect/feed/pgfeed"
+	"github.com/pspconnect/pspconnect/internal/feedlist"
 	"github.com/pspconnect/pspconnect/models"
 	"github.com/pspconnect/pspconnect/pagination"
 )
@@ -32,10 +33,7 @@ func tx(id string, at time.Time, status models.TransactionStatus) models.Transac
 	}
 }
 
-func query(page, size int, from time.Time) pagination.Query {
-	return pagination.Query{Page: page, PageSize: size, From: from,
-		Sort: pagination.Sort{Field: pagination.FieldUpdatedAt, Direction: pagination.Ascending}}
-}
+func query(page, size int, from time.Time) pagination.Query { return feedlist.Query(page, size, from) }
 
 // newTransactions returns a migrated transaction feed on pool.
 func newTransactions(t testing.TB, pool *pgxpool.Pool, opts ...pgfeed.Option) *pgfeed.Feed[models.Transaction] {
@@ -49,15 +47,9 @@ func newTransactions(t testing.TB, pool *pgxpool.Pool, opts ...pgfeed.Option) *p
 // listing returns the whole listing of tenant, a thousand items a page.
 func listing(t testing.TB, f feed.Feed[models.Transaction], tenant string) []models.Transaction {
 	t.Helper()
-	var out []models.Transaction
-	for p := 1; ; p++ {
-		items, err := f.Page(context.Background(), tenant, query(p, 1000, time.Time{}))
-		require.NoError(t, err)
-		out = append(out, items...)
-		if len(items) < 1000 {
-			return out
-		}
-	}
+	out, err := feedlist.All(context.Background(), f, tenant)
+	require.NoError(t, err)
+	return out
 }
 
 func describe(txs []models.Transaction) string {

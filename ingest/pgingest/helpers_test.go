@@ -15,6 +15,7 @@ import (
 	"github.com/pspconnect/pspconnect/feed/pgfeed"
 	"github.com/pspconnect/pspconnect/ingest"
 	"github.com/pspconnect/pspconnect/ingest/pgingest"
+	"github.com/pspconnect/pspconnect/internal/feedlist"
 	"github.com/pspconnect/pspconnect/internal/pgtest"
 	"github.com/pspconnect/pspconnect/models"
 	"github.com/pspconnect/pspconnect/pagination"
@@ -38,10 +39,7 @@ func tx(id string, at time.Time, status models.TransactionStatus) models.Transac
 	}
 }
 
-func query(page, size int, from time.Time) pagination.Query {
-	return pagination.Query{Page: page, PageSize: size, From: from,
-		Sort: pagination.Sort{Field: pagination.FieldUpdatedAt, Direction: pagination.Ascending}}
-}
+func query(page, size int, from time.Time) pagination.Query { return feedlist.Query(page, size, from) }
 
 // newElector returns a migrated elector on pool.
 func newElector(t testing.TB, pool *pgxpool.Pool, opts ...pgingest.Option) *pgingest.Elector {
@@ -68,15 +66,9 @@ func newSink(t testing.TB, pool *pgxpool.Pool) *pgingest.Sink[models.Transaction
 // items a page.
 func listing(t testing.TB, f feed.Feed[models.Transaction], tenant string) []models.Transaction {
 	t.Helper()
-	var out []models.Transaction
-	for p := 1; ; p++ {
-		items, err := f.Page(context.Background(), tenant, query(p, 1000, time.Time{}))
-		require.NoError(t, err)
-		out = append(out, items...)
-		if len(items) < 1000 {
-			return out
-		}
-	}
+	out, err := feedlist.All(context.Background(), f, tenant)
+	require.NoError(t, err)
+	return out
 }
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

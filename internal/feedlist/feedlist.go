@@ -1,0 +1,37 @@
+// Package feedlist reads a transactions feed the way the module's feed tests do: a query for a
+// page of the updatedAt listing, and the whole listing of a tenant. It is shared by feed/feedtest
+// and the tests of feed/pgfeed and ingest/pgingest.
+package feedlist
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/pspconnect/pspconnect/feed"
+	"github.com/pspconnect/pspconnect/models"
+	"github.com/pspconnect/pspconnect/pagination"
+)
+
+// Query is page page of pageSize items of the transactions listing (updatedAt, ascending) from
+// from.
+func Query(page, size int, from time.Time) pagination.Query {
+	return pagination.Query{Page: page, PageSize: size, From: from,
+		Sort: pagination.Sort{Field: pagination.FieldUpdatedAt, Direction: pagination.Ascending}}
+}
+
+// All returns the whole listing of tenant (every slot, superseded ones included), a thousand items
+// a page. Like any list request, it raises the feed's horizon.
+func All(ctx context.Context, f feed.Feed[models.Transaction], tenant string) ([]models.Transaction, error) {
+	var out []models.Transaction
+	for p := 1; ; p++ {
+		items, err := f.Page(ctx, tenant, Query(p, 1000, time.Time{}))
+		if err != nil {
+			return nil, fmt.Errorf("listing of %q, page %d: %w", tenant, p, err)
+		}
+		out = append(out, items...)
+		if len(items) < 1000 {
+			return out, nil
+		}
+	}
+}
