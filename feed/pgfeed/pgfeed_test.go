@@ -27,10 +27,7 @@ import (
 var t0 = time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
 
 func tx(id string, at time.Time, status models.TransactionStatus) models.Transaction {
-	return models.Transaction{
-		ID: id, CreatedAt: at, UpdatedAt: at, Currency: "USD/2", Type: models.TransactionTypePayin, Status: status,
-		Amount: models.AmountFromInt64(100), DestinationAccountID: "acc_1",
-	}
+	return feedlist.Tx(id, at, status)
 }
 
 func query(page, size int, from time.Time) pagination.Query { return feedlist.Query(page, size, from) }

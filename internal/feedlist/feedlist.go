@@ -1,5 +1,5 @@
-// Package feedlist reads a transactions feed the way the module's feed tests do: a query for a
-// page of the updatedAt listing, and the whole listing of a tenant. It is shared by feed/feedtest
+// Package feedlist holds what the module's feed tests share: a plain transaction to put, a query for
+// a page of the updatedAt listing, and the whole listing of a tenant. It is used by feed/feedtest
 // and the tests of feed/pgfeed and ingest/pgingest.
 package feedlist
 
@@ -12,6 +12,14 @@ import (
 	"github.com/pspconnect/pspconnect/models"
 	"github.com/pspconnect/pspconnect/pagination"
 )
+
+// Tx is a valid PAYIN of 1.00 USD/2 to acc_1, created and updated at at.
+func Tx(id string, at time.Time, status models.TransactionStatus) models.Transaction {
+	return models.Transaction{
+		ID: id, CreatedAt: at, UpdatedAt: at, Currency: "USD/2", Type: models.TransactionTypePayin, Status: status,
+		Amount: models.AmountFromInt64(100), DestinationAccountID: "acc_1",
+	}
+}
 
 // Query is page page of pageSize items of the transactions listing (updatedAt, ascending) from
 // from.
