@@ -166,8 +166,8 @@ func (s *MemoryStore) Begin(ctx context.Context, key Key, fingerprint []byte, in
 		s.lastSweep = now
 	}
 
-	old, found := s.records[key]
-	if rec := old; found && now.Before(rec.expiresAt) {
+	rec, found := s.records[key]
+	if found && now.Before(rec.expiresAt) {
 		out := Outcome{CreatedAt: rec.createdAt, ExpiresAt: rec.expiresAt}
 		switch {
 		case !bytes.Equal(rec.fingerprint, fingerprint):
@@ -181,14 +181,14 @@ func (s *MemoryStore) Begin(ctx context.Context, key Key, fingerprint []byte, in
 		return out, nil
 	}
 	if found { // expired: replaced
-		s.charge(key.Tenant, -1, -old.size)
+		s.charge(key.Tenant, -1, -rec.size)
 		delete(s.records, key)
 	}
 	size := int64(recordOverhead + len(key.Tenant) + len(key.Route) + len(key.IdempotencyKey) + len(fingerprint))
 	if err := s.roomFor(key.Tenant, size, now); err != nil {
 		return Outcome{}, err
 	}
-	rec := &memoryRecord{
+	rec = &memoryRecord{
 		fingerprint: slices.Clone(fingerprint),
 		token:       NewToken(),
 		createdAt:   now,
