@@ -182,20 +182,8 @@ func TestConformance(t *testing.T) {
 			round := 0
 			changes := func(ctx context.Context) error {
 				round++
-				var st stateView
-				if err := adminCall(ctx, srv.URL, key, "GET", "/admin/api/state", nil, &st); err != nil {
+				if err := applyLifecycleRound(ctx, srv.URL, key, round); err != nil {
 					return err
-				}
-				moved := 0
-				for i, tx := range st.Transactions {
-					if len(tx.Actions) == 0 || moved == 15 {
-						continue
-					}
-					body := map[string]string{"action": string(tx.Actions[(i+round)%len(tx.Actions)])}
-					if err := adminCall(ctx, srv.URL, key, "POST", "/admin/api/transactions/"+tx.ID+"/actions", body, nil); err != nil {
-						return err
-					}
-					moved++
 				}
 				if err := adminCall(ctx, srv.URL, key, "POST", "/admin/api/accounts", map[string]string{"name": fmt.Sprint("Round ", round)}, nil); err != nil {
 					return err
@@ -208,6 +196,27 @@ func TestConformance(t *testing.T) {
 			assert.Equal(t, 4, round, "Changes ran once per page size")
 		})
 	}
+}
+
+// applyLifecycleRound applies, through the admin API at base, one of its available lifecycle
+// actions to each of up to 15 transactions of key's dataset, a different one each round.
+func applyLifecycleRound(ctx context.Context, base, key string, round int) error {
+	var st stateView
+	if err := adminCall(ctx, base, key, "GET", "/admin/api/state", nil, &st); err != nil {
+		return err
+	}
+	moved := 0
+	for i, tx := range st.Transactions {
+		if len(tx.Actions) == 0 || moved == 15 {
+			continue
+		}
+		body := map[string]string{"action": string(tx.Actions[(i+round)%len(tx.Actions)])}
+		if err := adminCall(ctx, base, key, "POST", "/admin/api/transactions/"+tx.ID+"/actions", body, nil); err != nil {
+			return err
+		}
+		moved++
+	}
+	return nil
 }
 
 // onlyKey refuses every bearer token but key with 401, like a middleware with one configured key.

@@ -223,20 +223,8 @@ func TestPostgresConformance(t *testing.T) {
 	round := 0
 	changes := func(ctx context.Context) error {
 		round++
-		var st stateView
-		if err := adminCall(ctx, other.URL, key, "GET", "/admin/api/state", nil, &st); err != nil {
+		if err := applyLifecycleRound(ctx, other.URL, key, round); err != nil {
 			return err
-		}
-		moved := 0
-		for i, tx := range st.Transactions {
-			if len(tx.Actions) == 0 || moved == 15 {
-				continue
-			}
-			body := map[string]string{"action": string(tx.Actions[(i+round)%len(tx.Actions)])}
-			if err := adminCall(ctx, other.URL, key, "POST", "/admin/api/transactions/"+tx.ID+"/actions", body, nil); err != nil {
-				return err
-			}
-			moved++
 		}
 		return adminCall(ctx, other.URL, key, "POST", "/admin/api/generate", map[string]any{"count": 8}, nil)
 	}
