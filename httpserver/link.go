@@ -142,16 +142,18 @@ func (h *Handler) lookupLinks(r *http.Request, ids []string) (map[string]idempot
 	tenant, _ := connector.TenantFrom(r.Context())
 	ctx, cancel := h.guard.storeContext(r)
 	defer cancel()
+	// The writes in flight are taken before the store is read: a write that completes in between
+	// has stored its link by then (Complete comes before its flight ends), and one still in flight
+	// is waited for. Taken after, a write completing between the two reads would be in neither.
+	pending := h.guard.pendingWrites(tenant)
 	links, err := h.guard.store.Linked(ctx, tenant, ids)
 	if err != nil {
 		return nil, err
 	}
-	if len(links) < len(ids) {
-		if pending := h.guard.pendingWrites(tenant); len(pending) > 0 {
-			h.guard.waitFor(r, pending, linkWait)
-			if links, err = h.guard.store.Linked(ctx, tenant, ids); err != nil {
-				return nil, err
-			}
+	if len(links) < len(ids) && len(pending) > 0 {
+		h.guard.waitFor(r, pending, linkWait)
+		if links, err = h.guard.store.Linked(ctx, tenant, ids); err != nil {
+			return nil, err
 		}
 	}
 	return links, nil

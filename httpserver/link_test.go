@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -168,6 +169,45 @@ func TestRowListedBeforeTheWriteReturns(t *testing.T) {
 	close(g.open)
 	require.Equal(t, http.StatusCreated, (<-done).status)
 	rows := <-polled
+	require.Len(t, rows, 1)
+	for _, tx := range rows {
+		assert.Equal(t, "ik_9", tx.RelatedTransactionID)
+	}
+}
+
+// staleLinksStore returns from its first Linked what the store held when it was read, after
+// between has run: a write completing while a page reads its links.
+type staleLinksStore struct {
+	idempotency.Store
+	once    sync.Once
+	between func()
+}
+
+func (s *staleLinksStore) Linked(ctx context.Context, tenant string, ids []string) (map[string]idempotency.Link, error) {
+	links, err := s.Store.Linked(ctx, tenant, ids)
+	s.once.Do(s.between)
+	return links, err
+}
+
+// TestWriteCompletingWhileAPageReadsItsLinks: the write whose row is on the page completes (its
+// link stored, its flight ended) just after the page read the store and found no link. The page
+// must still serve the row linked: it knew the write was in flight before it read the store.
+func TestWriteCompletingWhileAPageReadsItsLinks(t *testing.T) {
+	g := newGate()
+	p := newRowProvider()
+	p.beforeReturn = g.wait
+	done := make(chan response, 1)
+	var posted response
+	store := &staleLinksStore{Store: idempotency.NewMemoryStore(), between: func() {
+		close(g.open)
+		posted = <-done // answered: stored and no longer in flight
+	}}
+	srv, _ := newServer(t, p, httpserver.WithIdempotencyStore(store))
+
+	go func() { done <- postPayout(t, srv.URL, payoutBody) }()
+	<-g.entered // the row is listed, the payout not answered yet
+	rows := listTransactions(t, srv.URL)
+	require.Equal(t, http.StatusCreated, posted.status)
 	require.Len(t, rows, 1)
 	for _, tx := range rows {
 		assert.Equal(t, "ik_9", tx.RelatedTransactionID)
