@@ -112,12 +112,13 @@ type memRoute[T any] struct {
 	poll       pollWindow
 }
 
-// memSlot is one slot: an item version with its served time applied, as its encoding's JSON
-// followed by one byte, '1' when the encoding is an UnlinkedWrite and '0' otherwise (or, when json
-// is empty, kept in memRoute.raw).
+// memSlot is one slot: an item version with its served time applied, as its encoding's JSON (or,
+// when json is empty, kept in memRoute.raw). unlinked is the encoding's UnlinkedWrite, kept here so
+// that a page is put together without reading its items' bytes before they are copied.
 type memSlot struct {
-	st   int64
-	json string
+	st       int64
+	json     string
+	unlinked bool
 }
 
 // makeEncoded rebuilds the encodings the feed made with models.Encode (see encodedtrust).
@@ -129,12 +130,14 @@ func (m *Memory[T]) encoded(s memSlot) models.Encoded {
 	if s.json == "" {
 		return models.Encoded{}
 	}
-	n := len(s.json) - 1
-	unlinked := int8(s.json[n] - '0')
-	if m.versioned {
-		return makeEncoded(s.json[:n], s.st, unlinked)
+	var unlinked int8
+	if s.unlinked {
+		unlinked = 1
 	}
-	return makeEncoded(s.json[:n], 0, unlinked)
+	if m.versioned {
+		return makeEncoded(s.json, s.st, unlinked)
+	}
+	return makeEncoded(s.json, 0, unlinked)
 }
 
 var (
@@ -248,19 +251,15 @@ func (m *Memory[T]) wants(items []T) ([]int64, error) {
 	return wants, nil
 }
 
-// encode returns the JSON of item's encoding with its flag byte (see memSlot), or "" for an item
-// kept raw: another type, an item models.Encode refuses (for the handler to refuse or quarantine),
-// or one whose encoding would not carry its served time st as its version.
-func (m *Memory[T]) encode(r *memRoute[T], item *T, st int64) string {
+// encode returns the slot of item at served time st: its encoding's JSON, kept in the arena, or
+// no JSON for an item kept raw: another type, an item models.Encode refuses (for the handler to
+// refuse or quarantine), or one whose encoding would not carry st as its version.
+func (m *Memory[T]) encode(r *memRoute[T], item *T, st int64) memSlot {
 	enc, err := models.Encode(item)
 	if err != nil || (m.versioned && enc.Version() != st) {
-		return ""
+		return memSlot{st: st}
 	}
-	flag := byte('0')
-	if enc.UnlinkedWrite() {
-		flag = '1'
-	}
-	return r.arena.add(enc.JSON(), flag)
+	return memSlot{st: st, json: r.arena.add(enc.JSON()), unlinked: enc.UnlinkedWrite()}
 }
 
 // hashID hashes an id for memRoute.byID (a variable for the test of clashing hashes).
@@ -307,12 +306,12 @@ func (r *memRoute[T]) put(m *Memory[T], item T, want int64, now time.Time) {
 	if oldSt, ok := r.lookup(m, id); ok {
 		i := r.search(oldSt)
 		served := keys.Served(item, oldSt)
-		j := m.encode(r, &served, oldSt)
-		if r.same(m, r.slots[i], served, j) {
+		e := m.encode(r, &served, oldSt)
+		if r.same(m, r.slots[i], served, e.json) {
 			return
 		}
 		if keys.InPlace {
-			r.set(i, served, j)
+			r.set(i, served, e)
 			return
 		}
 		want = max(want, oldSt+1)
@@ -331,11 +330,11 @@ func (r *memRoute[T]) put(m *Memory[T], item T, want int64, now time.Time) {
 	r.max = max(r.max, st)
 }
 
-// set makes slot i hold served, as its encoding's JSON j ("": kept raw).
-func (r *memRoute[T]) set(i int, served T, j string) {
+// set makes slot i hold served, encoded as e (no JSON: kept raw).
+func (r *memRoute[T]) set(i int, served T, e memSlot) {
 	s := &r.slots[i]
-	s.json = j
-	if j == "" {
+	s.json, s.unlinked = e.json, e.unlinked
+	if e.json == "" {
 		r.raw[s.st] = served
 	} else {
 		delete(r.raw, s.st)
@@ -600,11 +599,11 @@ type arena struct {
 
 const arenaChunk = 256 << 10
 
-// add returns a string holding json followed by flag, kept in the arena.
-func (a *arena) add(json string, flag byte) string {
-	n := len(json) + 1
+// add returns a string holding json, kept in the arena.
+func (a *arena) add(json string) string {
+	n := len(json)
 	if n > arenaChunk/4 {
-		return json + string(flag) // a large item gets its own allocation
+		return json // a large item keeps its own allocation
 	}
 	if cap(a.chunk)-len(a.chunk) < n {
 		// Chunks grow from 4 KiB to arenaChunk, so that a tenant with few items holds little.
@@ -612,6 +611,5 @@ func (a *arena) add(json string, flag byte) string {
 	}
 	start := len(a.chunk)
 	a.chunk = append(a.chunk, json...)
-	a.chunk = append(a.chunk, flag)
 	return unsafe.String(&a.chunk[start], n)
 }
