@@ -96,6 +96,13 @@ func (h *Handler) applyLink(r *http.Request, tx *models.Transaction, links map[s
 // linkEncoded is linkTransactions for an encoded page: it returns, by index in encs, the encoding
 // of each row it linked (decoded, linked and encoded again); the other rows keep their bytes.
 func (h *Handler) linkEncoded(r *http.Request, encs []models.Encoded) (map[int][]byte, error) {
+	unlinked := false
+	for _, e := range encs {
+		unlinked = unlinked || e.UnlinkedWrite()
+	}
+	if !unlinked || h.guard.holdsNoLinks(r) {
+		return nil, nil // and the rows' bytes are not read before they are copied
+	}
 	ids := linkIDs.Get().(*[]string)
 	defer func() { clear(*ids); linkIDs.Put(ids) }()
 	*ids = (*ids)[:0]
@@ -157,6 +164,18 @@ func (h *Handler) lookupLinks(r *http.Request, ids []string) (map[string]idempot
 		}
 	}
 	return links, nil
+}
+
+// holdsNoLinks reports whether the tenant of r is known to have no link to fill: the store is this
+// process's MemoryStore, it holds no link for the tenant, and this handler is creating no payout or
+// transfer for it. The writes in flight are looked at first, as in lookupLinks: a write that ended
+// before has stored its link.
+func (g *guard) holdsNoLinks(r *http.Request) bool {
+	if !g.local {
+		return false
+	}
+	tenant, _ := connector.TenantFrom(r.Context())
+	return len(g.pendingWrites(tenant)) == 0 && !g.store.(*idempotency.MemoryStore).HasLinks(tenant)
 }
 
 // pendingWrites returns the flights of the payouts and transfers this handler is creating for

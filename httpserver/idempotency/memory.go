@@ -66,6 +66,7 @@ type MemoryStore struct {
 // tenantUsage is what one tenant's records and links take.
 type tenantUsage struct {
 	records int
+	links   int
 	bytes   int64
 }
 
@@ -228,6 +229,8 @@ func (s *MemoryStore) Complete(_ context.Context, key Key, token string, answer 
 		lk := linkKey{key.Tenant, answer.CreatedID}
 		if old, ok := s.links[lk]; ok {
 			s.charge(key.Tenant, 0, -old.size)
+		} else {
+			s.chargeLinks(key.Tenant, 1)
 		}
 		size := int64(linkOverhead + len(key.Tenant) + len(answer.CreatedID) + len(key.Route) + len(key.IdempotencyKey))
 		s.links[lk] = memoryLink{
@@ -248,6 +251,9 @@ func (s *MemoryStore) Linked(ctx context.Context, tenant string, ids []string) (
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if u := s.usage[tenant]; u == nil || u.links == 0 {
+		return nil, nil // most pages of a tenant without writes: no lookups
+	}
 	var found map[string]Link
 	for _, id := range ids {
 		if l, ok := s.links[linkKey{tenant, id}]; ok && now.Before(l.expiresAt) {
@@ -258,6 +264,16 @@ func (s *MemoryStore) Linked(ctx context.Context, tenant string, ids []string) (
 		}
 	}
 	return found, nil
+}
+
+// HasLinks reports whether the store holds a link (see Store.Linked) for tenant, expired ones not
+// yet purged included. The handler asks it before looking up the links of a page's rows: a tenant
+// that never created a payout or transfer through the middleware needs no lookup.
+func (s *MemoryStore) HasLinks(tenant string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.usage[tenant]
+	return u != nil && u.links > 0
 }
 
 // Abandon implements Store.
@@ -293,6 +309,7 @@ func (s *MemoryStore) purgeLocked(now time.Time) int {
 	for key, l := range s.links {
 		if !now.Before(l.expiresAt) {
 			delete(s.links, key)
+			s.chargeLinks(key.tenant, -1)
 			s.charge(key.tenant, 0, -l.size)
 		}
 	}
@@ -308,9 +325,19 @@ func (s *MemoryStore) charge(tenant string, records int, bytes int64) {
 	}
 	u.records += records
 	u.bytes += bytes
-	if u.records == 0 && u.bytes == 0 {
+	if u.records == 0 && u.links == 0 && u.bytes == 0 {
 		delete(s.usage, tenant)
 	}
+}
+
+// chargeLinks adds n links to tenant's usage (their bytes go through charge).
+func (s *MemoryStore) chargeLinks(tenant string, n int) {
+	u := s.usage[tenant]
+	if u == nil {
+		u = &tenantUsage{}
+		s.usage[tenant] = u
+	}
+	u.links += n
 }
 
 // roomFor returns nil when tenant may add a record of size bytes, or a *StoreFullError. A tenant at

@@ -111,3 +111,37 @@ func TestOutcomeKindString(t *testing.T) {
 	assert.Equal(t, "InFlight", idempotency.InFlight.String())
 	assert.Equal(t, "OutcomeKind(9)", idempotency.OutcomeKind(9).String())
 }
+
+// TestMemoryStoreHasLinks: HasLinks follows the tenant's links, as Linked reads them: none before a
+// write that created an object, one after, none once its link is purged; another tenant's links
+// do not count, and a link stored again for the same id is counted once.
+func TestMemoryStoreHasLinks(t *testing.T) {
+	clock := &fakeClock{now: time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)}
+	s := idempotency.NewMemoryStore(idempotency.WithClock(clock.Now), idempotency.WithMemoryLinkRetention(time.Hour))
+	ctx := context.Background()
+	write := func(tenant, key, created string) {
+		t.Helper()
+		k := idempotency.Key{Tenant: tenant, Route: "POST /payouts", IdempotencyKey: key}
+		out, err := s.Begin(ctx, k, []byte("fp"), time.Minute)
+		require.NoError(t, err)
+		require.NoError(t, s.Complete(ctx, k, out.Token, idempotency.Answer{Status: 201, CreatedID: created}, time.Minute))
+	}
+	assert.False(t, s.HasLinks("t"))
+	write("t", "refused", "") // a write that created nothing leaves no link
+	assert.False(t, s.HasLinks("t"))
+	write("t", "k1", "po_1")
+	write("t", "k2", "po_1") // the same id again: still one link
+	assert.True(t, s.HasLinks("t"))
+	assert.False(t, s.HasLinks("other"))
+	links, err := s.Linked(ctx, "t", []string{"po_1"})
+	require.NoError(t, err)
+	assert.Equal(t, "k2", links["po_1"].IdempotencyKey)
+
+	clock.Advance(2 * time.Hour)
+	_, err = s.Purge(ctx)
+	require.NoError(t, err)
+	assert.False(t, s.HasLinks("t"), "the link expired and was purged")
+	records, bytes := s.Usage("t")
+	assert.Zero(t, records)
+	assert.Zero(t, bytes)
+}
