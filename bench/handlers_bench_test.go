@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -214,6 +215,60 @@ func BenchmarkPayout(b *testing.B) {
 				serve(b, impl.h, func(i int) *http.Request { return post("/payouts", bodies[i]) }, http.StatusCreated)
 			})
 		}
+	}
+}
+
+// payoutBlock is how many requests in a row each handler of BenchmarkPayoutTurns serves before
+// the other takes its turn.
+const payoutBlock = 64
+
+// BenchmarkPayoutTurns is BenchmarkPayout with both handlers measured in the same run: they take
+// turns in blocks of payoutBlock requests (the order swapping each block), each with its own
+// fixture, so that both share the machine's noise; library-throughput/baseline is the baseline's
+// time over the library's (target ≥ 1.0). "first" sends a new idempotency key each time (both
+// stores grow alike), "replay" the same request again.
+func BenchmarkPayoutTurns(b *testing.B) {
+	for _, mode := range []string{"first", "replay"} {
+		b.Run(mode, func(b *testing.B) {
+			f := newFixture(b, 100)
+			hs := []http.Handler{f.baseline, f.library}
+			body := func(i int) string {
+				if mode == "first" {
+					return payoutBody("key-" + strconv.Itoa(i))
+				}
+				return payoutBody("replayed-key")
+			}
+			bodies := make([]string, b.N)
+			for i := range bodies {
+				bodies[i] = body(i)
+			}
+			for _, h := range hs { // the replayed key's first answer, and warm code
+				w := newSink()
+				h.ServeHTTP(w, post("/payouts", body(-1)))
+			}
+			spent := make([]time.Duration, len(hs))
+			w := newSink()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i += payoutBlock {
+				n := min(payoutBlock, b.N-i)
+				for k := range hs {
+					j := (i/payoutBlock + k) % len(hs)
+					t0 := time.Now()
+					for q := range n {
+						w.reset()
+						hs[j].ServeHTTP(w, post("/payouts", bodies[i+q]))
+						if w.status != http.StatusCreated {
+							b.Fatalf("status %d", w.status)
+						}
+					}
+					spent[j] += time.Since(t0)
+				}
+			}
+			b.ReportMetric(float64(spent[0].Nanoseconds())/float64(b.N), "baseline-ns")
+			b.ReportMetric(float64(spent[1].Nanoseconds())/float64(b.N), "library-ns")
+			b.ReportMetric(float64(spent[0])/float64(spent[1]), "library-throughput/baseline")
+		})
 	}
 }
 

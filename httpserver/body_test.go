@@ -3,6 +3,7 @@ package httpserver_test
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -28,6 +29,7 @@ func TestWriteBodies(t *testing.T) {
 		{"valid payout", "/payouts", validPayout, "", http.StatusCreated, ""},
 		// Each accepted payout has its own idempotency key: a repeat of a key is a replay, without a provider call.
 		{"charset parameter accepted", "/payouts", strings.Replace(validPayout, `"ik_9"`, `"ik_charset"`, 1), "application/json; charset=utf-8", http.StatusCreated, ""},
+		{"Content-Type in capitals accepted", "/payouts", strings.Replace(validPayout, `"ik_9"`, `"ik_caps"`, 1), "Application/JSON", http.StatusCreated, ""},
 		{"missing Content-Type accepted", "/payouts", strings.Replace(validPayout, `"ik_9"`, `"ik_no_ct"`, 1), "-", http.StatusCreated, ""},
 		{"unknown fields accepted", "/payouts", `{"idempotencyKey":"ik_u","amount":"1","currency":"USD/2","sourceAccountId":"a","destinationAccountId":"b","newField":{"x":1}}`, "", http.StatusCreated, ""},
 		{"text/plain refused", "/payouts", validPayout, "text/plain", http.StatusUnsupportedMediaType, `Content-Type "text/plain" is not supported`},
@@ -81,5 +83,42 @@ func TestOversizedBodyWithoutContentLength(t *testing.T) {
 	req.Header.Set("Content-Type", "application/json")
 	res := do(t, req)
 	assert.Equal(t, "request body is larger than the limit of 100 bytes", errorBody(t, res, http.StatusBadRequest).Detail)
+	assert.Empty(t, p.recorded())
+}
+
+// TestChunkedBodyWithinTheLimit: a body sent without a length, within the limit, is read whole.
+func TestChunkedBodyWithinTheLimit(t *testing.T) {
+	p := newFull()
+	srv, _ := newServer(t, p)
+	// Pieces smaller than any read buffer, so that the body is read in several reads.
+	var pieces []io.Reader
+	for _, c := range payoutBody {
+		pieces = append(pieces, strings.NewReader(string(c)))
+	}
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/payouts", io.MultiReader(pieces...))
+	require.NoError(t, err)
+	require.EqualValues(t, 0, req.ContentLength, "the body must be sent without a length")
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	req.Header.Set("Content-Type", "application/json")
+	res := do(t, req)
+	require.Equal(t, http.StatusCreated, res.status, "body: %s", res.body)
+	assert.Len(t, p.recorded(), 1)
+}
+
+// TestBodyLongerThanItsContentLength: a request built by hand (not read by net/http's server)
+// whose body goes on past its Content-Length is refused, not read past the length or the limit.
+func TestBodyLongerThanItsContentLength(t *testing.T) {
+	p := newFull()
+	h, err := httpserver.New(p, httpserver.WithAPIKey(testKey), httpserver.WithLogger(discardLogger()))
+	require.NoError(t, err)
+	for _, declared := range []int64{10, int64(len(payoutBody)) - 1} {
+		req := httptest.NewRequest(http.MethodPost, "/payouts", strings.NewReader(payoutBody))
+		req.ContentLength = declared
+		req.Header.Set("Authorization", "Bearer "+testKey)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		require.Equal(t, http.StatusBadRequest, rec.Code, "Content-Length %d: %s", declared, rec.Body)
+		assert.Contains(t, rec.Body.String(), "request body is longer than its Content-Length")
+	}
 	assert.Empty(t, p.recorded())
 }

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/pspconnect/pspconnect/models"
@@ -23,7 +24,7 @@ import (
 // not define are accepted: Formance may add some.
 func decodeBody[T any](w http.ResponseWriter, r *http.Request, what string, limit int64) (T, bool) {
 	var v T
-	if ct := r.Header.Get("Content-Type"); ct != "" {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.EqualFold(ct, "application/json") {
 		mediaType, _, err := mime.ParseMediaType(ct)
 		if err != nil || mediaType != "application/json" {
 			WriteError(w, http.StatusUnsupportedMediaType, "",
@@ -31,11 +32,18 @@ func decodeBody[T any](w http.ResponseWriter, r *http.Request, what string, limi
 			return v, false
 		}
 	}
-	body, err := io.ReadAll(r.Body)
+	buf := bodyBuffers.Get().(*[]byte)
+	defer putBodyBuffer(buf) // what is decoded from body is copied out of it
+	body, err := readBody(r, limit, (*buf)[:0])
+	*buf = body
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			WriteError(w, http.StatusBadRequest, "", bodyTooLarge(tooLarge.Limit))
+			return v, false
+		}
+		if errors.Is(err, errLongerThanDeclared) {
+			WriteError(w, http.StatusBadRequest, "", err.Error())
 			return v, false
 		}
 		// The connection failed or timed out: 408, which Formance retries, and no error text (it
@@ -56,6 +64,51 @@ func decodeBody[T any](w http.ResponseWriter, r *http.Request, what string, limi
 		return v, false
 	}
 	return v, true
+}
+
+// errLongerThanDeclared: the body goes on past its Content-Length (possible only in a request built
+// by hand: net/http's server ends a body where its Content-Length says).
+var errLongerThanDeclared = errors.New("request body is longer than its Content-Length")
+
+// readBody appends r's body to buf. A body of known length is read to its end, and one longer than
+// limit fails with an *http.MaxBytesError; one of unknown length is read through the
+// http.MaxBytesReader that limitBody put in front of it.
+func readBody(r *http.Request, limit int64, buf []byte) ([]byte, error) {
+	if r.Body == nil {
+		return buf, nil
+	}
+	n := r.ContentLength
+	if n < 0 {
+		for {
+			if len(buf) == cap(buf) {
+				buf = append(buf, 0)[:len(buf)]
+			}
+			m, err := r.Body.Read(buf[len(buf):cap(buf)])
+			buf = buf[:len(buf)+m]
+			if err == io.EOF {
+				return buf, nil
+			}
+			if err != nil {
+				return buf, err
+			}
+		}
+	}
+	if n > limit {
+		return buf, &http.MaxBytesError{Limit: limit}
+	}
+	// Read one byte more than announced, to see the body end where it says (net/http's request
+	// bodies do; a request built by hand may not).
+	buf = slices.Grow(buf[:0], int(n)+1)[:n+1]
+	m, err := io.ReadFull(r.Body, buf)
+	switch {
+	case m == int(n) && (err == io.ErrUnexpectedEOF || err == io.EOF):
+		return buf[:n], nil
+	case m > int(n):
+		return buf[:m], errLongerThanDeclared
+	case err == nil:
+		err = io.ErrUnexpectedEOF
+	}
+	return buf[:m], err
 }
 
 // describeDecodeError explains a json.Unmarshal error, naming the field when possible.

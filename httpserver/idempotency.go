@@ -131,12 +131,15 @@ type answer struct {
 	replayed bool
 }
 
+// write writes a to w. The header values are shared with a (and with every other answer replayed
+// from the same map), capped so that an append to one makes a copy; nothing writes into them.
 func (a *answer) write(w http.ResponseWriter, replayed bool) {
+	header := w.Header()
 	for k, v := range a.header {
-		w.Header()[k] = append([]string(nil), v...)
+		header[k] = v[:len(v):len(v)]
 	}
 	if replayed || a.replayed {
-		w.Header().Set(ReplayedHeader, "true")
+		header[ReplayedHeader] = headerTrue
 	}
 	w.WriteHeader(a.status)
 	_, _ = w.Write(a.body)
@@ -153,6 +156,7 @@ func storedAnswer(a idempotency.Answer) *answer {
 }
 
 var (
+	headerTrue         = []string{"true"}
 	storedHeader       = http.Header{"Content-Type": headerJSON, "X-Content-Type-Options": headerNoSniff}
 	storedLockedHeader = http.Header{"Content-Type": headerJSON, "X-Content-Type-Options": headerNoSniff,
 		"Retry-After": {retryAfterSeconds(inFlightRetryAfter)}}

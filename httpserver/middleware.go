@@ -257,7 +257,9 @@ func authenticate(a *authenticator) func(http.Handler) http.Handler {
 }
 
 // limitBody refuses bodies larger than limit bytes: at once when Content-Length says so, otherwise
-// when reading passes the limit (http.MaxBytesReader), which the JSON decoding reports as a 400.
+// when reading passes the limit (http.MaxBytesReader), which the JSON decoding reports as a 400. A
+// body of known length needs no reader in front: net/http ends it at its Content-Length, which is
+// within the limit here.
 func limitBody(limit int64) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -265,7 +267,7 @@ func limitBody(limit int64) func(http.Handler) http.Handler {
 				WriteError(w, http.StatusBadRequest, "", bodyTooLarge(limit))
 				return
 			}
-			if r.Body != nil && r.Body != http.NoBody {
+			if r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody {
 				r.Body = http.MaxBytesReader(w, r.Body, limit)
 			}
 			next.ServeHTTP(w, r)
