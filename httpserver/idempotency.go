@@ -175,34 +175,37 @@ func errorAnswer(status int, detail string, retryAfter time.Duration) *answer {
 // recorder is the http.ResponseWriter given to a provider call, so that its answer can be stored
 // before it is sent.
 type recorder struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
+	ans  answer // what answer returns: status and header as written, body set then
+	body bytes.Buffer
 }
 
-func newRecorder() *recorder { return &recorder{header: make(http.Header)} }
+func newRecorder() *recorder { return &recorder{ans: answer{header: make(http.Header)}} }
 
-func (r *recorder) Header() http.Header { return r.header }
+func (r *recorder) Header() http.Header { return r.ans.header }
 
 func (r *recorder) WriteHeader(status int) {
-	if r.status == 0 {
-		r.status = status
+	if r.ans.status == 0 {
+		r.ans.status = status
 	}
 }
 
 func (r *recorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
+	if r.ans.status == 0 {
+		r.ans.status = http.StatusOK
+	}
+	if r.body.Len() == 0 && r.body.Cap() == 0 {
+		r.body.Grow(len(b)) // most answers are written in one Write: one allocation of their size
 	}
 	return r.body.Write(b)
 }
 
+// answer returns what was written; the recorder is not written to afterwards.
 func (r *recorder) answer() *answer {
-	status := r.status
-	if status == 0 {
-		status = http.StatusOK
+	if r.ans.status == 0 {
+		r.ans.status = http.StatusOK
 	}
-	return &answer{status: status, header: r.header, body: r.body.Bytes()}
+	r.ans.body = r.body.Bytes()
+	return &r.ans
 }
 
 // writeOutcome says what a provider call of a write means for its idempotency key.
@@ -251,6 +254,10 @@ func newGuard(cfg config) *guard {
 
 // write describes one write request to the guard.
 type write struct {
+	// detached is the request's context without its cancellation (context.WithoutCancel), set by
+	// serve: the context of the store calls and the provider call, which go on when the client
+	// goes away.
+	detached    context.Context
 	key         idempotency.Key
 	fingerprint []byte
 	object      string // "payout", for Details
@@ -262,6 +269,7 @@ type write struct {
 // or 423 "in flight". call gets a context that does not end when the client goes away: once started,
 // a provider call runs to its end so that its answer is stored for the client's retry.
 func (g *guard) serve(w http.ResponseWriter, r *http.Request, wr write, call writeCall) {
+	wr.detached = context.WithoutCancel(r.Context())
 	wait := &waiter{r: r, deadline: time.Now().Add(g.wait)}
 	defer wait.stop()
 	for {
@@ -398,16 +406,18 @@ func (g *guard) storeFull(r *http.Request, full *idempotency.StoreFullError) *an
 		routeName(r), full.Limit, full.Max), storeFullRetryAfter)
 }
 
-// storeContext is the context of a store call: the request's values, without its cancellation.
-func (g *guard) storeContext(r *http.Request) (context.Context, context.CancelFunc) {
+// storeContext is the context of a store call from detached, the request's context without its
+// cancellation (context.WithoutCancel): its values, bounded by storeCallTimeout for a store outside
+// the process.
+func (g *guard) storeContext(detached context.Context) (context.Context, context.CancelFunc) {
 	if g.local {
-		return context.WithoutCancel(r.Context()), func() {}
+		return detached, func() {}
 	}
-	return context.WithTimeout(context.WithoutCancel(r.Context()), storeCallTimeout)
+	return context.WithTimeout(detached, storeCallTimeout)
 }
 
 func (g *guard) begin(r *http.Request, wr write) (idempotency.Outcome, error) {
-	ctx, cancel := g.storeContext(r)
+	ctx, cancel := g.storeContext(wr.detached)
 	defer cancel()
 	g.maybePurge(r)
 	return g.store.Begin(ctx, wr.key, wr.fingerprint, g.inFlightTTL)
@@ -430,7 +440,7 @@ func (g *guard) run(r *http.Request, wr write, acquired idempotency.Outcome, lea
 			g.complete(r, wr, acquired.Token, g.unknownAnswer(wr, acquired, leaseEnd), "", leaseEnd, leaseEnd)
 		}
 	}()
-	ctx, cancel := context.WithDeadline(context.WithoutCancel(r.Context()), leaseEnd)
+	ctx, cancel := context.WithDeadline(wr.detached, leaseEnd)
 	defer cancel()
 	rec := newRecorder()
 	res := call(ctx, rec)
@@ -461,12 +471,7 @@ func (g *guard) run(r *http.Request, wr write, acquired idempotency.Outcome, lea
 // leaseEnd, so that the key is not blocked for the whole in-flight TTL once the database is back.
 func (g *guard) complete(r *http.Request, wr write, token string, ans *answer, createdID string, expires, leaseEnd time.Time) {
 	stored := idempotency.Answer{Status: ans.status, Body: ans.body, CreatedID: createdID}
-	try := func() error {
-		ctx, cancel := g.storeContext(r)
-		defer cancel()
-		return g.store.Complete(ctx, wr.key, token, stored, max(time.Until(expires), time.Second))
-	}
-	err := try()
+	err := g.tryComplete(wr, token, stored, expires)
 	if err == nil {
 		return
 	}
@@ -479,7 +484,7 @@ func (g *guard) complete(r *http.Request, wr write, token string, ans *answer, c
 	go func() {
 		for wait := g.completeRetryFirst; time.Now().Add(wait).Before(leaseEnd); wait = min(2*wait, g.completeRetryMax) {
 			time.Sleep(wait)
-			err := try()
+			err := g.tryComplete(wr, token, stored, expires)
 			if err == nil {
 				g.logger.LogAttrs(context.WithoutCancel(r.Context()), slog.LevelInfo, "stored the answer of a write after a store failure",
 					slog.String("route", routeName(r)), slog.String("idempotency_key", wr.key.IdempotencyKey))
@@ -492,8 +497,15 @@ func (g *guard) complete(r *http.Request, wr write, token string, ans *answer, c
 	}()
 }
 
+// tryComplete makes one Complete call for complete.
+func (g *guard) tryComplete(wr write, token string, stored idempotency.Answer, expires time.Time) error {
+	ctx, cancel := g.storeContext(wr.detached)
+	defer cancel()
+	return g.store.Complete(ctx, wr.key, token, stored, max(time.Until(expires), time.Second))
+}
+
 func (g *guard) abandon(r *http.Request, wr write, token string) {
-	ctx, cancel := g.storeContext(r)
+	ctx, cancel := g.storeContext(wr.detached)
 	defer cancel()
 	if err := g.store.Abandon(ctx, wr.key, token); err != nil {
 		g.logger.LogAttrs(r.Context(), slog.LevelError, "cannot free the idempotency key of a failed write",

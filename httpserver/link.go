@@ -1,6 +1,7 @@
 package httpserver
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -147,7 +148,7 @@ var linkIDs = sync.Pool{New: func() any { return new([]string) }}
 // handler's writes in progress for the tenant when some are missing.
 func (h *Handler) lookupLinks(r *http.Request, ids []string) (map[string]idempotency.Link, error) {
 	tenant, _ := connector.TenantFrom(r.Context())
-	ctx, cancel := h.guard.storeContext(r)
+	ctx, cancel := h.guard.storeContext(context.WithoutCancel(r.Context()))
 	defer cancel()
 	// The writes in flight are taken before the store is read: a write that completes in between
 	// has stored its link by then (Complete comes before its flight ends), and one still in flight

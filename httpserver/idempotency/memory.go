@@ -1,10 +1,10 @@
 package idempotency
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -56,7 +56,8 @@ type MemoryStore struct {
 	maxBytes      int64
 
 	mu            sync.Mutex
-	records       map[Key]*memoryRecord
+	records       map[Key]memoryRecord
+	lastToken     uint64 // tokens are this store's sequence numbers
 	links         map[linkKey]memoryLink
 	usage         map[string]*tenantUsage // by tenant; absent when a tenant holds nothing
 	lastSweep     time.Time
@@ -79,10 +80,13 @@ type memoryLink struct {
 	size      int64
 }
 
+// memoryRecord is one record, held by value in MemoryStore.records: besides the map's key, it
+// points only at its fingerprint and its answer's body, whose bytes hold no pointers.
 type memoryRecord struct {
-	fingerprint []byte
-	token       string // "" once completed
-	answer      Answer
+	fingerprint string
+	status      int
+	body        []byte // the answer's body, as Complete got it
+	token       uint64 // 0 once completed
 	createdAt   time.Time
 	expiresAt   time.Time
 	size        int64 // counted against the tenant's bytes
@@ -142,7 +146,7 @@ func NewMemoryStore(opts ...MemoryOption) *MemoryStore {
 		linkRetention: DefaultLinkRetention,
 		maxRecords:    DefaultMaxRecordsPerTenant,
 		maxBytes:      DefaultMaxBytesPerTenant,
-		records:       make(map[Key]*memoryRecord),
+		records:       make(map[Key]memoryRecord),
 		links:         make(map[linkKey]memoryLink),
 		usage:         make(map[string]*tenantUsage),
 	}
@@ -171,13 +175,13 @@ func (s *MemoryStore) Begin(ctx context.Context, key Key, fingerprint []byte, in
 	if found && now.Before(rec.expiresAt) {
 		out := Outcome{CreatedAt: rec.createdAt, ExpiresAt: rec.expiresAt}
 		switch {
-		case !bytes.Equal(rec.fingerprint, fingerprint):
+		case rec.fingerprint != string(fingerprint):
 			out.Kind = Mismatch
-		case rec.token != "":
+		case rec.token != 0:
 			out.Kind = InFlight
 		default:
 			out.Kind = Completed
-			out.Answer = Answer{Status: rec.answer.Status, Body: slices.Clone(rec.answer.Body)}
+			out.Answer = Answer{Status: rec.status, Body: rec.body} // shared: see Outcome.Answer
 		}
 		return out, nil
 	}
@@ -189,24 +193,28 @@ func (s *MemoryStore) Begin(ctx context.Context, key Key, fingerprint []byte, in
 	if err := s.roomFor(key.Tenant, size, now); err != nil {
 		return Outcome{}, err
 	}
-	rec = &memoryRecord{
-		fingerprint: slices.Clone(fingerprint),
-		token:       NewToken(),
+	// The record keeps its own copy of the key, not the request's memory it may be a part of.
+	key.IdempotencyKey = strings.Clone(key.IdempotencyKey)
+	s.lastToken++
+	rec = memoryRecord{
+		fingerprint: string(fingerprint),
+		token:       s.lastToken,
 		createdAt:   now,
 		expiresAt:   now.Add(inFlightTTL),
 		size:        size,
 	}
 	s.records[key] = rec
 	s.charge(key.Tenant, 1, size)
-	return Outcome{Kind: Acquired, Token: rec.token, CreatedAt: rec.createdAt, ExpiresAt: rec.expiresAt}, nil
+	return Outcome{Kind: Acquired, Token: strconv.FormatUint(rec.token, 10), CreatedAt: rec.createdAt, ExpiresAt: rec.expiresAt}, nil
 }
 
 // owned returns the in-flight record of key owned by token, or an error wrapping ErrLeaseLost. An
 // expired record still counts while nobody else acquired it and it was not purged.
-func (s *MemoryStore) owned(key Key, token string) (*memoryRecord, error) {
+func (s *MemoryStore) owned(key Key, token string) (memoryRecord, error) {
 	rec, ok := s.records[key]
-	if !ok || token == "" || rec.token != token {
-		return nil, fmt.Errorf("%w (%s)", ErrLeaseLost, key)
+	n, err := strconv.ParseUint(token, 10, 64)
+	if !ok || err != nil || n == 0 || rec.token != n {
+		return memoryRecord{}, fmt.Errorf("%w (%s)", ErrLeaseLost, key)
 	}
 	return rec, nil
 }
@@ -220,10 +228,11 @@ func (s *MemoryStore) Complete(_ context.Context, key Key, token string, answer 
 	if err != nil {
 		return err
 	}
-	rec.token = ""
-	rec.answer = Answer{Status: answer.Status, Body: slices.Clone(answer.Body)}
+	rec.token = 0
+	rec.status, rec.body = answer.Status, answer.Body // kept: see Store.Complete
 	rec.expiresAt = now.Add(retention)
 	rec.size += int64(len(answer.Body))
+	s.records[key] = rec
 	s.charge(key.Tenant, 0, int64(len(answer.Body)))
 	if answer.CreatedID != "" {
 		lk := linkKey{key.Tenant, answer.CreatedID}
@@ -233,8 +242,9 @@ func (s *MemoryStore) Complete(_ context.Context, key Key, token string, answer 
 			s.chargeLinks(key.Tenant, 1)
 		}
 		size := int64(linkOverhead + len(key.Tenant) + len(answer.CreatedID) + len(key.Route) + len(key.IdempotencyKey))
+		lk.id = strings.Clone(lk.id) // kept for the link retention: not a part of a larger string
 		s.links[lk] = memoryLink{
-			Link:      Link{Route: key.Route, IdempotencyKey: key.IdempotencyKey},
+			Link:      Link{Route: key.Route, IdempotencyKey: strings.Clone(key.IdempotencyKey)},
 			expiresAt: now.Add(s.linkRetention),
 			size:      size,
 		}

@@ -165,7 +165,8 @@ type Outcome struct {
 	Kind OutcomeKind
 	// Token proves ownership to Complete and Abandon; set only when Kind is Acquired.
 	Token string
-	// Answer is the stored answer; set only when Kind is Completed.
+	// Answer is the stored answer; set only when Kind is Completed. Its Body may be the store's own
+	// memory (MemoryStore's is): read it, do not modify it.
 	Answer Answer
 	// CreatedAt is when the existing record was started (for Completed, InFlight and Mismatch), or
 	// when the caller's record was created (Acquired).
@@ -188,7 +189,8 @@ type Store interface {
 	// error means the store could not decide (the database is down): nothing must be sent upstream.
 	Begin(ctx context.Context, key Key, fingerprint []byte, inFlightTTL time.Duration) (Outcome, error)
 	// Complete stores the answer of the owner's request, to be replayed for retention. It returns an
-	// error wrapping ErrLeaseLost when token does not own an in-flight record for key.
+	// error wrapping ErrLeaseLost when token does not own an in-flight record for key. The store may
+	// keep answer.Body as it is (MemoryStore does): the caller must not modify it afterwards.
 	Complete(ctx context.Context, key Key, token string, answer Answer, retention time.Duration) error
 	// Abandon deletes the owner's in-flight record, so that the next request calls the provider
 	// again. It is used for answers that say "retry later". It returns an error wrapping
@@ -217,8 +219,9 @@ func Fingerprint(request any) ([]byte, error) {
 	return sum[:], nil
 }
 
-// NewToken returns a random owner token (32 hex digits) for a new in-flight record. Store
-// implementations use it in Begin.
+// NewToken returns a random owner token (32 hex digits) for a new in-flight record: what a store
+// shared between processes gives out in Begin (pgstore does). A store in one process may number its
+// records instead (MemoryStore does).
 func NewToken() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
