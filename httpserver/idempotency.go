@@ -440,8 +440,8 @@ func (g *guard) run(r *http.Request, wr write, acquired idempotency.Outcome, lea
 			g.complete(r, wr, acquired.Token, g.unknownAnswer(wr, acquired, leaseEnd), "", leaseEnd, leaseEnd)
 		}
 	}()
-	ctx, cancel := context.WithDeadline(wr.detached, leaseEnd)
-	defer cancel()
+	ctx := newLeaseContext(wr.detached, leaseEnd)
+	defer ctx.stop()
 	rec := newRecorder()
 	res := call(ctx, rec)
 	finished = true
