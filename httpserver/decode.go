@@ -59,7 +59,7 @@ func decodeBody[T any](w http.ResponseWriter, r *http.Request, what string, limi
 		WriteError(w, http.StatusBadRequest, "", fmt.Sprintf("malformed %s: %s", what, describeDecodeError(err, body, &v)))
 		return v, false
 	}
-	if err := models.Validate(v); err != nil {
+	if err := models.Validate(&v); err != nil {
 		WriteError(w, http.StatusBadRequest, "", err.Error())
 		return v, false
 	}

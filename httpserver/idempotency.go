@@ -116,11 +116,25 @@ type guard struct {
 }
 
 // flight is one write being decided on this handler. answer is set, or left nil when there is
-// nothing to share, before done is closed.
+// nothing to share, when the flight ends. done is made for the first request that waits (most
+// writes have none): every field is read and written under guard.mu, except answer, which waiters
+// read after done is closed.
 type flight struct {
 	fingerprint []byte
 	done        chan struct{}
+	ended       bool
 	answer      *answer
+}
+
+// doneLocked returns the channel closed when f ends. guard.mu is held.
+func (f *flight) doneLocked() <-chan struct{} {
+	if f.done == nil {
+		f.done = make(chan struct{})
+		if f.ended {
+			close(f.done)
+		}
+	}
+	return f.done
 }
 
 // answer is a complete HTTP answer, kept to be written later or to several clients.
@@ -275,8 +289,11 @@ func (g *guard) serve(w http.ResponseWriter, r *http.Request, wr write, call wri
 	for {
 		g.mu.Lock()
 		f, busy := g.flights[wr.key]
-		if !busy {
-			f = &flight{fingerprint: wr.fingerprint, done: make(chan struct{})}
+		var done <-chan struct{}
+		if busy {
+			done = f.doneLocked()
+		} else {
+			f = &flight{fingerprint: wr.fingerprint}
 			g.flights[wr.key] = f
 		}
 		g.mu.Unlock()
@@ -290,7 +307,7 @@ func (g *guard) serve(w http.ResponseWriter, r *http.Request, wr write, call wri
 			return
 		}
 		select {
-		case <-f.done:
+		case <-done:
 			if f.answer != nil {
 				observe(r).idempotency(outcomeReplayed)
 				f.answer.write(w, true)
@@ -339,9 +356,12 @@ func (g *guard) lead(wait *waiter, r *http.Request, wr write, f *flight, call wr
 		}
 		g.mu.Lock()
 		delete(g.flights, wr.key)
-		g.mu.Unlock()
 		f.answer = shared
-		close(f.done)
+		f.ended = true
+		if f.done != nil {
+			close(f.done)
+		}
+		g.mu.Unlock()
 	}()
 	pause := pollFirst
 	for {

@@ -176,30 +176,47 @@ func (g *guard) holdsNoLinks(r *http.Request) bool {
 		return false
 	}
 	tenant, _ := connector.TenantFrom(r.Context())
-	return len(g.pendingWrites(tenant)) == 0 && !g.store.(*idempotency.MemoryStore).HasLinks(tenant)
+	return !g.writesPending(tenant) && !g.store.(*idempotency.MemoryStore).HasLinks(tenant)
 }
 
-// pendingWrites returns the flights of the payouts and transfers this handler is creating for
-// tenant.
-func (g *guard) pendingWrites(tenant string) []*flight {
+// linkedFlight reports whether key is that of a payout or transfer of tenant.
+func linkedFlight(key idempotency.Key, tenant string) bool {
+	return key.Tenant == tenant && linkedType[key.Route] != ""
+}
+
+// writesPending reports whether this handler is creating a payout or transfer for tenant.
+func (g *guard) writesPending(tenant string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	var pending []*flight
+	for key := range g.flights {
+		if linkedFlight(key, tenant) {
+			return true
+		}
+	}
+	return false
+}
+
+// pendingWrites returns the channels closed when the payouts and transfers this handler is
+// creating for tenant end.
+func (g *guard) pendingWrites(tenant string) []<-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var pending []<-chan struct{}
 	for key, f := range g.flights {
-		if key.Tenant == tenant && linkedType[key.Route] != "" {
-			pending = append(pending, f)
+		if linkedFlight(key, tenant) {
+			pending = append(pending, f.doneLocked())
 		}
 	}
 	return pending
 }
 
 // waitFor waits until every flight is done, at most d, or until the client goes away.
-func (g *guard) waitFor(r *http.Request, flights []*flight, d time.Duration) {
+func (g *guard) waitFor(r *http.Request, flights []<-chan struct{}, d time.Duration) {
 	timer := time.NewTimer(d)
 	defer timer.Stop()
-	for _, f := range flights {
+	for _, done := range flights {
 		select {
-		case <-f.done:
+		case <-done:
 		case <-timer.C:
 			return
 		case <-r.Context().Done():

@@ -83,6 +83,7 @@ type memoryLink struct {
 // memoryRecord is one record, held by value in MemoryStore.records: besides the map's key, it
 // points only at its fingerprint and its answer's body, whose bytes hold no pointers.
 type memoryRecord struct {
+	key         string // the map key's IdempotencyKey: the store's own copy, for the record's link
 	fingerprint string
 	status      int
 	body        []byte // the answer's body, as Complete got it
@@ -197,6 +198,7 @@ func (s *MemoryStore) Begin(ctx context.Context, key Key, fingerprint []byte, in
 	key.IdempotencyKey = strings.Clone(key.IdempotencyKey)
 	s.lastToken++
 	rec = memoryRecord{
+		key:         key.IdempotencyKey,
 		fingerprint: string(fingerprint),
 		token:       s.lastToken,
 		createdAt:   now,
@@ -244,7 +246,7 @@ func (s *MemoryStore) Complete(_ context.Context, key Key, token string, answer 
 		size := int64(linkOverhead + len(key.Tenant) + len(answer.CreatedID) + len(key.Route) + len(key.IdempotencyKey))
 		lk.id = strings.Clone(lk.id) // kept for the link retention: not a part of a larger string
 		s.links[lk] = memoryLink{
-			Link:      Link{Route: key.Route, IdempotencyKey: strings.Clone(key.IdempotencyKey)},
+			Link:      Link{Route: key.Route, IdempotencyKey: rec.key},
 			expiresAt: now.Add(s.linkRetention),
 			size:      size,
 		}
