@@ -2,6 +2,7 @@ package models
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"math/big"
 	"strconv"
@@ -17,7 +18,19 @@ import (
 // The zero value is "no amount": it marshals to null and fails validation of any required amount
 // field. Amount is immutable and safe to copy and share between goroutines.
 type Amount struct {
-	v *big.Int
+	// An amount that fits an int64 is n, with small set, and needs no allocation; a larger one is
+	// v (never a value that fits an int64). Neither: no amount.
+	v     *big.Int
+	n     int64
+	small bool
+}
+
+// amountOf returns the amount x, which the Amount keeps (x must not be changed afterwards).
+func amountOf(x *big.Int) Amount {
+	if x.IsInt64() {
+		return Amount{n: x.Int64(), small: true}
+	}
+	return Amount{v: x}
 }
 
 // NewAmount returns the amount v in minor units. The big.Int is copied, so later changes to v do
@@ -26,12 +39,12 @@ func NewAmount(v *big.Int) Amount {
 	if v == nil {
 		return Amount{}
 	}
-	return Amount{v: new(big.Int).Set(v)}
+	return amountOf(new(big.Int).Set(v))
 }
 
 // AmountFromInt64 returns the amount v in minor units.
 func AmountFromInt64(v int64) Amount {
-	return Amount{v: big.NewInt(v)}
+	return Amount{n: v, small: true}
 }
 
 // ParseAmount parses a base-10 integer in minor units, such as "10000" or "-250". It returns an
@@ -43,14 +56,14 @@ func ParseAmount(s string) (Amount, error) {
 	if len(s) <= 18 { // at most 18 digits (and a sign) fit an int64: no need for big.Int's parser
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err == nil {
-			return Amount{v: big.NewInt(n)}, nil
+			return AmountFromInt64(n), nil
 		}
 	}
 	v, ok := new(big.Int).SetString(s, 10)
 	if !ok {
 		return Amount{}, fmt.Errorf("%w: %q is not an integer in minor units", ErrInvalidAmount, s)
 	}
-	return Amount{v: v}, nil
+	return amountOf(v), nil
 }
 
 // MustParseAmount is ParseAmount for constants in code and tests: it panics on an invalid amount.
@@ -81,65 +94,95 @@ func isDecimalInteger(s string) bool {
 }
 
 // IsSet reports whether the amount holds a value (the zero Amount does not).
-func (a Amount) IsSet() bool { return a.v != nil }
+func (a Amount) IsSet() bool { return a.small || a.v != nil }
 
 // Sign returns -1, 0 or +1 for a negative, zero or positive amount, and 0 for an unset amount.
 func (a Amount) Sign() int {
-	if a.v == nil {
-		return 0
+	switch {
+	case a.small && a.n > 0:
+		return 1
+	case a.small && a.n < 0:
+		return -1
+	case a.v != nil:
+		return a.v.Sign()
 	}
-	return a.v.Sign()
+	return 0
 }
 
 // BigInt returns a copy of the amount as a big.Int, or nil when the amount is not set.
 func (a Amount) BigInt() *big.Int {
-	if a.v == nil {
-		return nil
+	switch {
+	case a.small:
+		return big.NewInt(a.n)
+	case a.v != nil:
+		return new(big.Int).Set(a.v)
 	}
-	return new(big.Int).Set(a.v)
+	return nil
 }
 
 // Cmp compares two amounts like big.Int.Cmp; an unset amount counts as zero.
 func (a Amount) Cmp(b Amount) int {
+	if a.fits() && b.fits() {
+		return cmp.Compare(a.n, b.n)
+	}
 	return a.orZero().Cmp(b.orZero())
 }
 
 // Add returns a+b; an unset amount counts as zero.
 func (a Amount) Add(b Amount) Amount {
-	return Amount{v: new(big.Int).Add(a.orZero(), b.orZero())}
+	if a.fits() && b.fits() {
+		if sum := a.n + b.n; (sum > a.n) == (b.n > 0) {
+			return AmountFromInt64(sum)
+		}
+	}
+	return amountOf(new(big.Int).Add(a.orZero(), b.orZero()))
 }
 
 // Sub returns a-b; an unset amount counts as zero.
 func (a Amount) Sub(b Amount) Amount {
-	return Amount{v: new(big.Int).Sub(a.orZero(), b.orZero())}
+	if a.fits() && b.fits() {
+		if diff := a.n - b.n; (diff < a.n) == (b.n > 0) {
+			return AmountFromInt64(diff)
+		}
+	}
+	return amountOf(new(big.Int).Sub(a.orZero(), b.orZero()))
 }
 
 // Equal reports whether two amounts hold the same value, or are both unset.
 func (a Amount) Equal(b Amount) bool {
-	if a.v == nil || b.v == nil {
-		return a.v == nil && b.v == nil
+	if !a.IsSet() || !b.IsSet() {
+		return !a.IsSet() && !b.IsSet()
+	}
+	if a.small || b.small { // a large value never fits an int64: both must be small
+		return a.small && b.small && a.n == b.n
 	}
 	return a.v.Cmp(b.v) == 0
 }
 
+// fits reports whether the amount is small or unset (n is then its value, 0 when unset).
+func (a Amount) fits() bool { return a.v == nil }
+
 func (a Amount) orZero() *big.Int {
 	if a.v == nil {
-		return new(big.Int)
+		return big.NewInt(a.n)
 	}
 	return a.v
 }
 
 // String returns the base-10 integer, or "" for an unset amount.
 func (a Amount) String() string {
-	if a.v == nil {
-		return ""
+	switch {
+	case a.small:
+		return strconv.FormatInt(a.n, 10)
+	case a.v != nil:
+		return a.v.String()
 	}
-	return a.v.String()
+	return ""
 }
 
 // MarshalJSON writes the amount as a JSON string of digits, or null when it is not set.
 func (a Amount) MarshalJSON() ([]byte, error) {
-	if a.v == nil {
+	if !a.IsSet() {
 		return []byte("null"), nil
 	}
 	b := make([]byte, 0, 24)
@@ -148,17 +191,17 @@ func (a Amount) MarshalJSON() ([]byte, error) {
 	return append(b, '"'), nil
 }
 
-// appendDigits appends the base-10 digits of a set amount, without allocating when it fits an int64.
+// appendDigits appends the base-10 digits of a set amount.
 func (a Amount) appendDigits(b []byte) []byte {
-	if a.v.IsInt64() {
-		return strconv.AppendInt(b, a.v.Int64(), 10)
+	if a.small {
+		return strconv.AppendInt(b, a.n, 10)
 	}
 	return a.v.Append(b, 10)
 }
 
 // AppendText implements encoding.TextAppender so the amount also works as a map key or in text encoders.
 func (a Amount) AppendText(b []byte) ([]byte, error) {
-	if a.v == nil {
+	if !a.IsSet() {
 		return b, nil
 	}
 	return a.appendDigits(b), nil
@@ -168,7 +211,7 @@ func (a Amount) AppendText(b []byte) ([]byte, error) {
 // rejected: the contract carries amounts as strings so that no client rounds them through a float.
 func (a *Amount) UnmarshalJSON(data []byte) error {
 	if bytes.Equal(data, []byte("null")) {
-		a.v = nil
+		*a = Amount{}
 		return nil
 	}
 	s, err := unquote(data)

@@ -3,7 +3,9 @@ package models_test
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"math/big"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -268,4 +270,47 @@ func TestParseAmountAgreesWithBigInt(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestAmountArithmeticAgreesWithBigInt: amounts that fit an int64 are kept without a big.Int; their
+// arithmetic, comparisons and text must still be big.Int's, across the int64 bounds and past them.
+func TestAmountArithmeticAgreesWithBigInt(t *testing.T) {
+	edges := []*big.Int{big.NewInt(0), big.NewInt(1), big.NewInt(-1), big.NewInt(math.MaxInt64), big.NewInt(math.MinInt64),
+		big.NewInt(math.MaxInt64 - 1), big.NewInt(math.MinInt64 + 1), new(big.Int).Lsh(big.NewInt(1), 63),
+		new(big.Int).Neg(new(big.Int).Lsh(big.NewInt(1), 63)), new(big.Int).Lsh(big.NewInt(1), 64),
+		new(big.Int).Sub(new(big.Int).Neg(new(big.Int).Lsh(big.NewInt(1), 63)), big.NewInt(1))}
+	rng := rand.New(rand.NewPCG(1, 2))
+	values := append([]*big.Int(nil), edges...)
+	for range 200 {
+		v := big.NewInt(rng.Int64())
+		if rng.IntN(2) == 0 {
+			v.Neg(v)
+		}
+		if rng.IntN(4) == 0 {
+			v.Mul(v, big.NewInt(rng.Int64N(1000)+2))
+		}
+		values = append(values, v)
+	}
+	for _, x := range values {
+		a := models.NewAmount(x)
+		assert.Equal(t, x.String(), a.String())
+		assert.Equal(t, x.Sign(), a.Sign(), x)
+		assert.Equal(t, 0, a.BigInt().Cmp(x), x)
+		parsed, err := models.ParseAmount(x.String())
+		require.NoError(t, err)
+		assert.True(t, parsed.Equal(a), x)
+		for _, y := range values[:40] {
+			b := models.NewAmount(y)
+			assert.Equal(t, x.Cmp(y), a.Cmp(b), "%s cmp %s", x, y)
+			assert.Equal(t, x.Cmp(y) == 0, a.Equal(b), "%s == %s", x, y)
+			assert.Equal(t, new(big.Int).Add(x, y).String(), a.Add(b).String(), "%s + %s", x, y)
+			assert.Equal(t, new(big.Int).Sub(x, y).String(), a.Sub(b).String(), "%s - %s", x, y)
+			assert.True(t, a.Add(b).Equal(models.NewAmount(new(big.Int).Add(x, y))), "%s + %s", x, y)
+		}
+	}
+	var unset models.Amount
+	assert.False(t, unset.Equal(models.AmountFromInt64(0)))
+	assert.True(t, unset.Equal(models.Amount{}))
+	assert.Equal(t, "5", unset.Add(models.AmountFromInt64(5)).String())
+	assert.Equal(t, 0, unset.Cmp(models.AmountFromInt64(0)))
 }
