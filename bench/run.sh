@@ -24,12 +24,15 @@ bench() { # bench <package> <pattern> <benchtime> [count]
 # Library against the hand-written baseline: list routes (in process and over loopback HTTP), the
 # auth path (401), the validation path (400) and the write path (POST /payouts).
 bench ./bench/ '^(BenchmarkList|BenchmarkListHTTP|BenchmarkUnauthorized|BenchmarkBadParameter|BenchmarkPayout)$' 0.5s "$count"
+# The write path with both handlers taking turns in one run (the ratio its target is checked on).
+bench ./bench/ 'PayoutTurns' 100000x "$count"
 
 # The list route over loopback HTTP from 1,000,000 transactions at a random updatedAtFrom, against
 # the precomputed-bytes handler (the cost of net/http alone), the encoding/json baseline and the
 # goccy/go-json and sonic peers, one client and 64; then memory per stored transaction. The ratios
-# are measured inside each run (every handler gets the same requests in turn); the table shows
-# their range over the runs.
+# are measured inside each run (every handler gets the same requests, in turns of 64 in a row for
+# one client; alternating-… ratios send them one request each in turn); the table shows their range
+# over the runs.
 bench ./bench/ 'ListLoopback' 2000x "$count"
 bench ./bench/ 'ListConcurrent' 60x "$count"
 bench ./bench/ 'MemoryPerTransaction' 1x
