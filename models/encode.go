@@ -154,14 +154,28 @@ const hexDigits = "0123456789abcdef"
 // \ufffd, and U+2028 and U+2029 as \u2028 and \u2029; everything else as is.
 func AppendJSONString(b []byte, s string) []byte { return appendString(b, s, false) }
 
+// plainJSON[c] reports whether the byte c is written as it is in a JSON string (printable ASCII but
+// '"' and '\\'); plainHTMLJSON also escapes '<', '>' and '&'.
+var plainJSON, plainHTMLJSON = func() (plain, html [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		plain[c] = c != '"' && c != '\\'
+		html[c] = plain[c] && c != '<' && c != '>' && c != '&'
+	}
+	return plain, html
+}()
+
 // appendString is AppendJSONString, escaping '<', '>' and '&' as \u003c, \u003e and \u0026 too
 // when html is set (as json.Marshal does).
 func appendString(b []byte, s string, html bool) []byte {
 	b = append(b, '"')
+	plain := &plainJSON
+	if html {
+		plain = &plainHTMLJSON
+	}
 	done := 0 // s[:done] is written
 	for i := 0; i < len(s); {
 		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf && (!html || (c != '<' && c != '>' && c != '&')) {
+		if plain[c] {
 			i++
 			continue
 		}

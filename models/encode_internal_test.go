@@ -1,10 +1,16 @@
 package models
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/pspconnect/pspconnect/internal/encodedtrust"
 )
@@ -37,5 +43,29 @@ func TestUnlinkedJSONNeverMissesARowToLink(t *testing.T) {
 		if back.UnlinkedWrite() != need || back.ID() != tx.ID {
 			t.Fatalf("rebuilt encoding: unlinked %v, id %q for %s", back.UnlinkedWrite(), back.ID(), e.JSON())
 		}
+	}
+}
+
+// TestAppendStringIsEncodingJSON: appendString writes encoding/json's bytes for any string, with
+// and without HTML escaping: control bytes, quotes, backslashes, '<', '>' and '&', invalid UTF-8,
+// U+2028 and U+2029, and long runs of plain bytes between them.
+func TestAppendStringIsEncodingJSON(t *testing.T) {
+	pieces := []string{"a", "plain text ", `"`, `\`, "<", ">", "&", "\n", "\t", "\x00", "\x1f", "\x7f", "é", "€",
+		"\u2028", "\u2029", "\xff", "\xe2\x80", "🙂", strings.Repeat("x", 40)}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for range 5000 {
+		var s strings.Builder
+		for range rng.IntN(8) {
+			s.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		in := s.String()
+		html, err := json.Marshal(in)
+		require.NoError(t, err)
+		assert.Equal(t, string(html), string(appendString(nil, in, true)), "%q", in)
+		var plain bytes.Buffer
+		enc := json.NewEncoder(&plain)
+		enc.SetEscapeHTML(false)
+		require.NoError(t, enc.Encode(in))
+		assert.Equal(t, strings.TrimSuffix(plain.String(), "\n"), string(appendString(nil, in, false)), "%q", in)
 	}
 }
