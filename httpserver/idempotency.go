@@ -284,7 +284,7 @@ type write struct {
 // a provider call runs to its end so that its answer is stored for the client's retry.
 func (g *guard) serve(w http.ResponseWriter, r *http.Request, wr write, call writeCall) {
 	wr.detached = context.WithoutCancel(r.Context())
-	wait := &waiter{r: r, deadline: time.Now().Add(g.wait)}
+	wait := &waiter{r: r, wait: g.wait}
 	defer wait.stop()
 	for {
 		g.mu.Lock()
@@ -323,18 +323,18 @@ func (g *guard) serve(w http.ResponseWriter, r *http.Request, wr write, call wri
 }
 
 // waiter is the bound of a write's waits (for a duplicate in flight here or on another instance):
-// the request's context with a deadline, made when first waited on, since most writes never wait
-// (no timer for them).
+// the request's context with a deadline wait after the first wait begins, made then, since most
+// writes never wait (no timer for them).
 type waiter struct {
-	r        *http.Request
-	deadline time.Time
-	ctx      context.Context
-	cancel   context.CancelFunc
+	r      *http.Request
+	wait   time.Duration
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 func (w *waiter) done() <-chan struct{} {
 	if w.ctx == nil {
-		w.ctx, w.cancel = context.WithDeadline(w.r.Context(), w.deadline)
+		w.ctx, w.cancel = context.WithTimeout(w.r.Context(), w.wait)
 	}
 	return w.ctx.Done()
 }
@@ -365,8 +365,9 @@ func (g *guard) lead(wait *waiter, r *http.Request, wr write, f *flight, call wr
 	}()
 	pause := pollFirst
 	for {
-		leaseEnd := time.Now().Add(g.inFlightTTL)
-		out, err := g.begin(r, wr)
+		now := time.Now()
+		leaseEnd := now.Add(g.inFlightTTL)
+		out, err := g.begin(r, wr, now)
 		if full := (*idempotency.StoreFullError)(nil); errors.As(err, &full) {
 			shared = g.storeFull(r, full)
 			return shared
@@ -436,10 +437,10 @@ func (g *guard) storeContext(detached context.Context) (context.Context, context
 	return context.WithTimeout(detached, storeCallTimeout)
 }
 
-func (g *guard) begin(r *http.Request, wr write) (idempotency.Outcome, error) {
+func (g *guard) begin(r *http.Request, wr write, now time.Time) (idempotency.Outcome, error) {
 	ctx, cancel := g.storeContext(wr.detached)
 	defer cancel()
-	g.maybePurge(r)
+	g.maybePurge(r, now)
 	return g.store.Begin(ctx, wr.key, wr.fingerprint, g.inFlightTTL)
 }
 
@@ -457,7 +458,7 @@ func (g *guard) run(r *http.Request, wr write, acquired idempotency.Outcome, lea
 			observe(r).unknownOutcome()
 			g.logger.LogAttrs(r.Context(), slog.LevelError, "write panicked: its outcome is unknown, the key stays blocked",
 				slog.String("route", routeName(r)), slog.String("idempotency_key", wr.key.IdempotencyKey))
-			g.complete(r, wr, acquired.Token, g.unknownAnswer(wr, acquired, leaseEnd), "", leaseEnd, leaseEnd)
+			g.complete(r, wr, acquired.Token, g.unknownAnswer(wr, acquired, leaseEnd), "", time.Until(leaseEnd), leaseEnd)
 		}
 	}()
 	ctx := newLeaseContext(wr.detached, leaseEnd)
@@ -477,24 +478,25 @@ func (g *guard) run(r *http.Request, wr write, acquired idempotency.Outcome, lea
 			slog.String("route", routeName(r)), slog.String("idempotency_key", wr.key.IdempotencyKey),
 			slog.Int("status", ans.status), slog.Time("blocked_until", leaseEnd))
 		unknown = g.unknownAnswer(wr, acquired, leaseEnd)
-		g.complete(r, wr, acquired.Token, unknown, "", leaseEnd, leaseEnd)
+		g.complete(r, wr, acquired.Token, unknown, "", time.Until(leaseEnd), leaseEnd)
 		return ans, unknown
 	}
-	g.complete(r, wr, acquired.Token, ans, res.createdID, time.Now().Add(g.retention), leaseEnd)
+	g.complete(r, wr, acquired.Token, ans, res.createdID, g.retention, leaseEnd)
 	return ans, ans
 }
 
-// complete stores ans for the key until expires. When the store fails (the database is down), the
+// complete stores ans for the key for ttl from now. When the store fails (the database is down), the
 // record stays in flight and repeats get 423 rather than a second provider call; complete then
 // keeps trying in the background, with a backoff of completeRetryFirst doubling to
 // completeRetryMax, until the store takes the answer or the record's in-flight lease ends at
 // leaseEnd, so that the key is not blocked for the whole in-flight TTL once the database is back.
-func (g *guard) complete(r *http.Request, wr write, token string, ans *answer, createdID string, expires, leaseEnd time.Time) {
+func (g *guard) complete(r *http.Request, wr write, token string, ans *answer, createdID string, ttl time.Duration, leaseEnd time.Time) {
 	stored := idempotency.Answer{Status: ans.status, Body: ans.body, CreatedID: createdID}
-	err := g.tryComplete(wr, token, stored, expires)
+	err := g.tryComplete(wr, token, stored, ttl)
 	if err == nil {
 		return
 	}
+	expires := time.Now().Add(ttl) // about: the first try took a store call's time
 	g.logger.LogAttrs(r.Context(), slog.LevelError, "cannot store the answer of a write: retrying in the background",
 		slog.String("route", routeName(r)), slog.String("idempotency_key", wr.key.IdempotencyKey),
 		slog.Int("status", ans.status), slog.String("error", err.Error()))
@@ -504,7 +506,7 @@ func (g *guard) complete(r *http.Request, wr write, token string, ans *answer, c
 	go func() {
 		for wait := g.completeRetryFirst; time.Now().Add(wait).Before(leaseEnd); wait = min(2*wait, g.completeRetryMax) {
 			time.Sleep(wait)
-			err := g.tryComplete(wr, token, stored, expires)
+			err := g.tryComplete(wr, token, stored, time.Until(expires))
 			if err == nil {
 				g.logger.LogAttrs(context.WithoutCancel(r.Context()), slog.LevelInfo, "stored the answer of a write after a store failure",
 					slog.String("route", routeName(r)), slog.String("idempotency_key", wr.key.IdempotencyKey))
@@ -518,10 +520,10 @@ func (g *guard) complete(r *http.Request, wr write, token string, ans *answer, c
 }
 
 // tryComplete makes one Complete call for complete.
-func (g *guard) tryComplete(wr write, token string, stored idempotency.Answer, expires time.Time) error {
+func (g *guard) tryComplete(wr write, token string, stored idempotency.Answer, ttl time.Duration) error {
 	ctx, cancel := g.storeContext(wr.detached)
 	defer cancel()
-	return g.store.Complete(ctx, wr.key, token, stored, max(time.Until(expires), time.Second))
+	return g.store.Complete(ctx, wr.key, token, stored, max(ttl, time.Second))
 }
 
 func (g *guard) abandon(r *http.Request, wr write, token string) {
@@ -559,8 +561,7 @@ func (g *guard) inFlight(r *http.Request, wr write, out idempotency.Outcome) *an
 }
 
 // maybePurge asks the store, at most once per purgeInterval, to delete its expired records.
-func (g *guard) maybePurge(r *http.Request) {
-	now := time.Now()
+func (g *guard) maybePurge(r *http.Request, now time.Time) {
 	g.mu.Lock()
 	due := !now.Before(g.nextPurge)
 	if due {

@@ -36,10 +36,10 @@ func TestGuardPurgesAtMostOncePerInterval(t *testing.T) {
 	g.nextPurge = time.Now().Add(-time.Second) // due
 	r := httptest.NewRequest(http.MethodPost, "/payouts", nil)
 
-	g.maybePurge(r)
+	g.maybePurge(r, time.Now())
 	<-store.purged
 	for range 10 {
-		g.maybePurge(r)
+		g.maybePurge(r, time.Now())
 	}
 	assert.EqualValues(t, 1, store.calls.Load(), "the next purge waits for the interval")
 	assert.True(t, g.nextPurge.After(time.Now().Add(purgeInterval-time.Minute)))

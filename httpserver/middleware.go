@@ -76,8 +76,15 @@ func logRequests(logger *slog.Logger, router http.Handler) func(http.Handler) ht
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			sw := trackWriter(w)
-			start := time.Now()
+			var start time.Time
+			logging := logger.Enabled(r.Context(), slog.LevelError) // the highest level of a request line
+			if logging {
+				start = time.Now()
+			}
 			next.ServeHTTP(sw, r)
+			if !logging {
+				return
+			}
 			status := sw.status
 			if status == 0 {
 				status = http.StatusOK
