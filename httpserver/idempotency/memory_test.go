@@ -145,3 +145,93 @@ func TestMemoryStoreHasLinks(t *testing.T) {
 	assert.Zero(t, records)
 	assert.Zero(t, bytes)
 }
+
+// TestMemoryStoreWithClashingKeyHashes runs the store suite, and the bounds and expiry checks, on
+// a store whose keys all hash alike (or to one of two), so that records live beside one another
+// in the clash map and move between it and the hash index as they come and go.
+func TestMemoryStoreWithClashingKeyHashes(t *testing.T) {
+	for name, hash := range map[string]func(idempotency.Key) uint64{
+		"one hash":   func(idempotency.Key) uint64 { return 7 },
+		"two hashes": func(k idempotency.Key) uint64 { return uint64(len(k.IdempotencyKey) % 2) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			storetest.Run(t, func(*testing.T) idempotency.Store {
+				s := idempotency.NewMemoryStore()
+				idempotency.SetKeyHash(s, hash)
+				return s
+			})
+
+			clock := &fakeClock{now: time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)}
+			s := idempotency.NewMemoryStore(idempotency.WithClock(clock.Now), idempotency.WithMaxRecordsPerTenant(3))
+			idempotency.SetKeyHash(s, hash)
+			ctx := context.Background()
+			key := func(k string) idempotency.Key {
+				return idempotency.Key{Tenant: "t", Route: "POST /payouts", IdempotencyKey: k}
+			}
+			tokens := map[string]string{}
+			for _, k := range []string{"a", "bb", "c"} {
+				out, err := s.Begin(ctx, key(k), []byte("fp"), time.Hour)
+				require.NoError(t, err)
+				require.Equal(t, idempotency.Acquired, out.Kind, k)
+				tokens[k] = out.Token
+			}
+			_, err := s.Begin(ctx, key("d"), []byte("fp"), time.Hour)
+			require.ErrorIs(t, err, idempotency.ErrStoreFull)
+			// A record taken out from beside the others and put back: the others stay as they are.
+			for _, k := range []string{"c", "bb"} {
+				require.NoError(t, s.Abandon(ctx, key(k), tokens[k]))
+				out, err := s.Begin(ctx, key(k), []byte("fp"), time.Hour)
+				require.NoError(t, err)
+				require.Equal(t, idempotency.Acquired, out.Kind, k)
+				tokens[k] = out.Token
+				for _, other := range []string{"a", "bb", "c"} {
+					out, err := s.Begin(ctx, key(other), []byte("fp"), time.Hour)
+					require.NoError(t, err)
+					require.Equal(t, idempotency.InFlight, out.Kind, "%s after %s came back", other, k)
+				}
+			}
+			// The same through expiry: c's record in flight past its TTL is replaced by a new one.
+			require.NoError(t, s.Abandon(ctx, key("c"), tokens["c"]))
+			out, err := s.Begin(ctx, key("c"), []byte("fp"), 10*time.Second)
+			require.NoError(t, err)
+			require.Equal(t, idempotency.Acquired, out.Kind)
+			clock.Advance(20 * time.Second) // within the sweep interval: Begin replaces it itself
+			out, err = s.Begin(ctx, key("c"), []byte("fp"), time.Hour)
+			require.NoError(t, err)
+			require.Equal(t, idempotency.Acquired, out.Kind, "c's record expired")
+			tokens["c"] = out.Token
+			for _, other := range []string{"a", "bb", "c"} {
+				out, err := s.Begin(ctx, key(other), []byte("fp"), time.Hour)
+				require.NoError(t, err)
+				require.Equal(t, idempotency.InFlight, out.Kind, "%s after c's record was replaced", other)
+			}
+			require.NoError(t, s.Abandon(ctx, key("a"), tokens["a"])) // the one in the index, or in clash
+			require.NoError(t, s.Complete(ctx, key("bb"), tokens["bb"], idempotency.Answer{Status: 201, Body: []byte(`{}`)}, time.Hour))
+			for _, k := range []string{"a", "d"} {
+				out, err := s.Begin(ctx, key(k), []byte("fp"), time.Minute)
+				if k == "d" {
+					require.ErrorIs(t, err, idempotency.ErrStoreFull)
+					continue
+				}
+				require.NoError(t, err)
+				assert.Equal(t, idempotency.Acquired, out.Kind, "%s was abandoned", k)
+			}
+			out, err = s.Begin(ctx, key("bb"), []byte("fp"), time.Minute)
+			require.NoError(t, err)
+			assert.Equal(t, idempotency.Completed, out.Kind)
+			out, err = s.Begin(ctx, key("c"), []byte("other"), time.Minute)
+			require.NoError(t, err)
+			assert.Equal(t, idempotency.Mismatch, out.Kind)
+			assert.Equal(t, 3, s.Len())
+
+			clock.Advance(2 * time.Hour)
+			n, err := s.Purge(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, 3, n)
+			assert.Zero(t, s.Len())
+			records, bytes := s.Usage("t")
+			assert.Zero(t, records)
+			assert.Zero(t, bytes)
+		})
+	}
+}
