@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -107,8 +108,13 @@ type guard struct {
 	wait        time.Duration
 	logger      *slog.Logger
 
-	mu        sync.Mutex
-	flights   map[idempotency.Key]*flight
+	mu sync.Mutex
+	// flights holds the writes being decided here under a 64-bit hash of their key (see
+	// flightLocked); a flight whose hash another flight holds goes into clashing.
+	flights   map[uint64]*flight
+	clashing  map[idempotency.Key]*flight
+	seed      maphash.Seed
+	hash      func(idempotency.Key) uint64 // flightHash; a test makes keys clash
 	nextPurge time.Time
 
 	// completeRetryFirst and completeRetryMax bound the backoff of complete's background retries.
@@ -120,6 +126,8 @@ type guard struct {
 // writes have none): every field is read and written under guard.mu, except answer, which waiters
 // read after done is closed.
 type flight struct {
+	key         idempotency.Key
+	hash        uint64
 	fingerprint []byte
 	done        chan struct{}
 	ended       bool
@@ -251,19 +259,23 @@ type writeCall func(ctx context.Context, w http.ResponseWriter) callResult
 
 func newGuard(cfg config) *guard {
 	_, local := cfg.idemStore.(*idempotency.MemoryStore)
-	return &guard{
+	g := &guard{
 		store:       cfg.idemStore,
 		local:       local,
 		inFlightTTL: cfg.inFlightTTL,
 		retention:   cfg.retention,
 		wait:        cfg.idemWait,
 		logger:      cfg.logger,
-		flights:     make(map[idempotency.Key]*flight),
+		flights:     make(map[uint64]*flight),
+		clashing:    make(map[idempotency.Key]*flight),
+		seed:        maphash.MakeSeed(),
 		nextPurge:   time.Now().Add(purgeInterval),
 
 		completeRetryFirst: cmp.Or(cfg.completeRetryFirst, time.Second),
 		completeRetryMax:   30 * time.Second,
 	}
+	g.hash = g.flightHash
+	return g
 }
 
 // write describes one write request to the guard.
@@ -286,15 +298,17 @@ func (g *guard) serve(w http.ResponseWriter, r *http.Request, wr write, call wri
 	wr.detached = context.WithoutCancel(r.Context())
 	wait := &waiter{r: r, wait: g.wait}
 	defer wait.stop()
+	hash := g.hash(wr.key)
 	for {
 		g.mu.Lock()
-		f, busy := g.flights[wr.key]
+		f := g.flightLocked(hash, wr.key)
+		busy := f != nil
 		var done <-chan struct{}
 		if busy {
 			done = f.doneLocked()
 		} else {
-			f = &flight{fingerprint: wr.fingerprint}
-			g.flights[wr.key] = f
+			f = &flight{key: wr.key, hash: hash, fingerprint: wr.fingerprint}
+			g.addFlightLocked(f)
 		}
 		g.mu.Unlock()
 		if !busy {
@@ -319,6 +333,58 @@ func (g *guard) serve(w http.ResponseWriter, r *http.Request, wr write, call wri
 			g.inFlight(r, wr, idempotency.Outcome{}).write(w, false)
 			return
 		}
+	}
+}
+
+// flightHash hashes a key for guard.flights. The parts are separated, so that moving bytes from one
+// to the next changes the hash (which only picks the entry: flightLocked compares the whole key).
+func (g *guard) flightHash(key idempotency.Key) uint64 {
+	var h maphash.Hash
+	h.SetSeed(g.seed)
+	h.WriteString(key.Tenant)
+	h.WriteByte(0)
+	h.WriteString(key.Route)
+	h.WriteByte(0)
+	h.WriteString(key.IdempotencyKey)
+	return h.Sum64()
+}
+
+// flightLocked returns the flight of key, whose hash is hash, or nil. guard.mu is held.
+func (g *guard) flightLocked(hash uint64, key idempotency.Key) *flight {
+	if f := g.flights[hash]; f != nil && f.key == key {
+		return f
+	}
+	if len(g.clashing) > 0 {
+		return g.clashing[key]
+	}
+	return nil
+}
+
+// addFlightLocked adds f, whose key has no flight. guard.mu is held.
+func (g *guard) addFlightLocked(f *flight) {
+	if g.flights[f.hash] == nil {
+		g.flights[f.hash] = f
+		return
+	}
+	g.clashing[f.key] = f
+}
+
+// endFlightLocked removes f. guard.mu is held.
+func (g *guard) endFlightLocked(f *flight) {
+	if g.flights[f.hash] == f {
+		delete(g.flights, f.hash)
+		return
+	}
+	delete(g.clashing, f.key)
+}
+
+// eachFlightLocked calls fn for every flight. guard.mu is held.
+func (g *guard) eachFlightLocked(fn func(*flight)) {
+	for _, f := range g.flights {
+		fn(f)
+	}
+	for _, f := range g.clashing {
+		fn(f)
 	}
 }
 
@@ -355,7 +421,7 @@ func (g *guard) lead(wait *waiter, r *http.Request, wr write, f *flight, call wr
 			return
 		}
 		g.mu.Lock()
-		delete(g.flights, wr.key)
+		g.endFlightLocked(f)
 		f.answer = shared
 		f.ended = true
 		if f.done != nil {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -63,4 +64,59 @@ func TestGuardRefusesAnUnknownOutcome(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, rec.Code, "nothing was sent: Formance may retry")
 	assert.False(t, called, "the provider is not called on an outcome the guard does not understand")
 	assert.Contains(t, logs.String(), "Begin returned outcome OutcomeKind(0)")
+}
+
+// TestGuardFlightsWithClashingHashes: with every key hashing alike, writes of different keys in
+// flight at once each call the provider once and get their own answer, a duplicate waits for its
+// own key's flight, and every flight is gone afterwards, wherever it was kept.
+func TestGuardFlightsWithClashingHashes(t *testing.T) {
+	g := newGuard(config{idemStore: idempotency.NewMemoryStore(), idemWait: 5 * time.Second, inFlightTTL: time.Hour,
+		retention: time.Hour, logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	g.hash = func(idempotency.Key) uint64 { return 1 }
+	release := make(chan struct{})
+	var calls sync.Map // key -> number of provider calls
+	serve := func(key string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		g.serve(rec, httptest.NewRequest(http.MethodPost, "/payouts", nil),
+			write{key: idempotency.Key{Tenant: "t", Route: routePayouts, IdempotencyKey: key}, fingerprint: []byte("fp")},
+			func(_ context.Context, w http.ResponseWriter) callResult {
+				n, _ := calls.LoadOrStore(key, new(atomic.Int32))
+				n.(*atomic.Int32).Add(1)
+				<-release
+				w.WriteHeader(http.StatusCreated)
+				_, _ = io.WriteString(w, `{"key":"`+key+`"}`)
+				return callResult{outcome: outcomeFinal}
+			})
+		return rec
+	}
+	keys := []string{"a", "b", "c", "b"} // the second b is a duplicate of the first
+	answers := make([]*httptest.ResponseRecorder, len(keys))
+	var wg sync.WaitGroup
+	for i, k := range keys {
+		wg.Go(func() { answers[i] = serve(k) })
+		if i < 3 {
+			require.Eventually(t, func() bool { _, ok := calls.Load(k); return ok }, 5*time.Second, time.Millisecond, "%s in flight", k)
+		}
+	}
+	require.Eventually(t, func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		f := g.flightLocked(1, idempotency.Key{Tenant: "t", Route: routePayouts, IdempotencyKey: "b"})
+		return f != nil && f.done != nil // the duplicate waits on b's flight
+	}, 5*time.Second, time.Millisecond)
+	close(release)
+	wg.Wait()
+	for i, k := range keys {
+		assert.Equal(t, http.StatusCreated, answers[i].Code, k)
+		assert.Equal(t, `{"key":"`+k+`"}`, answers[i].Body.String(), k)
+	}
+	for _, k := range []string{"a", "b", "c"} {
+		n, _ := calls.Load(k)
+		assert.EqualValues(t, 1, n.(*atomic.Int32).Load(), "provider calls for %s", k)
+	}
+	assert.Equal(t, "true", answers[3].Header().Get(ReplayedHeader), "the duplicate took b's answer")
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	assert.Empty(t, g.flights)
+	assert.Empty(t, g.clashing)
 }

@@ -188,12 +188,9 @@ func linkedFlight(key idempotency.Key, tenant string) bool {
 func (g *guard) writesPending(tenant string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for key := range g.flights {
-		if linkedFlight(key, tenant) {
-			return true
-		}
-	}
-	return false
+	pending := false
+	g.eachFlightLocked(func(f *flight) { pending = pending || linkedFlight(f.key, tenant) })
+	return pending
 }
 
 // pendingWrites returns the channels closed when the payouts and transfers this handler is
@@ -202,11 +199,11 @@ func (g *guard) pendingWrites(tenant string) []<-chan struct{} {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var pending []<-chan struct{}
-	for key, f := range g.flights {
-		if linkedFlight(key, tenant) {
+	g.eachFlightLocked(func(f *flight) {
+		if linkedFlight(f.key, tenant) {
 			pending = append(pending, f.doneLocked())
 		}
-	}
+	})
 	return pending
 }
 
