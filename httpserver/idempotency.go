@@ -17,6 +17,7 @@ import (
 
 	"github.com/pspconnect/pspconnect/connector"
 	"github.com/pspconnect/pspconnect/httpserver/idempotency"
+	"github.com/pspconnect/pspconnect/internal/hashindex"
 	"github.com/pspconnect/pspconnect/models"
 )
 
@@ -109,12 +110,8 @@ type guard struct {
 	logger      *slog.Logger
 
 	mu sync.Mutex
-	// flights holds the writes being decided here under a 64-bit hash of their key (see
-	// flightLocked); a flight whose hash another flight holds goes into clashing.
-	flights   map[uint64]*flight
-	clashing  map[idempotency.Key]*flight
-	seed      maphash.Seed
-	hash      func(idempotency.Key) uint64 // flightHash; a test makes keys clash
+	// flights holds the writes being decided here, placed by a 64-bit hash of their key.
+	flights   *hashindex.Map[idempotency.Key, *flight]
 	nextPurge time.Time
 
 	// completeRetryFirst and completeRetryMax bound the backoff of complete's background retries.
@@ -126,8 +123,7 @@ type guard struct {
 // writes have none): every field is read and written under guard.mu, except answer, which waiters
 // read after done is closed.
 type flight struct {
-	key         idempotency.Key
-	hash        uint64
+	slot        hashindex.Slot[idempotency.Key] // in guard.flights
 	fingerprint []byte
 	done        chan struct{}
 	ended       bool
@@ -266,15 +262,15 @@ func newGuard(cfg config) *guard {
 		retention:   cfg.retention,
 		wait:        cfg.idemWait,
 		logger:      cfg.logger,
-		flights:     make(map[uint64]*flight),
-		clashing:    make(map[idempotency.Key]*flight),
-		seed:        maphash.MakeSeed(),
 		nextPurge:   time.Now().Add(purgeInterval),
 
 		completeRetryFirst: cmp.Or(cfg.completeRetryFirst, time.Second),
 		completeRetryMax:   30 * time.Second,
 	}
-	g.hash = g.flightHash
+	seed := maphash.MakeSeed()
+	g.flights = hashindex.New[idempotency.Key, *flight](func(k idempotency.Key) uint64 {
+		return hashindex.Strings(seed, k.Tenant, k.Route, k.IdempotencyKey)
+	})
 	return g
 }
 
@@ -298,17 +294,15 @@ func (g *guard) serve(w http.ResponseWriter, r *http.Request, wr write, call wri
 	wr.detached = context.WithoutCancel(r.Context())
 	wait := &waiter{r: r, wait: g.wait}
 	defer wait.stop()
-	hash := g.hash(wr.key)
 	for {
 		g.mu.Lock()
-		f := g.flightLocked(hash, wr.key)
-		busy := f != nil
+		f, at, busy := g.flights.Find(wr.key)
 		var done <-chan struct{}
 		if busy {
 			done = f.doneLocked()
 		} else {
-			f = &flight{key: wr.key, hash: hash, fingerprint: wr.fingerprint}
-			g.addFlightLocked(f)
+			f = &flight{fingerprint: wr.fingerprint}
+			f.slot = g.flights.Set(at, f)
 		}
 		g.mu.Unlock()
 		if !busy {
@@ -336,56 +330,9 @@ func (g *guard) serve(w http.ResponseWriter, r *http.Request, wr write, call wri
 	}
 }
 
-// flightHash hashes a key for guard.flights. The parts are separated, so that moving bytes from one
-// to the next changes the hash (which only picks the entry: flightLocked compares the whole key).
-func (g *guard) flightHash(key idempotency.Key) uint64 {
-	var h maphash.Hash
-	h.SetSeed(g.seed)
-	h.WriteString(key.Tenant)
-	h.WriteByte(0)
-	h.WriteString(key.Route)
-	h.WriteByte(0)
-	h.WriteString(key.IdempotencyKey)
-	return h.Sum64()
-}
-
-// flightLocked returns the flight of key, whose hash is hash, or nil. guard.mu is held.
-func (g *guard) flightLocked(hash uint64, key idempotency.Key) *flight {
-	if f := g.flights[hash]; f != nil && f.key == key {
-		return f
-	}
-	if len(g.clashing) > 0 {
-		return g.clashing[key]
-	}
-	return nil
-}
-
-// addFlightLocked adds f, whose key has no flight. guard.mu is held.
-func (g *guard) addFlightLocked(f *flight) {
-	if g.flights[f.hash] == nil {
-		g.flights[f.hash] = f
-		return
-	}
-	g.clashing[f.key] = f
-}
-
-// endFlightLocked removes f. guard.mu is held.
-func (g *guard) endFlightLocked(f *flight) {
-	if g.flights[f.hash] == f {
-		delete(g.flights, f.hash)
-		return
-	}
-	delete(g.clashing, f.key)
-}
-
-// eachFlightLocked calls fn for every flight. guard.mu is held.
-func (g *guard) eachFlightLocked(fn func(*flight)) {
-	for _, f := range g.flights {
-		fn(f)
-	}
-	for _, f := range g.clashing {
-		fn(f)
-	}
+// eachFlightLocked calls fn for every flight and its key. guard.mu is held.
+func (g *guard) eachFlightLocked(fn func(idempotency.Key, *flight)) {
+	g.flights.All(func(k idempotency.Key, f *flight) bool { fn(k, f); return true })
 }
 
 // waiter is the bound of a write's waits (for a duplicate in flight here or on another instance):
@@ -421,7 +368,7 @@ func (g *guard) lead(wait *waiter, r *http.Request, wr write, f *flight, call wr
 			return
 		}
 		g.mu.Lock()
-		g.endFlightLocked(f)
+		g.flights.Delete(f.slot)
 		f.answer = shared
 		f.ended = true
 		if f.done != nil {

@@ -72,7 +72,7 @@ func TestGuardRefusesAnUnknownOutcome(t *testing.T) {
 func TestGuardFlightsWithClashingHashes(t *testing.T) {
 	g := newGuard(config{idemStore: idempotency.NewMemoryStore(), idemWait: 5 * time.Second, inFlightTTL: time.Hour,
 		retention: time.Hour, logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	g.hash = func(idempotency.Key) uint64 { return 1 }
+	g.flights.SetHash(func(idempotency.Key) uint64 { return 1 })
 	release := make(chan struct{})
 	var calls sync.Map // key -> number of provider calls
 	serve := func(key string) *httptest.ResponseRecorder {
@@ -101,8 +101,8 @@ func TestGuardFlightsWithClashingHashes(t *testing.T) {
 	require.Eventually(t, func() bool {
 		g.mu.Lock()
 		defer g.mu.Unlock()
-		f := g.flightLocked(1, idempotency.Key{Tenant: "t", Route: routePayouts, IdempotencyKey: "b"})
-		return f != nil && f.done != nil // the duplicate waits on b's flight
+		f, _, ok := g.flights.Find(idempotency.Key{Tenant: "t", Route: routePayouts, IdempotencyKey: "b"})
+		return ok && f.done != nil // the duplicate waits on b's flight
 	}, 5*time.Second, time.Millisecond)
 	close(release)
 	wg.Wait()
@@ -117,6 +117,5 @@ func TestGuardFlightsWithClashingHashes(t *testing.T) {
 	assert.Equal(t, "true", answers[3].Header().Get(ReplayedHeader), "the duplicate took b's answer")
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	assert.Empty(t, g.flights)
-	assert.Empty(t, g.clashing)
+	assert.Zero(t, g.flights.Len())
 }

@@ -189,7 +189,7 @@ func (g *guard) writesPending(tenant string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	pending := false
-	g.eachFlightLocked(func(f *flight) { pending = pending || linkedFlight(f.key, tenant) })
+	g.eachFlightLocked(func(k idempotency.Key, _ *flight) { pending = pending || linkedFlight(k, tenant) })
 	return pending
 }
 
@@ -199,8 +199,8 @@ func (g *guard) pendingWrites(tenant string) []<-chan struct{} {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var pending []<-chan struct{}
-	g.eachFlightLocked(func(f *flight) {
-		if linkedFlight(f.key, tenant) {
+	g.eachFlightLocked(func(k idempotency.Key, f *flight) {
+		if linkedFlight(k, tenant) {
 			pending = append(pending, f.doneLocked())
 		}
 	})

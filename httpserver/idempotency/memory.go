@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/pspconnect/pspconnect/internal/hashindex"
 )
 
 // sweepInterval is how often MemoryStore.Begin deletes expired records on its way.
@@ -57,15 +59,12 @@ type MemoryStore struct {
 	maxBytes      int64
 
 	mu sync.Mutex
-	// records holds each record under the hash of its key (one 8-byte key to hash and compare
-	// instead of three strings per map operation); a record whose hash another key's record holds
-	// goes into clash instead. See find.
-	records       map[uint64]memoryRecord
-	clash         map[Key]memoryRecord
+	// records and links are placed by a 64-bit hash of their key: one hash per call instead of
+	// one per map operation and string of the key.
+	records       *hashindex.Map[Key, memoryRecord]
+	links         *hashindex.Map[linkKey, memoryLink]
 	seed          maphash.Seed
-	hash          func(Key) uint64 // hashKey; a test makes keys clash
-	lastToken     uint64           // tokens are this store's sequence numbers
-	links         map[linkKey]memoryLink
+	lastToken     uint64                  // tokens are this store's sequence numbers
 	usage         map[string]*tenantUsage // by tenant; absent when a tenant holds nothing
 	lastSweep     time.Time
 	lastFullSweep time.Time
@@ -90,7 +89,7 @@ type memoryLink struct {
 // memoryRecord is one record, held by value in MemoryStore.records: besides the map's key, it
 // points only at its fingerprint and its answer's body, whose bytes hold no pointers.
 type memoryRecord struct {
-	key         Key // with the store's own copy of the IdempotencyKey
+	key         string // the store's own copy of the IdempotencyKey, for the record's link
 	fingerprint string
 	status      int
 	body        []byte // the answer's body, as Complete got it
@@ -154,13 +153,13 @@ func NewMemoryStore(opts ...MemoryOption) *MemoryStore {
 		linkRetention: DefaultLinkRetention,
 		maxRecords:    DefaultMaxRecordsPerTenant,
 		maxBytes:      DefaultMaxBytesPerTenant,
-		records:       make(map[uint64]memoryRecord),
-		clash:         make(map[Key]memoryRecord),
 		seed:          maphash.MakeSeed(),
-		links:         make(map[linkKey]memoryLink),
 		usage:         make(map[string]*tenantUsage),
 	}
-	s.hash = s.hashKey
+	s.records = hashindex.New[Key, memoryRecord](func(k Key) uint64 {
+		return hashindex.Strings(s.seed, k.Tenant, k.Route, k.IdempotencyKey)
+	})
+	s.links = hashindex.New[linkKey, memoryLink](func(k linkKey) uint64 { return hashindex.Strings(s.seed, k.tenant, k.id) })
 	for _, opt := range opts {
 		if opt != nil {
 			opt(s)
@@ -182,8 +181,7 @@ func (s *MemoryStore) Begin(ctx context.Context, key Key, fingerprint []byte, in
 		s.lastSweep = now
 	}
 
-	rec, at := s.find(key)
-	found := at.found()
+	rec, at, found := s.records.Find(key)
 	if found && now.Before(rec.expiresAt) {
 		out := Outcome{CreatedAt: rec.createdAt, ExpiresAt: rec.expiresAt}
 		switch {
@@ -199,7 +197,7 @@ func (s *MemoryStore) Begin(ctx context.Context, key Key, fingerprint []byte, in
 	}
 	if found { // expired: replaced
 		s.charge(key.Tenant, -1, -rec.size)
-		at = s.remove(at)
+		at = s.records.Delete(at)
 	}
 	size := int64(recordOverhead + len(key.Tenant) + len(key.Route) + len(key.IdempotencyKey) + len(fingerprint))
 	if err := s.roomFor(key.Tenant, size, now); err != nil {
@@ -209,96 +207,27 @@ func (s *MemoryStore) Begin(ctx context.Context, key Key, fingerprint []byte, in
 	key.IdempotencyKey = strings.Clone(key.IdempotencyKey)
 	s.lastToken++
 	rec = memoryRecord{
-		key:         key,
+		key:         key.IdempotencyKey,
 		fingerprint: string(fingerprint),
 		token:       s.lastToken,
 		createdAt:   now,
 		expiresAt:   now.Add(inFlightTTL),
 		size:        size,
 	}
-	s.set(at, rec)
+	s.records.Set(at.Keep(key), rec)
 	s.charge(key.Tenant, 1, size)
 	return Outcome{Kind: Acquired, Token: strconv.FormatUint(rec.token, 10), CreatedAt: rec.createdAt, ExpiresAt: rec.expiresAt}, nil
 }
 
 // owned returns the in-flight record of key owned by token, or an error wrapping ErrLeaseLost. An
 // expired record still counts while nobody else acquired it and it was not purged.
-func (s *MemoryStore) owned(key Key, token string) (memoryRecord, place, error) {
-	rec, at := s.find(key)
+func (s *MemoryStore) owned(key Key, token string) (memoryRecord, hashindex.Slot[Key], error) {
+	rec, at, found := s.records.Find(key)
 	n, err := strconv.ParseUint(token, 10, 64)
-	if !at.found() || err != nil || n == 0 || rec.token != n {
-		return memoryRecord{}, place{}, fmt.Errorf("%w (%s)", ErrLeaseLost, key)
+	if !found || err != nil || n == 0 || rec.token != n {
+		return memoryRecord{}, at, fmt.Errorf("%w (%s)", ErrLeaseLost, key)
 	}
 	return rec, at, nil
-}
-
-// place is where find found a key's record, or where set puts it.
-type place struct {
-	key  Key
-	hash uint64
-	// in: 0 not found, its hash free in records; 1 not found, its hash held by another key;
-	// 2 found in records; 3 found in clash.
-	in uint8
-}
-
-func (p place) found() bool { return p.in >= 2 }
-
-// hashKey hashes a key for records. The parts are separated, so that moving bytes from one to the
-// next changes the hash (which only picks the slot: find compares the whole key).
-func (s *MemoryStore) hashKey(key Key) uint64 {
-	var h maphash.Hash
-	h.SetSeed(s.seed)
-	h.WriteString(key.Tenant)
-	h.WriteByte(0)
-	h.WriteString(key.Route)
-	h.WriteByte(0)
-	h.WriteString(key.IdempotencyKey)
-	return h.Sum64()
-}
-
-// find returns key's record and its place.
-func (s *MemoryStore) find(key Key) (memoryRecord, place) {
-	at := place{key: key, hash: s.hash(key)}
-	if len(s.clash) > 0 {
-		if rec, ok := s.clash[key]; ok {
-			at.in = 3
-			return rec, at
-		}
-	}
-	rec, ok := s.records[at.hash]
-	switch {
-	case !ok:
-		return memoryRecord{}, at
-	case rec.key != key:
-		at.in = 1
-		return memoryRecord{}, at
-	}
-	at.in = 2
-	return rec, at
-}
-
-// set stores rec at at: found where it was, or new where find said it goes.
-func (s *MemoryStore) set(at place, rec memoryRecord) {
-	if at.in == 1 || at.in == 3 {
-		s.clash[at.key] = rec
-		return
-	}
-	s.records[at.hash] = rec
-}
-
-// remove deletes the record found at at and returns the place a new record of the key goes.
-func (s *MemoryStore) remove(at place) place {
-	if at.in == 3 {
-		delete(s.clash, at.key)
-		if _, taken := s.records[at.hash]; taken {
-			at.in = 1
-			return at
-		}
-	} else {
-		delete(s.records, at.hash)
-	}
-	at.in = 0
-	return at
 }
 
 // Complete implements Store.
@@ -314,22 +243,24 @@ func (s *MemoryStore) Complete(_ context.Context, key Key, token string, answer 
 	rec.status, rec.body = answer.Status, answer.Body // kept: see Store.Complete
 	rec.expiresAt = now.Add(retention)
 	rec.size += int64(len(answer.Body))
-	s.set(at, rec)
+	s.records.Set(at, rec)
 	s.charge(key.Tenant, 0, int64(len(answer.Body)))
 	if answer.CreatedID != "" {
 		lk := linkKey{key.Tenant, answer.CreatedID}
-		if old, ok := s.links[lk]; ok {
+		old, at, replaced := s.links.Find(lk)
+		if replaced {
 			s.charge(key.Tenant, 0, -old.size)
 		} else {
 			s.chargeLinks(key.Tenant, 1)
+			lk.id = strings.Clone(lk.id) // kept for the link retention: not a part of a larger string
+			at = at.Keep(lk)
 		}
 		size := int64(linkOverhead + len(key.Tenant) + len(answer.CreatedID) + len(key.Route) + len(key.IdempotencyKey))
-		lk.id = strings.Clone(lk.id) // kept for the link retention: not a part of a larger string
-		s.links[lk] = memoryLink{
-			Link:      Link{Route: key.Route, IdempotencyKey: rec.key.IdempotencyKey},
+		s.links.Set(at, memoryLink{
+			Link:      Link{Route: key.Route, IdempotencyKey: rec.key},
 			expiresAt: now.Add(s.linkRetention),
 			size:      size,
-		}
+		})
 		s.charge(key.Tenant, 0, size)
 	}
 	return nil
@@ -348,7 +279,7 @@ func (s *MemoryStore) Linked(ctx context.Context, tenant string, ids []string) (
 	}
 	var found map[string]Link
 	for _, id := range ids {
-		if l, ok := s.links[linkKey{tenant, id}]; ok && now.Before(l.expiresAt) {
+		if l, _, ok := s.links.Find(linkKey{tenant, id}); ok && now.Before(l.expiresAt) {
 			if found == nil {
 				found = make(map[string]Link)
 			}
@@ -376,7 +307,7 @@ func (s *MemoryStore) Abandon(_ context.Context, key Key, token string) error {
 	if err != nil {
 		return err
 	}
-	s.remove(at)
+	s.records.Delete(at)
 	s.charge(key.Tenant, -1, -rec.size)
 	return nil
 }
@@ -390,28 +321,21 @@ func (s *MemoryStore) Purge(context.Context) (int, error) {
 }
 
 func (s *MemoryStore) purgeLocked(now time.Time) int {
-	n := 0
-	for h, rec := range s.records {
-		if !now.Before(rec.expiresAt) {
-			delete(s.records, h)
-			s.charge(rec.key.Tenant, -1, -rec.size)
-			n++
+	n := s.records.DeleteFunc(func(key Key, rec memoryRecord) bool {
+		if now.Before(rec.expiresAt) {
+			return false
 		}
-	}
-	for key, rec := range s.clash {
-		if !now.Before(rec.expiresAt) {
-			delete(s.clash, key)
-			s.charge(key.Tenant, -1, -rec.size)
-			n++
+		s.charge(key.Tenant, -1, -rec.size)
+		return true
+	})
+	s.links.DeleteFunc(func(key linkKey, l memoryLink) bool {
+		if now.Before(l.expiresAt) {
+			return false
 		}
-	}
-	for key, l := range s.links {
-		if !now.Before(l.expiresAt) {
-			delete(s.links, key)
-			s.chargeLinks(key.tenant, -1)
-			s.charge(key.tenant, 0, -l.size)
-		}
-	}
+		s.chargeLinks(key.tenant, -1)
+		s.charge(key.tenant, 0, -l.size)
+		return true
+	})
 	return n
 }
 
@@ -480,5 +404,5 @@ func (s *MemoryStore) Usage(tenant string) (records int, bytes int64) {
 func (s *MemoryStore) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.records) + len(s.clash)
+	return s.records.Len()
 }

@@ -1,0 +1,88 @@
+package hashindex
+
+import (
+	"hash/maphash"
+	"math/rand/v2"
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestMapAgreesWithAMap drives a Map and a plain map with the same random sets, deletes and
+// lookups, with a real hash, with every key hashing alike and with a few hashes, and compares them
+// after every step: clashing keys must never see or overwrite one another's entries, whichever of
+// them came first or left first.
+func TestMapAgreesWithAMap(t *testing.T) {
+	seed := maphash.MakeSeed()
+	for name, hash := range map[string]func(string) uint64{
+		"maphash":     func(k string) uint64 { return maphash.String(seed, k) },
+		"one hash":    func(string) uint64 { return 1 },
+		"four hashes": func(k string) uint64 { return uint64(len(k) % 4) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			m := New[string, int](hash)
+			want := map[string]int{}
+			rng := rand.New(rand.NewPCG(3, 4))
+			for step := range 20000 {
+				k := "k" + strconv.Itoa(rng.IntN(40))
+				v, s, ok := m.Find(k)
+				wv, wok := want[k]
+				require.Equal(t, wok, ok, "step %d: %s found", step, k)
+				require.Equal(t, wok, s.Found())
+				require.Equal(t, wv, v, "step %d: %s", step, k)
+				if rng.IntN(3) == 0 && ok {
+					s = m.Delete(s)
+					delete(want, k)
+					if rng.IntN(2) == 0 { // put back at once, through the slot Delete returned
+						m.Set(s, step)
+						want[k] = step
+					}
+				} else {
+					m.Set(s, step)
+					want[k] = step
+				}
+				require.Equal(t, len(want), m.Len(), "step %d", step)
+			}
+			got := map[string]int{}
+			m.All(func(k string, v int) bool { got[k] = v; return true })
+			assert.Equal(t, want, got)
+
+			n := m.DeleteFunc(func(_ string, v int) bool { return v%2 == 0 })
+			even := 0
+			for k, v := range want {
+				if v%2 == 0 {
+					delete(want, k)
+					even++
+				}
+			}
+			assert.Equal(t, even, n)
+			for k, wv := range want {
+				v, _, ok := m.Find(k)
+				assert.True(t, ok, k)
+				assert.Equal(t, wv, v, k)
+			}
+			assert.Equal(t, len(want), m.Len())
+		})
+	}
+}
+
+func TestAllStopsWhenYieldSaysSo(t *testing.T) {
+	m := New[string, int](func(string) uint64 { return 1 })
+	for i := range 5 {
+		_, s, _ := m.Find(strconv.Itoa(i))
+		m.Set(s, i)
+	}
+	calls := 0
+	m.All(func(string, int) bool { calls++; return calls < 3 })
+	assert.Equal(t, 3, calls)
+}
+
+func TestSetHashOnlyWhenEmpty(t *testing.T) {
+	m := New[string, int](func(string) uint64 { return 1 })
+	m.SetHash(func(string) uint64 { return 2 })
+	_, s, _ := m.Find("a")
+	m.Set(s, 1)
+	assert.Panics(t, func() { m.SetHash(func(string) uint64 { return 3 }) })
+}
