@@ -190,12 +190,12 @@ func reportTurns(b *testing.B, sides []*side, prefix string, perBlock [][]float6
 	b.ReportMetric(ratio(func(k int) float64 { return perBlock[idx["baseline"]][k] }), prefix+"library/baseline")
 }
 
-// median returns the median of vs (which it sorts).
+// median returns the median of vs.
 func median(vs []float64) float64 {
 	if len(vs) == 0 {
 		return 0
 	}
-	slices.Sort(vs)
+	vs = slices.Sorted(slices.Values(vs))
 	if len(vs)%2 == 1 {
 		return vs[len(vs)/2]
 	}
