@@ -226,7 +226,7 @@ const payoutBlock = 64
 // BenchmarkPayoutTurns is BenchmarkPayout with both handlers measured in the same run: they take
 // turns in blocks of payoutBlock requests (the order swapping each block), each with its own
 // fixture, so that both share the machine's noise; library-throughput/baseline is the median over
-// the rotations of the baseline's time over the library's (target ≥ 1.0), as in reportTurns. "first" sends a new idempotency key each time (both
+// the rotations of the baseline's time over the library's (target ≥ 1.0): see pairedRatio. "first" sends a new idempotency key each time (both
 // stores grow alike), "replay" the same request again.
 func BenchmarkPayoutTurns(b *testing.B) {
 	for _, mode := range []string{"first", "replay"} {
@@ -247,33 +247,20 @@ func BenchmarkPayoutTurns(b *testing.B) {
 				w := newSink()
 				h.ServeHTTP(w, post("/payouts", body(-1)))
 			}
-			perBlock := make([][]float64, len(hs)) // per block, each handler's mean time per request
 			w := newSink()
 			runtime.GC() // the fixture's garbage is not the handlers' to collect
 			b.ReportAllocs()
 			b.ResetTimer()
-			for i := 0; i < b.N; i += payoutBlock {
-				n := min(payoutBlock, b.N-i)
-				for k := range hs {
-					j := (i/payoutBlock + k) % len(hs)
-					t0 := time.Now()
-					for q := range n {
-						w.reset()
-						hs[j].ServeHTTP(w, post("/payouts", bodies[i+q]))
-						if w.status != http.StatusCreated {
-							b.Fatalf("status %d", w.status)
-						}
-					}
-					perBlock[j] = append(perBlock[j], float64(time.Since(t0).Nanoseconds())/float64(n))
+			perTurn := turns(b.N, len(hs), payoutBlock, func(j, i int) {
+				w.reset()
+				hs[j].ServeHTTP(w, post("/payouts", bodies[i]))
+				if w.status != http.StatusCreated {
+					b.Fatalf("status %d", w.status)
 				}
-			}
-			ratios := make([]float64, len(perBlock[0]))
-			for k := range ratios {
-				ratios[k] = perBlock[0][k] / perBlock[1][k]
-			}
-			b.ReportMetric(median(ratios), "library-throughput/baseline") // see reportTurns
-			b.ReportMetric(median(perBlock[0]), "baseline-ns")
-			b.ReportMetric(median(perBlock[1]), "library-ns")
+			})
+			b.ReportMetric(pairedRatio(perTurn[0], perTurn[1]), "library-throughput/baseline")
+			b.ReportMetric(median(perTurn[0]), "baseline-ns")
+			b.ReportMetric(median(perTurn[1]), "library-ns")
 		})
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -127,79 +126,20 @@ func BenchmarkListLoopback(b *testing.B) {
 	sides, froms := loopback1M(b)
 	for _, size := range []int{25, 100} {
 		b.Run(fmt.Sprintf("pageSize=%d", size), func(b *testing.B) {
-			// Per block, each handler's mean time per request, blocked and alternating.
-			blocked := make([][]float64, len(sides))
-			alternating := make([][]float64, len(sides))
 			runtime.GC()              // the fixture's garbage is not the handlers' to collect
 			for _, s := range sides { // warm the connections and each handler's code and data
 				for q := range loopbackBlock {
 					s.get(b, size, froms[len(froms)-1-q])
 				}
 			}
+			serve := func(j, i int) { sides[j].get(b, size, froms[i%len(froms)]) }
 			b.ResetTimer()
-			for i := 0; i < b.N; i += loopbackBlock {
-				n := min(loopbackBlock, b.N-i)
-				for k := range sides {
-					j := (i/loopbackBlock + k) % len(sides)
-					t0 := time.Now()
-					for q := range n {
-						sides[j].get(b, size, froms[(i+q)%len(froms)])
-					}
-					blocked[j] = append(blocked[j], float64(time.Since(t0).Nanoseconds())/float64(n))
-				}
-				spent := make([]time.Duration, len(sides))
-				for q := range n {
-					for k := range sides {
-						j := (i + q + k) % len(sides)
-						t0 := time.Now()
-						sides[j].get(b, size, froms[(i+q)%len(froms)])
-						spent[j] += time.Since(t0)
-					}
-				}
-				for j := range sides {
-					alternating[j] = append(alternating[j], float64(spent[j].Nanoseconds())/float64(n))
-				}
-			}
+			blocked := turns(b.N, len(sides), loopbackBlock, serve)
+			alternating := turns(b.N, len(sides), 1, serve)
 			reportTurns(b, sides, "", blocked)
 			reportTurns(b, sides, "alternating-", alternating)
 		})
 	}
-}
-
-// reportTurns reports the per-request times of handlers measured in turns (perBlock[j][k]: the
-// mean of handler j in block k) and the library's ratios to the others. A ratio is the median over
-// the blocks of the library's time over the other's in the same block: blocks run next to each
-// other, so the pair shares the machine's state, and a hiccup of the machine in a few blocks (these
-// machines are shared) moves the median little.
-func reportTurns(b *testing.B, sides []*side, prefix string, perBlock [][]float64) {
-	idx := map[string]int{}
-	for j, s := range sides {
-		idx[s.name] = j
-		b.ReportMetric(median(perBlock[j])/1000, prefix+s.name+"-µs")
-	}
-	ratio := func(over func(k int) float64) float64 {
-		lib := perBlock[idx["library"]]
-		rs := make([]float64, len(lib))
-		for k := range lib {
-			rs[k] = lib[k] / over(k)
-		}
-		return median(rs)
-	}
-	b.ReportMetric(ratio(func(k int) float64 { return perBlock[idx["precomputed"]][k] }), prefix+"library/precomputed")
-	b.ReportMetric(ratio(func(k int) float64 { return min(perBlock[idx["goccy"]][k], perBlock[idx["sonic"]][k]) }), prefix+"library/fastest-peer")
-	b.ReportMetric(ratio(func(k int) float64 { return perBlock[idx["baseline"]][k] }), prefix+"library/baseline")
-}
-
-// median returns the median of vs.
-func median(vs []float64) float64 {
-	if len(vs) == 0 {
-		return 0
-	}
-	vs = slices.Sorted(slices.Values(vs))
-	if len(vs)%2 == 1 {
-		return vs[len(vs)/2]
-	}
-	return (vs[len(vs)/2-1] + vs[len(vs)/2]) / 2
 }
 
 // BenchmarkListConcurrent is BenchmarkListLoopback under 64 concurrent clients: each iteration
