@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -37,31 +36,25 @@ func serveList[T any](h *Handler, field pagination.Field,
 			WriteError(w, http.StatusBadRequest, "", fmt.Sprintf("query string with %d parameters: at most %d are accepted", n, MaxQueryParams))
 			return
 		}
-		values, err := url.ParseQuery(r.URL.RawQuery)
+		q, err := pagination.ParseRawQuery(r.URL.RawQuery, field, h.cfg.maxPageSize)
 		if err != nil {
-			WriteError(w, http.StatusBadRequest, "", fmt.Sprintf("malformed query string: %v", err))
-			return
-		}
-		q, err := pagination.ParseQuery(values, field, h.cfg.maxPageSize)
-		if err != nil {
-			WriteError(w, http.StatusBadRequest, "", err.Error())
+			WriteError(w, http.StatusBadRequest, "", err.Error()) // a malformed query string says so
 			return
 		}
 
-		fetch := func(q pagination.Query) ([]T, error) {
-			page, err := list(r.Context(), connector.ListRequest(q))
-			if err == nil && page.Encoded != nil {
-				return decodeEncoded[T](page.Encoded)
-			}
-			return page.Items, err
-		}
 		// A feed's page comes encoded and validated: it is written as it is stored.
 		page, err := list(r.Context(), connector.ListRequest(q))
 		if err == nil && page.Encoded != nil {
 			serveEncoded(h, w, r, q, page.Encoded, relink, version != nil)
 			return
 		}
-		fetch = firstThen(page.Items, err, fetch)
+		fetch := firstThen(page.Items, err, func(q pagination.Query) ([]T, error) {
+			page, err := list(r.Context(), connector.ListRequest(q))
+			if err == nil && page.Encoded != nil {
+				return decodeEncoded[T](page.Encoded)
+			}
+			return page.Items, err
+		})
 
 		seen := seenIDs.Get().(map[itemKey]int)
 		defer func() { clear(seen); seenIDs.Put(seen) }()

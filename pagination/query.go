@@ -106,24 +106,109 @@ func FromParam(f Field) string { return string(f) + "From" }
 // Each bad parameter gives a *ParamError (errors.Is ErrInvalidParameter). Parameters the contract does
 // not define are ignored. A parameter given twice is an error, since the two values could disagree.
 func ParseQuery(values url.Values, field Field, maxPageSize int) (Query, error) {
+	for _, name := range [...]string{"page", "pageSize", "sort", FromParam(field)} {
+		if len(values[name]) > 1 {
+			return Query{}, &ParamError{Param: name, Value: strings.Join(values[name], ","), Problem: "given more than once"}
+		}
+	}
+	return parseParams(func(name string) (string, bool) { return single(values, name) }, field, maxPageSize)
+}
+
+// ErrMalformedQuery is wrapped by the error ParseRawQuery returns for a query string that
+// url.ParseQuery refuses.
+var ErrMalformedQuery = errors.New("malformed query string")
+
+// ParseRawQuery is ParseQuery(url.ParseQuery(raw)) without building the url.Values: it reads the
+// raw query string of a request (URL.RawQuery) as url.ParseQuery reads it, keeps only the
+// parameters of the contract, and returns the same Query or *ParamError. A query string that
+// url.ParseQuery refuses (a semicolon separator, a bad escape, in any parameter) gives an error
+// wrapping ErrMalformedQuery whose text ends with url.ParseQuery's.
+func ParseRawQuery(raw string, field Field, maxPageSize int) (Query, error) {
+	names := [...]string{"page", "pageSize", "sort", FromParam(field)}
+	var first [len(names)]string
+	var seen [len(names)]int
+	var more [len(names)][]string // the values after the first, for the error of a repeated one
+	var malformed error
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		if strings.Contains(pair, ";") {
+			malformed = errSemicolon // as url.ParseQuery: this one replaces an earlier error
+			continue
+		}
+		if pair == "" {
+			continue
+		}
+		key, value, _ := strings.Cut(pair, "=")
+		key, err := unescapeQuery(key)
+		if err != nil {
+			if malformed == nil {
+				malformed = err
+			}
+			continue
+		}
+		value, err = unescapeQuery(value)
+		if err != nil {
+			if malformed == nil {
+				malformed = err
+			}
+			continue
+		}
+		for i, name := range names {
+			if key == name {
+				if seen[i] == 0 {
+					first[i] = value
+				} else {
+					more[i] = append(more[i], value)
+				}
+				seen[i]++
+			}
+		}
+	}
+	if malformed != nil {
+		return Query{}, fmt.Errorf("%w: %w", ErrMalformedQuery, malformed)
+	}
+	for i, name := range names {
+		if seen[i] > 1 {
+			return Query{}, &ParamError{Param: name, Value: first[i] + "," + strings.Join(more[i], ","), Problem: "given more than once"}
+		}
+	}
+	return parseParams(func(name string) (string, bool) {
+		for i, n := range names {
+			if n == name && seen[i] > 0 {
+				return first[i], true
+			}
+		}
+		return "", false
+	}, field, maxPageSize)
+}
+
+var errSemicolon = errors.New("invalid semicolon separator in query")
+
+// unescapeQuery is url.QueryUnescape, without a call for the usual part that has nothing to
+// unescape.
+func unescapeQuery(s string) (string, error) {
+	if !strings.ContainsAny(s, "%+") {
+		return s, nil
+	}
+	return url.QueryUnescape(s)
+}
+
+// parseParams reads the parameters of ParseQuery through get, which returns a parameter's value.
+func parseParams(get func(name string) (string, bool), field Field, maxPageSize int) (Query, error) {
 	if maxPageSize <= 0 {
 		maxPageSize = DefaultMaxPageSize
 	}
 	q := Query{Page: 1, PageSize: DefaultPageSize, Sort: Sort{Field: field, Direction: Ascending}}
 	fromParam := FromParam(field)
-	for _, name := range []string{"page", "pageSize", "sort", fromParam} {
-		if len(values[name]) > 1 {
-			return Query{}, &ParamError{Param: name, Value: strings.Join(values[name], ","), Problem: "given more than once"}
-		}
-	}
-	if v, ok := single(values, "page"); ok {
+	if v, ok := get("page"); ok {
 		n, perr := positiveInt("page", v)
 		if perr != nil {
 			return Query{}, perr
 		}
 		q.Page = n
 	}
-	if v, ok := single(values, "pageSize"); ok {
+	if v, ok := get("pageSize"); ok {
 		n, perr := positiveInt("pageSize", v)
 		if perr != nil {
 			return Query{}, perr
@@ -136,14 +221,14 @@ func ParseQuery(values url.Values, field Field, maxPageSize int) (Query, error) 
 	if q.Page > maxItems/q.PageSize {
 		return Query{}, &ParamError{Param: "page", Value: strconv.Itoa(q.Page), Problem: "page*pageSize is too large"}
 	}
-	if v, ok := single(values, "sort"); ok {
+	if v, ok := get("sort"); ok {
 		s, err := parseSort(v, field)
 		if err != nil {
 			return Query{}, &ParamError{Param: "sort", Value: v, Problem: err.Error()}
 		}
 		q.Sort = s
 	}
-	if v, ok := single(values, fromParam); ok {
+	if v, ok := get(fromParam); ok {
 		t, err := ParseTime(v)
 		if err != nil {
 			return Query{}, &ParamError{Param: fromParam, Value: v, Problem: err.Error()}

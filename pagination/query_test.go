@@ -2,7 +2,9 @@ package pagination
 
 import (
 	"errors"
+	"math/rand/v2"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -168,5 +170,51 @@ func TestParseTime(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, got.UTC().Format(time.RFC3339Nano))
 		})
+	}
+}
+
+// TestParseRawQueryIsParseQueryOfURLParseQuery: on random query strings of the contract's
+// parameters, unknown ones, repeats, empty pairs, escapes good and bad, '+' and semicolons,
+// ParseRawQuery gives ParseQuery(url.ParseQuery(raw))'s Query and error, or, where url.ParseQuery
+// fails, an ErrMalformedQuery ending with url.ParseQuery's error.
+func TestParseRawQueryIsParseQueryOfURLParseQuery(t *testing.T) {
+	keys := []string{"page", "pageSize", "sort", "updatedAtFrom", "createdAtFrom", "other", "pa%67e", "page%zz", "", "sort+"}
+	values := []string{"1", "2", "25", "0", "-1", "x", "updatedAt:asc", "updatedAt%3Adesc", "createdAt:asc", "2024-01-01T00:00:00Z",
+		"2024-01-01T00%3A00%3A00Z", "2024-01-01T00:00:00.5+01:00", "2024-01-01T00:00:00+01:00", "%zz", "a+b", "", "%41"}
+	rng := rand.New(rand.NewPCG(9, 10))
+	for range 20000 {
+		var parts []string
+		for range rng.IntN(6) {
+			switch rng.IntN(12) {
+			case 0:
+				parts = append(parts, "")
+			case 1:
+				parts = append(parts, keys[rng.IntN(len(keys))]+";"+values[rng.IntN(len(values))])
+			case 2:
+				parts = append(parts, keys[rng.IntN(len(keys))]) // no '='
+			default:
+				parts = append(parts, keys[rng.IntN(len(keys))]+"="+values[rng.IntN(len(values))])
+			}
+		}
+		raw := strings.Join(parts, "&")
+		field := FieldUpdatedAt
+		if rng.IntN(2) == 0 {
+			field = FieldCreatedAt
+		}
+		got, gotErr := ParseRawQuery(raw, field, 100)
+		vals, urlErr := url.ParseQuery(raw)
+		if urlErr != nil {
+			require.ErrorIs(t, gotErr, ErrMalformedQuery, "%q", raw)
+			require.True(t, strings.HasSuffix(gotErr.Error(), urlErr.Error()), "%q: %v, want …%v", raw, gotErr, urlErr)
+			continue
+		}
+		want, wantErr := ParseQuery(vals, field, 100)
+		require.Equal(t, want, got, "%q", raw)
+		if wantErr == nil {
+			require.NoError(t, gotErr, "%q", raw)
+			continue
+		}
+		require.Error(t, gotErr, "%q", raw)
+		require.Equal(t, wantErr.Error(), gotErr.Error(), "%q", raw)
 	}
 }
