@@ -119,24 +119,21 @@ type guard struct {
 }
 
 // flight is one write being decided on this handler. answer is set, or left nil when there is
-// nothing to share, when the flight ends. done is made for the first request that waits (most
-// writes have none): every field is read and written under guard.mu, except answer, which waiters
-// read after done is closed.
+// nothing to share, when the flight ends, which also takes it out of guard.flights. done is made
+// for the first request that waits (most writes have none), always on a flight still in
+// guard.flights: every field is read and written under guard.mu, except answer, which waiters read
+// after done is closed.
 type flight struct {
 	slot        hashindex.Slot[idempotency.Key] // in guard.flights
 	fingerprint []byte
 	done        chan struct{}
-	ended       bool
 	answer      *answer
 }
 
-// doneLocked returns the channel closed when f ends. guard.mu is held.
+// doneLocked returns the channel closed when f, a flight in guard.flights, ends. guard.mu is held.
 func (f *flight) doneLocked() <-chan struct{} {
 	if f.done == nil {
 		f.done = make(chan struct{})
-		if f.ended {
-			close(f.done)
-		}
 	}
 	return f.done
 }
@@ -330,11 +327,6 @@ func (g *guard) serve(w http.ResponseWriter, r *http.Request, wr write, call wri
 	}
 }
 
-// eachFlightLocked calls fn for every flight and its key. guard.mu is held.
-func (g *guard) eachFlightLocked(fn func(idempotency.Key, *flight)) {
-	g.flights.All(func(k idempotency.Key, f *flight) bool { fn(k, f); return true })
-}
-
 // waiter is the bound of a write's waits (for a duplicate in flight here or on another instance):
 // the request's context with a deadline wait after the first wait begins, made then, since most
 // writes never wait (no timer for them).
@@ -370,7 +362,6 @@ func (g *guard) lead(wait *waiter, r *http.Request, wr write, f *flight, call wr
 		g.mu.Lock()
 		g.flights.Delete(f.slot)
 		f.answer = shared
-		f.ended = true
 		if f.done != nil {
 			close(f.done)
 		}

@@ -189,7 +189,10 @@ func (g *guard) writesPending(tenant string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	pending := false
-	g.eachFlightLocked(func(k idempotency.Key, _ *flight) { pending = pending || linkedFlight(k, tenant) })
+	g.flights.All(func(k idempotency.Key, _ *flight) bool {
+		pending = linkedFlight(k, tenant)
+		return !pending
+	})
 	return pending
 }
 
@@ -199,10 +202,11 @@ func (g *guard) pendingWrites(tenant string) []<-chan struct{} {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var pending []<-chan struct{}
-	g.eachFlightLocked(func(k idempotency.Key, f *flight) {
+	g.flights.All(func(k idempotency.Key, f *flight) bool {
 		if linkedFlight(k, tenant) {
 			pending = append(pending, f.doneLocked())
 		}
+		return true
 	})
 	return pending
 }
