@@ -79,19 +79,9 @@ func readBody(r *http.Request, limit int64, buf []byte) ([]byte, error) {
 	}
 	n := r.ContentLength
 	if n < 0 {
-		for {
-			if len(buf) == cap(buf) {
-				buf = append(buf, 0)[:len(buf)]
-			}
-			m, err := r.Body.Read(buf[len(buf):cap(buf)])
-			buf = buf[:len(buf)+m]
-			if err == io.EOF {
-				return buf, nil
-			}
-			if err != nil {
-				return buf, err
-			}
-		}
+		b := bytes.NewBuffer(buf)
+		_, err := b.ReadFrom(r.Body)
+		return b.Bytes(), err
 	}
 	if n > limit {
 		return buf, &http.MaxBytesError{Limit: limit}
