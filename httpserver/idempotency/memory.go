@@ -196,7 +196,7 @@ func (s *MemoryStore) Begin(ctx context.Context, key Key, fingerprint []byte, in
 		return out, nil
 	}
 	if found { // expired: replaced
-		s.charge(key.Tenant, -1, -rec.size)
+		s.charge(key.Tenant, tenantUsage{records: -1, bytes: -rec.size})
 		at = s.records.Delete(at)
 	}
 	size := int64(recordOverhead + len(key.Tenant) + len(key.Route) + len(key.IdempotencyKey) + len(fingerprint))
@@ -215,7 +215,7 @@ func (s *MemoryStore) Begin(ctx context.Context, key Key, fingerprint []byte, in
 		size:        size,
 	}
 	s.records.Set(at.Keep(key), rec)
-	s.charge(key.Tenant, 1, size)
+	s.charge(key.Tenant, tenantUsage{records: 1, bytes: size})
 	return Outcome{Kind: Acquired, Token: strconv.FormatUint(rec.token, 10), CreatedAt: rec.createdAt, ExpiresAt: rec.expiresAt}, nil
 }
 
@@ -244,24 +244,24 @@ func (s *MemoryStore) Complete(_ context.Context, key Key, token string, answer 
 	rec.expiresAt = now.Add(retention)
 	rec.size += int64(len(answer.Body))
 	s.records.Set(at, rec)
-	s.charge(key.Tenant, 0, int64(len(answer.Body)))
+	s.charge(key.Tenant, tenantUsage{bytes: int64(len(answer.Body))})
 	if answer.CreatedID != "" {
+		size := int64(linkOverhead + len(key.Tenant) + len(answer.CreatedID) + len(key.Route) + len(key.IdempotencyKey))
+		added := tenantUsage{links: 1, bytes: size}
 		lk := linkKey{key.Tenant, answer.CreatedID}
 		old, at, replaced := s.links.Find(lk)
 		if replaced {
-			s.charge(key.Tenant, 0, -old.size)
+			added = tenantUsage{bytes: size - old.size}
 		} else {
-			s.chargeLinks(key.Tenant, 1)
 			lk.id = strings.Clone(lk.id) // kept for the link retention: not a part of a larger string
 			at = at.Keep(lk)
 		}
-		size := int64(linkOverhead + len(key.Tenant) + len(answer.CreatedID) + len(key.Route) + len(key.IdempotencyKey))
 		s.links.Set(at, memoryLink{
 			Link:      Link{Route: key.Route, IdempotencyKey: rec.key},
 			expiresAt: now.Add(s.linkRetention),
 			size:      size,
 		})
-		s.charge(key.Tenant, 0, size)
+		s.charge(key.Tenant, added)
 	}
 	return nil
 }
@@ -274,7 +274,7 @@ func (s *MemoryStore) Linked(ctx context.Context, tenant string, ids []string) (
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if u := s.usage[tenant]; u == nil || u.links == 0 {
+	if !s.hasLinksLocked(tenant) {
 		return nil, nil // most pages of a tenant without writes: no lookups
 	}
 	var found map[string]Link
@@ -295,6 +295,10 @@ func (s *MemoryStore) Linked(ctx context.Context, tenant string, ids []string) (
 func (s *MemoryStore) HasLinks(tenant string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.hasLinksLocked(tenant)
+}
+
+func (s *MemoryStore) hasLinksLocked(tenant string) bool {
 	u := s.usage[tenant]
 	return u != nil && u.links > 0
 }
@@ -308,7 +312,7 @@ func (s *MemoryStore) Abandon(_ context.Context, key Key, token string) error {
 		return err
 	}
 	s.records.Delete(at)
-	s.charge(key.Tenant, -1, -rec.size)
+	s.charge(key.Tenant, tenantUsage{records: -1, bytes: -rec.size})
 	return nil
 }
 
@@ -325,42 +329,32 @@ func (s *MemoryStore) purgeLocked(now time.Time) int {
 		if now.Before(rec.expiresAt) {
 			return false
 		}
-		s.charge(key.Tenant, -1, -rec.size)
+		s.charge(key.Tenant, tenantUsage{records: -1, bytes: -rec.size})
 		return true
 	})
 	s.links.DeleteFunc(func(key linkKey, l memoryLink) bool {
 		if now.Before(l.expiresAt) {
 			return false
 		}
-		s.chargeLinks(key.tenant, -1)
-		s.charge(key.tenant, 0, -l.size)
+		s.charge(key.tenant, tenantUsage{links: -1, bytes: -l.size})
 		return true
 	})
 	return n
 }
 
-// charge adds records and bytes to tenant's usage.
-func (s *MemoryStore) charge(tenant string, records int, bytes int64) {
+// charge adds d (negative to take away) to tenant's usage.
+func (s *MemoryStore) charge(tenant string, d tenantUsage) {
 	u := s.usage[tenant]
 	if u == nil {
 		u = &tenantUsage{}
 		s.usage[tenant] = u
 	}
-	u.records += records
-	u.bytes += bytes
-	if u.records == 0 && u.links == 0 && u.bytes == 0 {
+	u.records += d.records
+	u.links += d.links
+	u.bytes += d.bytes
+	if *u == (tenantUsage{}) {
 		delete(s.usage, tenant)
 	}
-}
-
-// chargeLinks adds n links to tenant's usage (their bytes go through charge).
-func (s *MemoryStore) chargeLinks(tenant string, n int) {
-	u := s.usage[tenant]
-	if u == nil {
-		u = &tenantUsage{}
-		s.usage[tenant] = u
-	}
-	u.links += n
 }
 
 // roomFor returns nil when tenant may add a record of size bytes, or a *StoreFullError. A tenant at
