@@ -75,6 +75,7 @@ func Run(t *testing.T, open Opener) {
 		{"ConcurrentWritersNeverPlaceBehindAReader", checkConcurrent},
 		{"HandlesShareTheHorizon", checkHandlesShareTheHorizon},
 		{"PollerLosesNothing", checkPollerLosesNothing},
+		{"EncodedPagesFlagTheRowsToLink", checkEncodedFlags},
 	}
 	for _, c := range checks {
 		t.Run(c.name, func(t *testing.T) { c.run(t, open) })
@@ -252,6 +253,51 @@ func checkUnchangedPut(t *testing.T, open Opener) {
 	if len(again) != 1 || !again[0].UpdatedAt.Equal(first[0].UpdatedAt) {
 		t.Errorf("putting an unchanged item again: listing %s, want the first one %s", describe(again), describe(first))
 	}
+}
+
+// checkEncodedFlags: a feed that answers with encodings (a PageLister) flags each payout or
+// transfer row without relatedTransactionID as UnlinkedWrite, and no other row, in every version of
+// it: the handler fills relatedTransactionID only on flagged rows, so a missed flag leaves the row of
+// a payout Formance created unjoined to its payment initiation for good.
+func checkEncodedFlags(t *testing.T, open Opener) {
+	f := open(t).Transactions()
+	l, ok := f.(feed.PageLister[models.Transaction])
+	if !ok {
+		t.Skip("the feed does not answer with encodings")
+	}
+	payout := tx("po_1", t0, models.TransactionStatusPending)
+	payout.Type, payout.SourceAccountID = models.TransactionTypePayout, "acc_2"
+	transfer := tx("tr_1", t0.Add(time.Second), models.TransactionStatusPending)
+	transfer.Type, transfer.SourceAccountID = models.TransactionTypeTransfer, "acc_2"
+	linked := tx("po_2", t0.Add(2*time.Second), models.TransactionStatusPending)
+	linked.Type, linked.SourceAccountID, linked.RelatedTransactionID = models.TransactionTypePayout, "acc_2", "ik_2"
+	payin := tx("pi_1", t0.Add(3*time.Second), models.TransactionStatusPending)
+	put(t, f, "t1", payout, transfer, linked, payin)
+	// A page is read (the horizon passes these slots), then the payout changes: its new slot is
+	// flagged too, and the old one keeps its flag.
+	want := map[string][]bool{"po_1": {true}, "tr_1": {true}, "po_2": {false}, "pi_1": {false}}
+	check := func() {
+		t.Helper()
+		p, err := l.ListPage(context.Background(), "t1", query(1, 100, time.Time{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Encoded) == 0 {
+			t.Fatalf("ListPage answered %d items and no encodings", len(p.Items))
+		}
+		got := map[string][]bool{}
+		for _, e := range p.Encoded {
+			got[e.ID()] = append(got[e.ID()], e.UnlinkedWrite())
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("UnlinkedWrite by id and version: %v, want %v", got, want)
+		}
+	}
+	check()
+	payout.Status, payout.UpdatedAt = models.TransactionStatusSucceeded, t0.Add(time.Minute)
+	put(t, f, "t1", payout)
+	want["po_1"] = []bool{true, true}
+	check()
 }
 
 // checkChangeKeepsPositions is the loss of CONTRACT.md: 60 items in one second, a poller that
