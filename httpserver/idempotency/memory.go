@@ -83,20 +83,27 @@ type linkKey struct{ tenant, id string }
 type memoryLink struct {
 	Link
 	expiresAt time.Time
-	size      int64
+}
+
+// size is what the link of key counts against its tenant's bytes.
+func (l *memoryLink) size(key linkKey) int64 {
+	return int64(linkOverhead + len(key.tenant) + len(key.id) + len(l.Route) + len(l.IdempotencyKey))
 }
 
 // memoryRecord is one record, held by value in MemoryStore.records: besides the map's key, it
 // points only at its fingerprint and its answer's body, whose bytes hold no pointers.
 type memoryRecord struct {
-	key         string // the store's own copy of the IdempotencyKey, for the record's link
 	fingerprint string
 	status      int
 	body        []byte // the answer's body, as Complete got it
 	token       uint64 // 0 once completed
 	createdAt   time.Time
 	expiresAt   time.Time
-	size        int64 // counted against the tenant's bytes
+}
+
+// size is what the record of key counts against its tenant's bytes.
+func (r *memoryRecord) size(key Key) int64 {
+	return int64(recordOverhead + len(key.Tenant) + len(key.Route) + len(key.IdempotencyKey) + len(r.fingerprint) + len(r.body))
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -196,7 +203,7 @@ func (s *MemoryStore) Begin(ctx context.Context, key Key, fingerprint []byte, in
 		return out, nil
 	}
 	if found { // expired: replaced
-		s.charge(key.Tenant, tenantUsage{records: -1, bytes: -rec.size})
+		s.charge(key.Tenant, tenantUsage{records: -1, bytes: -rec.size(key)})
 		at = s.records.Delete(at)
 	}
 	size := int64(recordOverhead + len(key.Tenant) + len(key.Route) + len(key.IdempotencyKey) + len(fingerprint))
@@ -207,12 +214,10 @@ func (s *MemoryStore) Begin(ctx context.Context, key Key, fingerprint []byte, in
 	key.IdempotencyKey = strings.Clone(key.IdempotencyKey)
 	s.lastToken++
 	rec = memoryRecord{
-		key:         key.IdempotencyKey,
 		fingerprint: string(fingerprint),
 		token:       s.lastToken,
 		createdAt:   now,
 		expiresAt:   now.Add(inFlightTTL),
-		size:        size,
 	}
 	s.records.Set(at.Keep(key), rec)
 	s.charge(key.Tenant, tenantUsage{records: 1, bytes: size})
@@ -242,25 +247,24 @@ func (s *MemoryStore) Complete(_ context.Context, key Key, token string, answer 
 	rec.token = 0
 	rec.status, rec.body = answer.Status, answer.Body // kept: see Store.Complete
 	rec.expiresAt = now.Add(retention)
-	rec.size += int64(len(answer.Body))
 	s.records.Set(at, rec)
 	s.charge(key.Tenant, tenantUsage{bytes: int64(len(answer.Body))})
 	if answer.CreatedID != "" {
-		size := int64(linkOverhead + len(key.Tenant) + len(answer.CreatedID) + len(key.Route) + len(key.IdempotencyKey))
-		added := tenantUsage{links: 1, bytes: size}
+		// The link points at the record's own copy of the key (at.Key), not the caller's.
+		link := memoryLink{
+			Link:      Link{Route: key.Route, IdempotencyKey: at.Key().IdempotencyKey},
+			expiresAt: now.Add(s.linkRetention),
+		}
 		lk := linkKey{key.Tenant, answer.CreatedID}
 		old, at, replaced := s.links.Find(lk)
+		added := tenantUsage{links: 1, bytes: link.size(lk)}
 		if replaced {
-			added = tenantUsage{bytes: size - old.size}
+			added = tenantUsage{bytes: link.size(lk) - old.size(lk)}
 		} else {
 			lk.id = strings.Clone(lk.id) // kept for the link retention: not a part of a larger string
 			at = at.Keep(lk)
 		}
-		s.links.Set(at, memoryLink{
-			Link:      Link{Route: key.Route, IdempotencyKey: rec.key},
-			expiresAt: now.Add(s.linkRetention),
-			size:      size,
-		})
+		s.links.Set(at, link)
 		s.charge(key.Tenant, added)
 	}
 	return nil
@@ -312,7 +316,7 @@ func (s *MemoryStore) Abandon(_ context.Context, key Key, token string) error {
 		return err
 	}
 	s.records.Delete(at)
-	s.charge(key.Tenant, tenantUsage{records: -1, bytes: -rec.size})
+	s.charge(key.Tenant, tenantUsage{records: -1, bytes: -rec.size(key)})
 	return nil
 }
 
@@ -329,14 +333,14 @@ func (s *MemoryStore) purgeLocked(now time.Time) int {
 		if now.Before(rec.expiresAt) {
 			return false
 		}
-		s.charge(key.Tenant, tenantUsage{records: -1, bytes: -rec.size})
+		s.charge(key.Tenant, tenantUsage{records: -1, bytes: -rec.size(key)})
 		return true
 	})
 	s.links.DeleteFunc(func(key linkKey, l memoryLink) bool {
 		if now.Before(l.expiresAt) {
 			return false
 		}
-		s.charge(key.tenant, tenantUsage{links: -1, bytes: -l.size})
+		s.charge(key.tenant, tenantUsage{links: -1, bytes: -l.size(key)})
 		return true
 	})
 	return n

@@ -2,17 +2,27 @@
 // made of strings: one hash per operation, computed once by the caller's function, and an 8-byte
 // key for the map to hash and compare, where a key of three strings costs three string hashes at
 // every operation. The hash only picks where an entry goes: the whole key is kept and compared, and
-// an entry whose hash another key's entry holds is kept in a second, ordinary map. Not safe for
-// concurrent use.
+// an entry whose hash another key's entry holds is indexed in a second, ordinary map.
+//
+// The index maps hold only the position of an entry, which lives in pages of entries that never
+// move: a lookup probes 16-byte map slots whatever the size of an entry, a new entry goes at the
+// end of the newest page (or in the place of a deleted one), and the map's growth copies positions,
+// not entries. Not safe for concurrent use.
 package hashindex
 
 import "hash/maphash"
 
+// pageBits sets the entries of a page: 1<<pageBits.
+const pageBits = 8
+
 // Map maps keys K to values V.
 type Map[K comparable, V any] struct {
 	hash  func(K) uint64
-	main  map[uint64]entry[K, V]
-	clash map[K]V
+	main  map[uint64]int32 // hash -> position of the key's entry
+	clash map[K]int32      // key -> position, for keys whose hash another key holds in main
+	pages []*[1 << pageBits]entry[K, V]
+	free  []int32 // positions of deleted entries, used again first
+	end   int32   // positions used so far, free ones included
 }
 
 type entry[K comparable, V any] struct {
@@ -22,7 +32,7 @@ type entry[K comparable, V any] struct {
 
 // New returns an empty map placing its keys by hash.
 func New[K comparable, V any](hash func(K) uint64) *Map[K, V] {
-	return &Map[K, V]{hash: hash, main: make(map[uint64]entry[K, V]), clash: make(map[K]V)}
+	return &Map[K, V]{hash: hash, main: make(map[uint64]int32), clash: make(map[K]int32)}
 }
 
 // SetHash replaces the hash function of an empty map (tests make keys clash with it).
@@ -39,6 +49,7 @@ func (m *Map[K, V]) SetHash(hash func(K) uint64) {
 type Slot[K comparable] struct {
 	key  K
 	hash uint64
+	pos  int32 // the entry's position, when found
 	in   place
 }
 
@@ -47,8 +58,8 @@ type place uint8
 const (
 	freeMain  place = iota // not found; its hash is free in main
 	takenMain              // not found; its hash is held by another key
-	inMain                 // found in main
-	inClash                // found in clash
+	inMain                 // found, indexed in main
+	inClash                // found, indexed in clash
 )
 
 // Keep returns the slot with key, equal to the slot's key, as the copy a Set keeps (for a key
@@ -64,38 +75,69 @@ func (s Slot[K]) Keep(key K) Slot[K] {
 // Found reports whether the slot holds the key's entry.
 func (s Slot[K]) Found() bool { return s.in >= inMain }
 
+// Key returns the slot's key: for a slot of an entry, the copy the map keeps (see Keep).
+func (s Slot[K]) Key() K { return s.key }
+
+func (m *Map[K, V]) at(pos int32) *entry[K, V] {
+	return &m.pages[pos>>pageBits][pos&(1<<pageBits-1)]
+}
+
 // Find returns key's value and slot; ok reports whether it has an entry.
 func (m *Map[K, V]) Find(key K) (v V, s Slot[K], ok bool) {
 	s = Slot[K]{key: key, hash: m.hash(key)}
 	if len(m.clash) > 0 {
-		if v, ok := m.clash[key]; ok {
-			s.in = inClash
-			return v, s, true
+		if pos, ok := m.clash[key]; ok {
+			e := m.at(pos)
+			s.key, s.pos, s.in = e.key, pos, inClash
+			return e.val, s, true
 		}
 	}
-	e, ok := m.main[s.hash]
-	switch {
-	case !ok:
+	pos, ok := m.main[s.hash]
+	if !ok {
 		return v, s, false
-	case e.key != key:
+	}
+	e := m.at(pos)
+	if e.key != key {
 		s.in = takenMain
 		return v, s, false
 	}
-	s.in = inMain
+	s.key, s.pos, s.in = e.key, pos, inMain
 	return e.val, s, true
 }
 
 // Set sets the value at s (from Find, see Slot) and returns the slot of the entry.
 func (m *Map[K, V]) Set(s Slot[K], v V) Slot[K] {
 	switch s.in {
-	case takenMain, inClash:
-		m.clash[s.key] = v
+	case inMain, inClash:
+		m.at(s.pos).val = v
+		return s
+	case takenMain:
+		s.pos = m.place(s.key, v)
+		m.clash[s.key] = s.pos
 		s.in = inClash
 	default:
-		m.main[s.hash] = entry[K, V]{key: s.key, val: v}
+		s.pos = m.place(s.key, v)
+		m.main[s.hash] = s.pos
 		s.in = inMain
 	}
 	return s
+}
+
+// place stores a new entry and returns its position.
+func (m *Map[K, V]) place(key K, v V) int32 {
+	var pos int32
+	if n := len(m.free); n > 0 {
+		pos = m.free[n-1]
+		m.free = m.free[:n-1]
+	} else {
+		if int(m.end>>pageBits) == len(m.pages) {
+			m.pages = append(m.pages, new([1 << pageBits]entry[K, V]))
+		}
+		pos = m.end
+		m.end++
+	}
+	*m.at(pos) = entry[K, V]{key: key, val: v}
+	return pos
 }
 
 // Delete deletes the entry at s (found) and returns the slot where the key would go again.
@@ -103,15 +145,23 @@ func (m *Map[K, V]) Delete(s Slot[K]) Slot[K] {
 	switch s.in {
 	case inClash:
 		delete(m.clash, s.key)
+		m.release(s.pos)
 		if _, taken := m.main[s.hash]; taken {
 			s.in = takenMain
 			return s
 		}
 	case inMain:
 		delete(m.main, s.hash)
+		m.release(s.pos)
 	}
 	s.in = freeMain
 	return s
+}
+
+// release clears the entry at pos, so that it holds on to nothing, for a later place.
+func (m *Map[K, V]) release(pos int32) {
+	*m.at(pos) = entry[K, V]{}
+	m.free = append(m.free, pos)
 }
 
 // Len returns the number of entries.
@@ -119,13 +169,13 @@ func (m *Map[K, V]) Len() int { return len(m.main) + len(m.clash) }
 
 // All calls yield for every entry, in no order, until it returns false.
 func (m *Map[K, V]) All(yield func(K, V) bool) {
-	for _, e := range m.main {
-		if !yield(e.key, e.val) {
+	for _, pos := range m.main {
+		if e := m.at(pos); !yield(e.key, e.val) {
 			return
 		}
 	}
-	for k, v := range m.clash {
-		if !yield(k, v) {
+	for _, pos := range m.clash {
+		if e := m.at(pos); !yield(e.key, e.val) {
 			return
 		}
 	}
@@ -134,15 +184,17 @@ func (m *Map[K, V]) All(yield func(K, V) bool) {
 // DeleteFunc deletes every entry for which del returns true and returns how many it deleted.
 func (m *Map[K, V]) DeleteFunc(del func(K, V) bool) int {
 	n := 0
-	for h, e := range m.main {
-		if del(e.key, e.val) {
+	for h, pos := range m.main {
+		if e := m.at(pos); del(e.key, e.val) {
 			delete(m.main, h)
+			m.release(pos)
 			n++
 		}
 	}
-	for k, v := range m.clash {
-		if del(k, v) {
+	for k, pos := range m.clash {
+		if e := m.at(pos); del(e.key, e.val) {
 			delete(m.clash, k)
+			m.release(pos)
 			n++
 		}
 	}

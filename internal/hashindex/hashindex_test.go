@@ -4,7 +4,9 @@ import (
 	"hash/maphash"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -85,4 +87,51 @@ func TestSetHashOnlyWhenEmpty(t *testing.T) {
 	_, s, _ := m.Find("a")
 	m.Set(s, 1)
 	assert.Panics(t, func() { m.SetHash(func(string) uint64 { return 3 }) })
+}
+
+// TestFindGivesTheKeptKey: the slot of a found entry holds the key Set kept (see Keep), not the
+// one Find was asked with, in main and in clash alike.
+func TestFindGivesTheKeptKey(t *testing.T) {
+	for name, hash := range map[string]func(string) uint64{
+		"main":  func(k string) uint64 { return uint64(len(k)) },
+		"clash": func(string) uint64 { return 7 },
+	} {
+		t.Run(name, func(t *testing.T) {
+			m := New[string, int](hash)
+			_, s, _ := m.Find("other")
+			m.Set(s, 0)
+			asked := strings.Repeat("key", 3)
+			kept := strings.Clone(asked)
+			_, s, ok := m.Find(asked)
+			require.False(t, ok)
+			m.Set(s.Keep(kept), 1)
+			again := strings.Clone(asked)
+			v, s, ok := m.Find(again)
+			require.True(t, ok)
+			assert.Equal(t, 1, v)
+			assert.Same(t, unsafe.StringData(kept), unsafe.StringData(s.Key()), "the kept copy")
+		})
+	}
+}
+
+// TestDeletedPlacesAreUsedAgain: entries deleted make room for new ones, so a map whose entries
+// come and go does not grow, and a deleted entry holds on to nothing.
+func TestDeletedPlacesAreUsedAgain(t *testing.T) {
+	seed := maphash.MakeSeed()
+	m := New[string, *int](func(k string) uint64 { return maphash.String(seed, k) })
+	for round := range 5 {
+		for i := range 1000 {
+			_, s, _ := m.Find(strconv.Itoa(round) + "/" + strconv.Itoa(i))
+			m.Set(s, new(int))
+		}
+		n := m.DeleteFunc(func(string, *int) bool { return true })
+		require.Equal(t, 1000, n)
+		require.Zero(t, m.Len())
+	}
+	assert.Equal(t, (1000+1<<pageBits-1)>>pageBits, len(m.pages), "pages of the first round only")
+	for _, p := range m.pages {
+		for _, e := range p {
+			assert.Nil(t, e.val, "a deleted entry is cleared")
+		}
+	}
 }
