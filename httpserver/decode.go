@@ -15,21 +15,20 @@ import (
 	"github.com/pspconnect/pspconnect/models"
 )
 
-// decodeBody reads the JSON request body of a write route into a T and validates it with
+// decodeBody reads the JSON request body of a write route into v and validates it with
 // models.Validate. It answers the request itself and returns false when the body is refused: 415
 // for a Content-Type other than application/json (a missing one is accepted), 400 for a body that
 // is too large, empty, malformed, has trailing data or a value of the wrong type or format (naming
 // the field when it can), 400 with the ValidationError's text for a body that breaks the contract,
 // and 408 (retried by Formance) when the body cannot be read to its end. Fields the contract does
 // not define are accepted: Formance may add some.
-func decodeBody[T any](w http.ResponseWriter, r *http.Request, what string, limit int64) (T, bool) {
-	var v T
+func decodeBody[T any](w http.ResponseWriter, r *http.Request, what string, limit int64, v *T) bool {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.EqualFold(ct, "application/json") {
 		mediaType, _, err := mime.ParseMediaType(ct)
 		if err != nil || mediaType != "application/json" {
 			WriteError(w, http.StatusUnsupportedMediaType, "",
 				fmt.Sprintf("Content-Type %q is not supported: send the %s as application/json", ct, what))
-			return v, false
+			return false
 		}
 	}
 	buf := bodyBuffers.Get().(*[]byte)
@@ -40,30 +39,30 @@ func decodeBody[T any](w http.ResponseWriter, r *http.Request, what string, limi
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			WriteError(w, http.StatusBadRequest, "", bodyTooLarge(tooLarge.Limit))
-			return v, false
+			return false
 		}
 		if errors.Is(err, errLongerThanDeclared) {
 			WriteError(w, http.StatusBadRequest, "", err.Error())
-			return v, false
+			return false
 		}
 		// The connection failed or timed out: 408, which Formance retries, and no error text (it
 		// names network addresses).
 		WriteError(w, http.StatusRequestTimeout, "", "cannot read the request body: the connection failed or timed out before the whole body arrived; nothing was done, send the request again")
-		return v, false
+		return false
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		WriteError(w, http.StatusBadRequest, "", fmt.Sprintf("request body is empty: want the %s as a JSON object", what))
-		return v, false
+		return false
 	}
-	if err := models.DecodeRequest(body, &v); err != nil {
-		WriteError(w, http.StatusBadRequest, "", fmt.Sprintf("malformed %s: %s", what, describeDecodeError(err, body, &v)))
-		return v, false
+	if err := models.DecodeRequest(body, v); err != nil {
+		WriteError(w, http.StatusBadRequest, "", fmt.Sprintf("malformed %s: %s", what, describeDecodeError(err, body, v)))
+		return false
 	}
-	if err := models.Validate(&v); err != nil {
+	if err := models.Validate(v); err != nil {
 		WriteError(w, http.StatusBadRequest, "", err.Error())
-		return v, false
+		return false
 	}
-	return v, true
+	return true
 }
 
 // errLongerThanDeclared: the body goes on past its Content-Length (possible only in a request built

@@ -181,6 +181,9 @@ func writeObject(h *Handler, w http.ResponseWriter, r *http.Request, status int,
 
 // writeBody writes the complete JSON answer b with status, its JSON headers and Content-Length.
 func writeBody(w http.ResponseWriter, status int, b []byte) {
+	if rec, ok := w.(*recorder); ok && rec.writeJSONBody(status, b) {
+		return
+	}
 	header := w.Header()
 	setJSONHeaders(header)
 	header.Set("Content-Length", strconv.Itoa(len(b)))

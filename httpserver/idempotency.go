@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -171,8 +172,10 @@ func storedAnswer(a idempotency.Answer) *answer {
 }
 
 var (
-	headerTrue         = []string{"true"}
-	storedHeader       = http.Header{"Content-Type": headerJSON, "X-Content-Type-Options": headerNoSniff}
+	headerTrue   = []string{"true"}
+	storedHeader = http.Header{"Content-Type": headerJSON, "X-Content-Type-Options": headerNoSniff}
+	// jsonHeader is the header of a recorder's answer written by writeJSONBody: setJSONHeaders's.
+	jsonHeader         = http.Header{"Content-Type": headerJSON, "X-Content-Type-Options": headerNoSniff}
 	storedLockedHeader = http.Header{"Content-Type": headerJSON, "X-Content-Type-Options": headerNoSniff,
 		"Retry-After": {retryAfterSeconds(inFlightRetryAfter)}}
 )
@@ -188,15 +191,40 @@ func errorAnswer(status int, detail string, retryAfter time.Duration) *answer {
 }
 
 // recorder is the http.ResponseWriter given to a provider call, so that its answer can be stored
-// before it is sent.
+// before it is sent. Its header map is made when first asked for: most answers are written by
+// writeJSONBody, which shares one map instead.
 type recorder struct {
 	ans  answer // what answer returns: status and header as written, body set then
 	body bytes.Buffer
+	// shared: ans.header is jsonHeader, which Header copies before anything may change it.
+	shared bool
 }
 
-func newRecorder() *recorder { return &recorder{ans: answer{header: make(http.Header)}} }
+func newRecorder() *recorder { return &recorder{} }
 
-func (r *recorder) Header() http.Header { return r.ans.header }
+func (r *recorder) Header() http.Header {
+	if r.ans.header == nil || r.shared {
+		h := make(http.Header, len(r.ans.header))
+		for k, v := range r.ans.header {
+			h[k] = slices.Clone(v)
+		}
+		r.ans.header, r.shared = h, false
+	}
+	return r.ans.header
+}
+
+// writeJSONBody records the complete JSON answer b with status, as writeBody does, when nothing was
+// written to r before: its header is jsonHeader, shared (the Content-Length follows from the body
+// when the answer is written). It reports false, recording nothing, otherwise.
+func (r *recorder) writeJSONBody(status int, b []byte) bool {
+	if r.ans.header != nil || r.ans.status != 0 || r.body.Cap() != 0 {
+		return false
+	}
+	r.ans.header, r.shared = jsonHeader, true
+	r.ans.status = status
+	_, _ = r.Write(b)
+	return true
+}
 
 func (r *recorder) WriteHeader(status int) {
 	if r.ans.status == 0 {
@@ -247,8 +275,15 @@ type callResult struct {
 	createdID string
 }
 
-// writeCall is the provider call of a write: it writes its answer to w and says what it means.
+// writeCaller makes the provider call of a write: it writes its answer to w and says what it means.
+type writeCaller interface {
+	call(ctx context.Context, w http.ResponseWriter) callResult
+}
+
+// writeCall is a writeCaller in a function.
 type writeCall func(ctx context.Context, w http.ResponseWriter) callResult
+
+func (c writeCall) call(ctx context.Context, w http.ResponseWriter) callResult { return c(ctx, w) }
 
 func newGuard(cfg config) *guard {
 	_, local := cfg.idemStore.(*idempotency.MemoryStore)
@@ -287,7 +322,7 @@ type write struct {
 // store, and otherwise answers with the stored answer, 409 for a different body under the same key,
 // or 423 "in flight". call gets a context that does not end when the client goes away: once started,
 // a provider call runs to its end so that its answer is stored for the client's retry.
-func (g *guard) serve(w http.ResponseWriter, r *http.Request, wr write, call writeCall) {
+func (g *guard) serve(w http.ResponseWriter, r *http.Request, wr write, call writeCaller) {
 	wr.detached = context.WithoutCancel(r.Context())
 	wait := &waiter{r: r, wait: g.wait}
 	defer wait.stop()
@@ -353,7 +388,7 @@ func (w *waiter) stop() {
 // lead decides the write for this handler: it asks the store, polls while another instance has the
 // key in flight, and calls the provider when the key is acquired. Local duplicates wait on f, which
 // is nil when this request is not the one they wait for.
-func (g *guard) lead(wait *waiter, r *http.Request, wr write, f *flight, call writeCall) *answer {
+func (g *guard) lead(wait *waiter, r *http.Request, wr write, f *flight, call writeCaller) *answer {
 	var shared *answer
 	defer func() {
 		if f == nil {
@@ -454,7 +489,7 @@ func (g *guard) begin(r *http.Request, wr write, now time.Time) (idempotency.Out
 // stores a 423 "outcome unknown" answer for the rest of the in-flight TTL, so that repeats are told
 // at once and the provider is not called again before the TTL ends. It returns the answer for this
 // request and the one for its local duplicates.
-func (g *guard) run(r *http.Request, wr write, acquired idempotency.Outcome, leaseEnd time.Time, call writeCall) (own, shared *answer) {
+func (g *guard) run(r *http.Request, wr write, acquired idempotency.Outcome, leaseEnd time.Time, call writeCaller) (own, shared *answer) {
 	var unknown *answer
 	finished := false
 	defer func() {
@@ -468,7 +503,7 @@ func (g *guard) run(r *http.Request, wr write, acquired idempotency.Outcome, lea
 	ctx := newLeaseContext(wr.detached, leaseEnd)
 	defer ctx.stop()
 	rec := newRecorder()
-	res := call(ctx, rec)
+	res := call.call(ctx, rec)
 	finished = true
 
 	ans := rec.answer()
@@ -588,8 +623,8 @@ func (g *guard) maybePurge(r *http.Request, now time.Time) {
 }
 
 // fingerprint is idempotency.Fingerprint, computed without reflection for payout and transfer
-// requests (the same bytes: models.AppendRequestJSON writes what json.Marshal does).
-func fingerprint(req any) ([]byte, error) {
+// requests (the same bytes: models.AppendRequestJSON writes what json.Marshal does) into sum.
+func fingerprint(req any, sum *[sha256.Size]byte) ([]byte, error) {
 	buf := fingerprintBuffers.Get().(*[]byte)
 	defer fingerprintBuffers.Put(buf)
 	b, ok := models.AppendRequestJSON((*buf)[:0], req)
@@ -597,18 +632,19 @@ func fingerprint(req any) ([]byte, error) {
 	if !ok {
 		return idempotency.Fingerprint(req)
 	}
-	sum := sha256.Sum256(b)
+	*sum = sha256.Sum256(b)
 	return sum[:], nil
 }
 
 // fingerprintBuffers recycles the buffers of fingerprint.
 var fingerprintBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
-// idempotent serves a decoded write request through the guard. key is the client's idempotency key
-// and keySource names where it came from ("idempotencyKey"), or key is "" to derive one from the
-// request's fingerprint (bank accounts without an Idempotency-Key header).
-func idempotent[Req any](h *Handler, w http.ResponseWriter, r *http.Request, route, object, key, keySource string, req Req, call writeCall) {
-	fp, err := fingerprint(req)
+// idempotent serves a decoded write request (req points at it) through the guard. key is the
+// client's idempotency key and keySource names where it came from ("idempotencyKey"), or key is ""
+// to derive one from the request's fingerprint (bank accounts without an Idempotency-Key header);
+// the fingerprint is computed into sum.
+func idempotent(h *Handler, w http.ResponseWriter, r *http.Request, route, object, key, keySource string, req any, sum *[sha256.Size]byte, call writeCaller) {
+	fp, err := fingerprint(req, sum)
 	if err != nil { // a decoded request always encodes; keep the handler total anyway
 		h.logger.LogAttrs(r.Context(), slog.LevelError, "cannot fingerprint a write request",
 			slog.String("route", routeName(r)), slog.String("error", err.Error()))

@@ -2,6 +2,7 @@ package httpserver
 
 import (
 	"context"
+	"crypto/sha256"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pspconnect/pspconnect/httpserver/idempotency"
+	"github.com/pspconnect/pspconnect/models"
 )
 
 // purgeCounter counts Purge calls and reports each on purged.
@@ -60,7 +62,7 @@ func TestGuardRefusesAnUnknownOutcome(t *testing.T) {
 	called := false
 	rec := httptest.NewRecorder()
 	g.serve(rec, httptest.NewRequest(http.MethodPost, "/payouts", nil), write{key: idempotency.Key{IdempotencyKey: "k"}},
-		func(context.Context, http.ResponseWriter) callResult { called = true; return callResult{} })
+		writeCall(func(context.Context, http.ResponseWriter) callResult { called = true; return callResult{} }))
 	require.Equal(t, http.StatusServiceUnavailable, rec.Code, "nothing was sent: Formance may retry")
 	assert.False(t, called, "the provider is not called on an outcome the guard does not understand")
 	assert.Contains(t, logs.String(), "Begin returned outcome OutcomeKind(0)")
@@ -79,14 +81,14 @@ func TestGuardFlightsWithClashingHashes(t *testing.T) {
 		rec := httptest.NewRecorder()
 		g.serve(rec, httptest.NewRequest(http.MethodPost, "/payouts", nil),
 			write{key: idempotency.Key{Tenant: "t", Route: routePayouts, IdempotencyKey: key}, fingerprint: []byte("fp")},
-			func(_ context.Context, w http.ResponseWriter) callResult {
+			writeCall(func(_ context.Context, w http.ResponseWriter) callResult {
 				n, _ := calls.LoadOrStore(key, new(atomic.Int32))
 				n.(*atomic.Int32).Add(1)
 				<-release
 				w.WriteHeader(http.StatusCreated)
 				_, _ = io.WriteString(w, `{"key":"`+key+`"}`)
 				return callResult{outcome: outcomeFinal}
-			})
+			}))
 		return rec
 	}
 	keys := []string{"a", "b", "c", "b"} // the second b is a duplicate of the first
@@ -118,4 +120,63 @@ func TestGuardFlightsWithClashingHashes(t *testing.T) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	assert.Zero(t, g.flights.Len())
+}
+
+// TestFingerprintOfTheDecodedRequestIsTheStoresFingerprint: the fingerprint the write routes compute
+// from their decoded request (through a pointer, into the request's own array) is
+// idempotency.Fingerprint of the request's value, for all three write routes: the bytes pgstore
+// keeps from earlier versions must still match.
+func TestFingerprintOfTheDecodedRequestIsTheStoresFingerprint(t *testing.T) {
+	amount, err := models.ParseAmount("12345")
+	require.NoError(t, err)
+	payout := models.PayoutRequest{IdempotencyKey: "k1", Amount: amount, Currency: "EUR/2", SourceAccountID: "a1",
+		DestinationAccountID: "b1", Description: "invoice \"7\" <é>", Metadata: models.Metadata{"z": "1", "a": "2"}}
+	transfer := models.TransferRequest(payout)
+	bank := models.BankAccountRequest{Name: "Ada", IBAN: "FR7630006000011234567890189", Country: "FR", Metadata: models.Metadata{"k": "v"}}
+	for name, c := range map[string]struct{ ptr, val any }{
+		"payout":       {&payout, payout},
+		"transfer":     {&transfer, transfer},
+		"bank account": {&bank, bank},
+	} {
+		var sum [sha256.Size]byte
+		got, err := fingerprint(c.ptr, &sum)
+		require.NoError(t, err, name)
+		want, err := idempotency.Fingerprint(c.val)
+		require.NoError(t, err, name)
+		assert.Equal(t, want, got, name)
+	}
+}
+
+// TestRecorderSharesTheJSONHeaderUntilItIsAskedFor: an answer written whole through writeBody is
+// recorded with the shared JSON header and a copy of its body; asking the recorder for its header
+// afterwards gives a copy, so that the shared map never changes; and a recorder whose header was
+// set first records as any ResponseWriter does.
+func TestRecorderSharesTheJSONHeaderUntilItIsAskedFor(t *testing.T) {
+	body := []byte(`{"id":"po_1"}` + "\n")
+	rec := newRecorder()
+	writeBody(rec, http.StatusCreated, body)
+	body[2] = 'X' // the caller's buffer is reused: the recorded answer must not change
+	ans := rec.answer()
+	assert.Equal(t, http.StatusCreated, ans.status)
+	assert.Equal(t, `{"id":"po_1"}`+"\n", string(ans.body))
+	assert.Equal(t, []string{"application/json"}, ans.header["Content-Type"])
+
+	rec.Header().Set("X-Late", "1")
+	rec.Header()["Content-Type"][0] = "text/plain" // the values are copied too
+	assert.Equal(t, "application/json", jsonHeader.Get("Content-Type"), "the shared header never changes")
+	assert.Empty(t, jsonHeader.Get("X-Late"), "the shared header never changes")
+
+	w := httptest.NewRecorder()
+	(&answer{status: ans.status, header: jsonHeader, body: ans.body}).write(w, false)
+	assert.Equal(t, "application/json", w.Header().Get("Content-Type"))
+	assert.Equal(t, "nosniff", w.Header().Get("X-Content-Type-Options"))
+	assert.Equal(t, http.StatusCreated, w.Code)
+
+	set := newRecorder()
+	set.Header().Set("Retry-After", "5")
+	writeBody(set, http.StatusServiceUnavailable, []byte(`{}`))
+	got := set.answer()
+	assert.Equal(t, "5", got.header.Get("Retry-After"), "a header set before is kept")
+	assert.Equal(t, "2", got.header.Get("Content-Length"))
+	assert.Equal(t, http.StatusServiceUnavailable, got.status)
 }

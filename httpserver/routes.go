@@ -2,6 +2,7 @@ package httpserver
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -265,47 +266,66 @@ type writeSpec[Req, Obj any] struct {
 // rule holds for all three. The provider is called at most once per idempotency key (see guard),
 // and what it returned decides what repeats get (see writeOutcome).
 func serveWrite[Req, Obj any](h *Handler, spec writeSpec[Req, Obj]) http.HandlerFunc {
+	what := spec.object + " request"
 	return func(w http.ResponseWriter, r *http.Request) {
 		if spec.create == nil {
 			cannotWrite(w, fmt.Sprintf("this middleware does not %s: the provider does not implement connector.%s", spec.does, spec.capability))
 			return
 		}
-		req, ok := decodeBody[Req](w, r, spec.object+" request", h.cfg.maxBodyBytes)
-		if !ok {
+		wr := &writeRequest[Req, Obj]{h: h, spec: &spec, r: r}
+		if !decodeBody(w, r, what, h.cfg.maxBodyBytes, &wr.req) {
 			return
 		}
-		key, source := spec.key(r, &req)
-		idempotent(h, w, r, spec.route, spec.object, key, source, req, func(ctx context.Context, w http.ResponseWriter) callResult {
-			obj, err := spec.create(ctx, req)
-			if err != nil {
-				return h.writeCreateError(w, r, spec.does, err)
-			}
-			id, objKey := spec.created(&obj)
-			res := callResult{outcome: outcomeFinal}
-			if spec.linked {
-				res.createdID = id
-			}
-			// From here the outcome is known: the PSP made the object. Whatever is wrong with the
-			// record, the answer is stored and replayed, and the provider is not called again.
-			problem := ""
-			if objKey != nil {
-				problem = checkIdempotencyKey(spec.object, id, objKey, key)
-			}
-			if problem == "" {
-				if err := models.Validate(&obj); err != nil {
-					problem = fmt.Sprintf("provider returned an invalid %s: %v", spec.object, err)
-				}
-			}
-			if problem != "" {
-				h.writeInvalidOutput(w, r, problem+fmt.Sprintf(
-					" (the PSP accepted the %s: this answer is replayed to every retry with this %s, and the provider is not called again)",
-					spec.object, source))
-				return res
-			}
-			writeObject(h, w, r, http.StatusCreated, &obj)
-			return res
-		})
+		wr.key, wr.source = spec.key(r, &wr.req)
+		idempotent(h, w, r, spec.route, spec.object, wr.key, wr.source, &wr.req, &wr.fp, wr)
 	}
+}
+
+// writeRequest is one request of a write route, in one allocation: its decoded body, its
+// fingerprint and the created object, and what its provider call needs (see call).
+type writeRequest[Req, Obj any] struct {
+	h           *Handler
+	spec        *writeSpec[Req, Obj]
+	r           *http.Request
+	req         Req
+	key, source string // the idempotency key and where it came from
+	fp          [sha256.Size]byte
+	obj         Obj
+}
+
+// call is the provider call of the write, made by the guard once the key is acquired: it writes
+// the answer to w and says what it means.
+func (wr *writeRequest[Req, Obj]) call(ctx context.Context, w http.ResponseWriter) callResult {
+	h, spec, r := wr.h, wr.spec, wr.r
+	obj, err := spec.create(ctx, wr.req)
+	if err != nil {
+		return h.writeCreateError(w, r, spec.does, err)
+	}
+	wr.obj = obj
+	id, objKey := spec.created(&wr.obj)
+	res := callResult{outcome: outcomeFinal}
+	if spec.linked {
+		res.createdID = id
+	}
+	// From here the outcome is known: the PSP made the object. Whatever is wrong with the
+	// record, the answer is stored and replayed, and the provider is not called again.
+	problem := ""
+	if objKey != nil {
+		problem = checkIdempotencyKey(spec.object, id, objKey, wr.key)
+	}
+	if problem == "" {
+		if err := models.Validate(&wr.obj); err != nil {
+			problem = fmt.Sprintf("provider returned an invalid %s: %v", spec.object, err)
+		}
+	}
+	if problem != "" {
+		h.writeInvalidOutput(w, r, problem+fmt.Sprintf(
+			" (the PSP accepted the %s: this answer is replayed to every retry with this %s, and the provider is not called again)",
+			spec.object, wr.source))
+		return res
+	}
+	writeObject(h, w, r, http.StatusCreated, &wr.obj)
+	return res
 }
 
 // writeCreateError answers an error of a write's provider call and says what it means for the key:
