@@ -407,11 +407,11 @@ func (g *guard) lead(wait *waiter, r *http.Request, wr write, f *flight, call wr
 		now := time.Now()
 		leaseEnd := now.Add(g.inFlightTTL)
 		out, err := g.begin(r, wr, now)
-		if full := (*idempotency.StoreFullError)(nil); errors.As(err, &full) {
-			shared = g.storeFull(r, full)
-			return shared
-		}
 		if err != nil {
+			if full := asStoreFull(err); full != nil {
+				shared = g.storeFull(r, full)
+				return shared
+			}
 			observe(r).idempotency(outcomeStoreError)
 			g.logger.LogAttrs(r.Context(), slog.LevelError, "idempotency store failed",
 				slog.String("route", routeName(r)), slog.String("error", err.Error()))
@@ -453,6 +453,16 @@ func (g *guard) lead(wait *waiter, r *http.Request, wr write, f *flight, call wr
 			return shared
 		}
 	}
+}
+
+// asStoreFull returns err's *idempotency.StoreFullError, or nil (a function of its own so that a
+// write without an error does not allocate errors.As's target).
+func asStoreFull(err error) *idempotency.StoreFullError {
+	var full *idempotency.StoreFullError
+	if errors.As(err, &full) {
+		return full
+	}
+	return nil
 }
 
 // storeFull is the answer to a new key that the store refused because its tenant holds as much as

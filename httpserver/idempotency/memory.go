@@ -210,11 +210,14 @@ func (s *MemoryStore) Begin(ctx context.Context, key Key, fingerprint []byte, in
 	if err := s.roomFor(key.Tenant, size, now); err != nil {
 		return Outcome{}, err
 	}
-	// The record keeps its own copy of the key, not the request's memory it may be a part of.
-	key.IdempotencyKey = strings.Clone(key.IdempotencyKey)
+	// The record keeps its own copy of the key, not the request's memory it may be a part of, and
+	// of the fingerprint: both in one string.
+	n := len(key.IdempotencyKey)
+	own := key.IdempotencyKey + string(fingerprint)
+	key.IdempotencyKey = own[:n]
 	s.lastToken++
 	rec = memoryRecord{
-		fingerprint: string(fingerprint),
+		fingerprint: own[n:],
 		token:       s.lastToken,
 		createdAt:   now,
 		expiresAt:   now.Add(inFlightTTL),
