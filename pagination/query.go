@@ -96,7 +96,15 @@ func (e *ParamError) Unwrap() error { return ErrInvalidParameter }
 
 // FromParam returns the name of the query parameter that carries the lower time bound for a field:
 // "createdAtFrom" or "updatedAtFrom".
-func FromParam(f Field) string { return string(f) + "From" }
+func FromParam(f Field) string {
+	switch f { // the contract's fields, without a new string each request
+	case FieldUpdatedAt:
+		return "updatedAtFrom"
+	case FieldCreatedAt:
+		return "createdAtFrom"
+	}
+	return string(f) + "From"
+}
 
 // ParseQuery reads page, pageSize, sort and the …From parameter of a list request whose time field is
 // field. Absent parameters take the contract's defaults (page 1, pageSize DefaultPageSize, ascending by
@@ -188,7 +196,7 @@ var errSemicolon = errors.New("invalid semicolon separator in query")
 // unescapeQuery is url.QueryUnescape, without a call for the usual part that has nothing to
 // unescape.
 func unescapeQuery(s string) (string, error) {
-	if !strings.ContainsAny(s, "%+") {
+	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
 		return s, nil
 	}
 	return url.QueryUnescape(s)
