@@ -172,10 +172,10 @@ func storedAnswer(a idempotency.Answer) *answer {
 }
 
 var (
-	headerTrue   = []string{"true"}
-	storedHeader = http.Header{"Content-Type": headerJSON, "X-Content-Type-Options": headerNoSniff}
-	// jsonHeader is the header of a recorder's answer written by writeJSONBody: setJSONHeaders's.
-	jsonHeader         = http.Header{"Content-Type": headerJSON, "X-Content-Type-Options": headerNoSniff}
+	headerTrue = []string{"true"}
+	// storedHeader is setJSONHeaders's header: that of a recorded JSON answer (see
+	// recorder.writeJSONBody) and of its replays.
+	storedHeader       = http.Header{"Content-Type": headerJSON, "X-Content-Type-Options": headerNoSniff}
 	storedLockedHeader = http.Header{"Content-Type": headerJSON, "X-Content-Type-Options": headerNoSniff,
 		"Retry-After": {retryAfterSeconds(inFlightRetryAfter)}}
 )
@@ -196,7 +196,7 @@ func errorAnswer(status int, detail string, retryAfter time.Duration) *answer {
 type recorder struct {
 	ans  answer // what answer returns: status and header as written, body set then
 	body bytes.Buffer
-	// shared: ans.header is jsonHeader, which Header copies before anything may change it.
+	// shared: ans.header is storedHeader, which Header copies before anything may change it.
 	shared bool
 }
 
@@ -214,13 +214,13 @@ func (r *recorder) Header() http.Header {
 }
 
 // writeJSONBody records the complete JSON answer b with status, as writeBody does, when nothing was
-// written to r before: its header is jsonHeader, shared (the Content-Length follows from the body
+// written to r before: its header is storedHeader, shared (the Content-Length follows from the body
 // when the answer is written). It reports false, recording nothing, otherwise.
 func (r *recorder) writeJSONBody(status int, b []byte) bool {
 	if r.ans.header != nil || r.ans.status != 0 || r.body.Cap() != 0 {
 		return false
 	}
-	r.ans.header, r.shared = jsonHeader, true
+	r.ans.header, r.shared = storedHeader, true
 	r.ans.status = status
 	_, _ = r.Write(b)
 	return true

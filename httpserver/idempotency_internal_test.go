@@ -163,11 +163,11 @@ func TestRecorderSharesTheJSONHeaderUntilItIsAskedFor(t *testing.T) {
 
 	rec.Header().Set("X-Late", "1")
 	rec.Header()["Content-Type"][0] = "text/plain" // the values are copied too
-	assert.Equal(t, "application/json", jsonHeader.Get("Content-Type"), "the shared header never changes")
-	assert.Empty(t, jsonHeader.Get("X-Late"), "the shared header never changes")
+	assert.Equal(t, "application/json", storedHeader.Get("Content-Type"), "the shared header never changes")
+	assert.Empty(t, storedHeader.Get("X-Late"), "the shared header never changes")
 
 	w := httptest.NewRecorder()
-	(&answer{status: ans.status, header: jsonHeader, body: ans.body}).write(w, false)
+	(&answer{status: ans.status, header: storedHeader, body: ans.body}).write(w, false)
 	assert.Equal(t, "application/json", w.Header().Get("Content-Type"))
 	assert.Equal(t, "nosniff", w.Header().Get("X-Content-Type-Options"))
 	assert.Equal(t, http.StatusCreated, w.Code)
