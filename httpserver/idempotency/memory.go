@@ -207,8 +207,12 @@ func (s *MemoryStore) Begin(ctx context.Context, key Key, fingerprint []byte, in
 		at = s.records.Delete(at)
 	}
 	size := int64(recordOverhead + len(key.Tenant) + len(key.Route) + len(key.IdempotencyKey) + len(fingerprint))
-	if err := s.roomFor(key.Tenant, size, now); err != nil {
+	purged, err := s.roomFor(key.Tenant, size, now)
+	if err != nil {
 		return Outcome{}, err
+	}
+	if purged { // the records changed since Find: find the key's place again
+		_, at, _ = s.records.Find(key)
 	}
 	// The record keeps its own copy of the key, not the request's memory it may be a part of, and
 	// of the fingerprint: both in one string.
@@ -365,15 +369,17 @@ func (s *MemoryStore) charge(tenant string, d tenantUsage) {
 }
 
 // roomFor returns nil when tenant may add a record of size bytes, or a *StoreFullError. A tenant at
-// a bound gets its expired records deleted first (at most once per fullSweepInterval).
-func (s *MemoryStore) roomFor(tenant string, size int64, now time.Time) error {
-	err := s.overLimit(tenant, size)
+// a bound gets its expired records deleted first (at most once per fullSweepInterval); purged
+// reports whether that happened.
+func (s *MemoryStore) roomFor(tenant string, size int64, now time.Time) (purged bool, err error) {
+	err = s.overLimit(tenant, size)
 	if err != nil && now.Sub(s.lastFullSweep) >= fullSweepInterval {
 		s.purgeLocked(now)
 		s.lastFullSweep = now
+		purged = true
 		err = s.overLimit(tenant, size)
 	}
-	return err
+	return purged, err
 }
 
 func (s *MemoryStore) overLimit(tenant string, size int64) error {

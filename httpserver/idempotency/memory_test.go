@@ -3,6 +3,7 @@ package idempotency_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -234,4 +235,67 @@ func TestMemoryStoreWithClashingKeyHashes(t *testing.T) {
 			assert.Zero(t, bytes)
 		})
 	}
+}
+
+// TestMemoryStoreAfterAPeakIsPurged: after a peak of writes whose records and links mostly expire,
+// a purge (which compacts the store's maps) leaves every record still live answering as before,
+// its link found, the tenant's usage counting exactly what is left, and the store taking new keys.
+func TestMemoryStoreAfterAPeakIsPurged(t *testing.T) {
+	clock := &fakeClock{now: time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)}
+	s := idempotency.NewMemoryStore(idempotency.WithClock(clock.Now), idempotency.WithMemoryLinkRetention(90*time.Minute))
+	ctx := context.Background()
+	key := func(i int) idempotency.Key {
+		return idempotency.Key{Tenant: "t", Route: "POST /payouts", IdempotencyKey: fmt.Sprintf("key-%d", i)}
+	}
+	const n, kept = 5000, 250 // every 20th record is kept for 48 hours, the rest for 1 hour
+	for i := range n {
+		out, err := s.Begin(ctx, key(i), []byte(fmt.Sprintf("fp-%d", i)), time.Hour)
+		require.NoError(t, err)
+		retention := time.Hour
+		if i%20 == 0 {
+			retention = 48 * time.Hour
+		}
+		require.NoError(t, s.Complete(ctx, key(i), out.Token,
+			idempotency.Answer{Status: 201, Body: []byte(fmt.Sprintf(`{"id":"po_%d"}`, i)), CreatedID: fmt.Sprintf("po_%d", i)}, retention))
+	}
+	_, before := s.Usage("t")
+	clock.Advance(80 * time.Minute) // the short records expire; every link is still kept
+	purged, err := s.Purge(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, n-kept, purged)
+	records, bytes := s.Usage("t")
+	assert.Equal(t, kept, records)
+	assert.Less(t, bytes, before)
+
+	ids := make([]string, 0, n)
+	for i := range n {
+		ids = append(ids, fmt.Sprintf("po_%d", i))
+	}
+	links, err := s.Linked(ctx, "t", ids)
+	require.NoError(t, err)
+	assert.Len(t, links, n, "links outlive the records of their writes")
+	assert.Equal(t, idempotency.Link{Route: "POST /payouts", IdempotencyKey: "key-40"}, links["po_40"])
+	assert.Equal(t, idempotency.Link{Route: "POST /payouts", IdempotencyKey: "key-41"}, links["po_41"])
+
+	clock.Advance(20 * time.Minute) // the links expire too
+	_, err = s.Purge(ctx)
+	require.NoError(t, err)
+	links, err = s.Linked(ctx, "t", ids)
+	require.NoError(t, err)
+	assert.Empty(t, links)
+	assert.False(t, s.HasLinks("t"))
+
+	for i := 0; i < n; i += 20 {
+		out, err := s.Begin(ctx, key(i), []byte(fmt.Sprintf("fp-%d", i)), time.Hour)
+		require.NoError(t, err)
+		require.Equal(t, idempotency.Completed, out.Kind, "key %d", i)
+		assert.Equal(t, fmt.Sprintf(`{"id":"po_%d"}`, i), string(out.Answer.Body))
+		out, err = s.Begin(ctx, key(i), []byte("another body"), time.Hour)
+		require.NoError(t, err)
+		assert.Equal(t, idempotency.Mismatch, out.Kind, "key %d", i)
+	}
+	out, err := s.Begin(ctx, key(1), []byte("fp-1"), time.Hour)
+	require.NoError(t, err)
+	assert.Equal(t, idempotency.Acquired, out.Kind, "an expired key is new again")
+	assert.Equal(t, kept+1, s.Len())
 }

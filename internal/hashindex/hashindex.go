@@ -22,7 +22,7 @@ type Map[K comparable, V any] struct {
 	clash map[K]int32      // key -> position, for keys whose hash another key holds in main
 	pages []*[1 << pageBits]entry[K, V]
 	free  []int32 // positions of deleted entries, used again first
-	end   int32   // positions used so far, free ones included
+	end   int32   // positions used so far, free ones included (a map holds fewer than 2^31 entries)
 }
 
 type entry[K comparable, V any] struct {
@@ -44,8 +44,8 @@ func (m *Map[K, V]) SetHash(hash func(K) uint64) {
 }
 
 // Slot is where Find found a key's entry, or where Set puts it. The slot of an entry in the map
-// stays valid until the entry is deleted; the slot of a key not found is valid until the map next
-// changes.
+// stays valid until the entry is deleted or DeleteFunc runs; the slot of a key not found is valid
+// until the map next changes.
 type Slot[K comparable] struct {
 	key  K
 	hash uint64
@@ -181,7 +181,10 @@ func (m *Map[K, V]) All(yield func(K, V) bool) {
 	}
 }
 
-// DeleteFunc deletes every entry for which del returns true and returns how many it deleted.
+// DeleteFunc deletes every entry for which del returns true and returns how many it deleted. When
+// it leaves the map mostly empty, it moves the entries left into new pages and index maps, so that
+// the memory of a past peak is given back (Go's maps never shrink); a slot from before a DeleteFunc
+// is therefore not valid after it.
 func (m *Map[K, V]) DeleteFunc(del func(K, V) bool) int {
 	n := 0
 	for h, pos := range m.main {
@@ -198,7 +201,32 @@ func (m *Map[K, V]) DeleteFunc(del func(K, V) bool) int {
 			n++
 		}
 	}
+	if n > 0 && len(m.pages) > 1 && m.Len() <= int(m.end)/compactBelow {
+		m.compact()
+	}
 	return n
+}
+
+// compactBelow: DeleteFunc compacts a map of more than one page left with at most 1/compactBelow of
+// the entries it has room for.
+const compactBelow = 4
+
+// compact moves the entries into new pages, in positions 0 to Len()-1, and new index maps of their
+// size.
+func (m *Map[K, V]) compact() {
+	old := m.pages
+	at := func(pos int32) *entry[K, V] { return &old[pos>>pageBits][pos&(1<<pageBits-1)] }
+	main, clash := make(map[uint64]int32, len(m.main)), make(map[K]int32, len(m.clash))
+	m.pages, m.free, m.end = nil, nil, 0
+	for h, pos := range m.main {
+		e := at(pos)
+		main[h] = m.place(e.key, e.val)
+	}
+	for k, pos := range m.clash {
+		e := at(pos)
+		clash[k] = m.place(e.key, e.val)
+	}
+	m.main, m.clash = main, clash
 }
 
 // Strings hashes parts with seed, each part followed by a zero byte, so that moving bytes from one

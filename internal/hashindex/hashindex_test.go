@@ -120,12 +120,14 @@ func TestDeletedPlacesAreUsedAgain(t *testing.T) {
 	seed := maphash.MakeSeed()
 	m := New[string, *int](func(k string) uint64 { return maphash.String(seed, k) })
 	for round := range 5 {
+		slots := make([]Slot[string], 0, 1000)
 		for i := range 1000 {
 			_, s, _ := m.Find(strconv.Itoa(round) + "/" + strconv.Itoa(i))
-			m.Set(s, new(int))
+			slots = append(slots, m.Set(s, new(int)))
 		}
-		n := m.DeleteFunc(func(string, *int) bool { return true })
-		require.Equal(t, 1000, n)
+		for _, s := range slots {
+			m.Delete(s)
+		}
 		require.Zero(t, m.Len())
 	}
 	assert.Equal(t, (1000+1<<pageBits-1)>>pageBits, len(m.pages), "pages of the first round only")
@@ -134,4 +136,55 @@ func TestDeletedPlacesAreUsedAgain(t *testing.T) {
 			assert.Nil(t, e.val, "a deleted entry is cleared")
 		}
 	}
+}
+
+// TestDeleteFuncGivesBackTheMemoryOfAPeak: a DeleteFunc that leaves a map of many pages mostly
+// empty moves what is left into as few pages as it needs, every entry still found with its value,
+// in main and in clash, and the map goes on working.
+func TestDeleteFuncGivesBackTheMemoryOfAPeak(t *testing.T) {
+	seed := maphash.MakeSeed()
+	m := New[string, int](func(k string) uint64 {
+		if len(k) > 4 && k[:4] == "same" {
+			return 1 // these keys clash
+		}
+		return maphash.String(seed, k)
+	})
+	want := map[string]int{}
+	for i := range 20 * (1 << pageBits) {
+		k := strconv.Itoa(i)
+		if i%500 == 0 {
+			k = "same" + k
+		}
+		_, s, _ := m.Find(k)
+		m.Set(s, i)
+		want[k] = i
+	}
+	require.Equal(t, 20, len(m.pages))
+	n := m.DeleteFunc(func(_ string, v int) bool { return v%10 != 0 })
+	for k, v := range want {
+		if v%10 != 0 {
+			delete(want, k)
+		}
+	}
+	require.Equal(t, len(want), m.Len())
+	assert.Equal(t, 20*(1<<pageBits)-len(want), n)
+	assert.Equal(t, (len(want)+1<<pageBits-1)>>pageBits, len(m.pages), "compacted")
+	assert.Empty(t, m.free)
+	assert.NotEmpty(t, m.clash, "clashing keys kept")
+	for k, v := range want {
+		got, s, ok := m.Find(k)
+		require.True(t, ok, k)
+		require.Equal(t, v, got, k)
+		m.Set(s, v+1)
+	}
+	got := map[string]int{}
+	m.All(func(k string, v int) bool { got[k] = v - 1; return true })
+	assert.Equal(t, want, got)
+
+	m.DeleteFunc(func(_ string, v int) bool { return v != 1 }) // all but the entry of 0
+	assert.Equal(t, 1, m.Len())
+	assert.Len(t, m.pages, 1, "compacted again")
+	v, _, ok := m.Find("same0")
+	assert.True(t, ok)
+	assert.Equal(t, 1, v)
 }
