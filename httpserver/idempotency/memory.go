@@ -102,8 +102,12 @@ type memoryRecord struct {
 }
 
 // size is what the record of key counts against its tenant's bytes.
-func (r *memoryRecord) size(key Key) int64 {
-	return int64(recordOverhead + len(key.Tenant) + len(key.Route) + len(key.IdempotencyKey) + len(r.fingerprint) + len(r.body))
+func (r *memoryRecord) size(key Key) int64 { return recordSize(key, len(r.fingerprint), len(r.body)) }
+
+// recordSize is what a record of key, with a fingerprint and a body of the given lengths, counts
+// against its tenant's bytes.
+func recordSize(key Key, fingerprint, body int) int64 {
+	return int64(recordOverhead + len(key.Tenant) + len(key.Route) + len(key.IdempotencyKey) + fingerprint + body)
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -206,7 +210,7 @@ func (s *MemoryStore) Begin(ctx context.Context, key Key, fingerprint []byte, in
 		s.charge(key.Tenant, tenantUsage{records: -1, bytes: -rec.size(key)})
 		at = s.records.Delete(at)
 	}
-	size := int64(recordOverhead + len(key.Tenant) + len(key.Route) + len(key.IdempotencyKey) + len(fingerprint))
+	size := recordSize(key, len(fingerprint), 0)
 	purged, err := s.roomFor(key.Tenant, size, now)
 	if err != nil {
 		return Outcome{}, err

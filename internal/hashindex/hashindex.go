@@ -214,19 +214,16 @@ const compactBelow = 4
 // compact moves the entries into new pages, in positions 0 to Len()-1, and new index maps of their
 // size.
 func (m *Map[K, V]) compact() {
-	old := m.pages
-	at := func(pos int32) *entry[K, V] { return &old[pos>>pageBits][pos&(1<<pageBits-1)] }
-	main, clash := make(map[uint64]int32, len(m.main)), make(map[K]int32, len(m.clash))
-	m.pages, m.free, m.end = nil, nil, 0
+	fresh := Map[K, V]{hash: m.hash, main: make(map[uint64]int32, len(m.main)), clash: make(map[K]int32, len(m.clash))}
 	for h, pos := range m.main {
-		e := at(pos)
-		main[h] = m.place(e.key, e.val)
+		e := m.at(pos)
+		fresh.main[h] = fresh.place(e.key, e.val)
 	}
 	for k, pos := range m.clash {
-		e := at(pos)
-		clash[k] = m.place(e.key, e.val)
+		e := m.at(pos)
+		fresh.clash[k] = fresh.place(e.key, e.val)
 	}
-	m.main, m.clash = main, clash
+	*m = fresh
 }
 
 // Strings hashes parts with seed, each part followed by a zero byte, so that moving bytes from one
